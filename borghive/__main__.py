@@ -1,0 +1,3 @@
+from borghive.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``borghive`` command line: thin commands over the service layer."""

@@ -1,0 +1,139 @@
+"""The root ``borghive`` app: global options, configuration loading, errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from borghive import __version__
+from borghive.config import Config, load_config
+from borghive.errors import BorghiveError
+
+
+@dataclass
+class AppState:
+    """What the root callback hands to every command."""
+
+    config_path: Path | None
+    debug: bool
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """The configuration, loaded once on first use."""
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+def report(error: BorghiveError) -> None:
+    """Print a domain error as ``borghive: error: …`` (and its hint) on stderr."""
+    sys.stderr.write(f"borghive: error: {error.message}\n")
+    if error.hint:
+        sys.stderr.write(f"borghive: hint: {error.hint}\n")
+
+
+class BorghiveGroup(TyperGroup):
+    """Turns domain errors raised anywhere below into one stderr line and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BorghiveError as error:
+            debug = isinstance(ctx.obj, AppState) and ctx.obj.debug
+            if debug:
+                traceback.print_exc()
+            report(error)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("borghive: interrupted\n")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=BorghiveGroup,
+    help="Run a BorgBackup repository server: users, SSH keys, repositories and their "
+    "system accounts.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"borghive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Configuration file (default: $BORGHIVE_CONFIG, else "
+            "/etc/borghive/borghive.toml if it exists, else built-in defaults).",
+            dir_okay=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show a traceback when a command fails.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Run a BorgBackup repository server."""
+    ctx.obj = AppState(config_path=config, debug=debug)
+
+
+def state(ctx: typer.Context) -> AppState:
+    """The AppState set by the root callback."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):  # pragma: no cover - the root callback always runs
+        raise RuntimeError("borghive: no application state")
+    return obj
+
+
+@contextmanager
+def store_session(ctx: typer.Context, *, readonly: bool = False) -> Iterator[Config]:
+    """Load the configuration, open the store (schema checked) and yield the config."""
+    from borghive.store import open_store
+
+    config = state(ctx).config
+    with open_store(config.store, readonly=readonly):
+        yield config
+
+
+def _register() -> None:
+    from borghive.cli import config_cmd, key, migrate, repo, user
+
+    app.add_typer(user.app, name="user")
+    app.add_typer(key.app, name="key")
+    app.add_typer(repo.app, name="repo")
+    app.add_typer(config_cmd.app, name="config")
+    app.command("migrate")(migrate.migrate)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

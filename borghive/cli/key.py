@@ -1,0 +1,129 @@
+"""``borghive key``: SSH public keys."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from borghive.cli.app import state, store_session
+from borghive.cli.options import JsonOption, YesOption
+from borghive.cli.render import emit_json, fields, say, table, when
+from borghive.errors import InvalidInputError
+from borghive.service import keys
+from borghive.sshkeys import MAX_KEY_TEXT
+
+app = typer.Typer(help="Manage SSH public keys owned by users.", no_args_is_help=True)
+
+KeyArgument = Annotated[
+    str, typer.Argument(help="The key: OWNER/NAME or its SHA256:… fingerprint.")
+]
+
+
+def _read_key_text(source: str) -> str:
+    """The key text from a file path or ``-`` (stdin), bounded in size."""
+    try:
+        if source == "-":
+            data = sys.stdin.read(MAX_KEY_TEXT + 1)
+        else:
+            with Path(source).open(encoding="utf-8") as handle:
+                data = handle.read(MAX_KEY_TEXT + 1)
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"invalid SSH key in {source}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {source}: {exc.strerror}") from None
+    return data
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    owner: Annotated[str, typer.Argument(help="The user who owns the key.")],
+    source: Annotated[
+        str, typer.Argument(help="File with one OpenSSH public key (e.g. id_ed25519.pub), or -.")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Key name, unique per owner (default: the key's comment)."),
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Add an OpenSSH public key for a user (ed25519, RSA, ECDSA, FIDO security keys)."""
+    text = _read_key_text(source)
+    config = state(ctx).config
+    with store_session(ctx):
+        key = keys.add_key(owner, text, name, rsa_min_bits=config.keys.rsa_min_bits)
+    if json:
+        emit_json(key)
+    else:
+        say(f"added key {key.owner}/{key.name} {key.key_type} {key.bits} bits {key.fingerprint}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's keys.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """List keys with the repositories each opens."""
+    with store_session(ctx, readonly=True):
+        result = keys.list_keys(user)
+    if json:
+        emit_json(result)
+        return
+    table(
+        "SSH keys",
+        ["key", "type", "bits", "fingerprint", "repositories", "created"],
+        [
+            (
+                f"{k.owner}/{k.name}",
+                k.key_type,
+                k.bits,
+                k.fingerprint,
+                ", ".join(g.repository for g in k.grants),
+                when(k.created),
+            )
+            for k in result
+        ],
+    )
+
+
+@app.command("show")
+def show(ctx: typer.Context, key: KeyArgument, json: JsonOption = False) -> None:
+    """Show one key and the repositories it opens."""
+    with store_session(ctx, readonly=True):
+        info = keys.get_key(key)
+    if json:
+        emit_json(info)
+        return
+    fields(
+        [
+            ("key", f"{info.owner}/{info.name}"),
+            ("type", f"{info.key_type} ({info.bits} bits)"),
+            ("fingerprint", info.fingerprint),
+            ("comment", info.comment),
+            ("created", when(info.created)),
+            ("repositories", ", ".join(f"{g.repository} ({g.mode})" for g in info.grants)),
+            ("public key", info.public_key),
+        ]
+    )
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    key: KeyArgument,
+    force: Annotated[
+        bool, typer.Option("--force", help="Revoke the key from every repository, then remove it.")
+    ] = False,
+    yes: YesOption = False,
+) -> None:
+    """Remove a key; refused while it grants access to a repository, unless --force."""
+    if force and not yes:
+        typer.confirm(f"Revoke {key} from every repository and remove it?", abort=True)
+    with store_session(ctx):
+        info = keys.remove_key(key, force=force)
+    revoked = f" (revoked from {len(info.grants)} repositories)" if info.grants else ""
+    say(f"removed key {info.owner}/{info.name}{revoked}")

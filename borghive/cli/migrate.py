@@ -1,0 +1,26 @@
+"""``borghive migrate``: create or upgrade the store's schema."""
+
+from __future__ import annotations
+
+import typer
+
+from borghive.cli.app import state
+from borghive.cli.options import JsonOption
+from borghive.cli.render import emit_json, say
+from borghive.store import describe, open_store
+from borghive.store.migrations import LATEST_VERSION, apply_migrations
+
+
+def migrate(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Create the store or apply pending schema migrations (safe to run again)."""
+    config = state(ctx).config
+    with open_store(config.store, check_schema=False, create=True) as db:
+        applied = apply_migrations(db)
+    if json:
+        emit_json({"applied": [m.version for m in applied], "version": LATEST_VERSION})
+        return
+    where = describe(config.store.url)
+    if not applied:
+        say(f"store {where} is up to date (schema version {LATEST_VERSION})")
+    for migration in applied:
+        say(f"applied migration {migration.version}: {migration.description}")

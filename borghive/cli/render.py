@@ -1,0 +1,73 @@
+"""Output for people (rich tables) and for scripts (``--json``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, datetimes and paths as plain JSON data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def emit_json(value: Any) -> None:
+    """Print ``value`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(jsonable(value), indent=2) + "\n")
+
+
+def when(value: dt.datetime | None) -> str:
+    """A timestamp for people: UTC, to the minute; ``never`` for None."""
+    return "never" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print rows as a table; plain tab-separated lines when stdout is not a terminal and
+    the table is large, since measuring thousands of cells for a pipe is wasted work."""
+    materialised = [[("-" if cell is None else str(cell)) for cell in row] for row in rows]
+    if not console.is_terminal and len(materialised) > 200:
+        sys.stdout.write("\t".join(columns) + "\n")
+        sys.stdout.writelines("\t".join(row) + "\n" for row in materialised)
+        return
+    grid = Table(title=title, title_justify="left")
+    for column in columns:
+        grid.add_column(column)
+    for row in materialised:
+        grid.add_row(*(escape(cell) for cell in row))
+    console.print(grid)
+
+
+def fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    """Print ``name: value`` pairs as a two-column table."""
+    grid = Table(show_header=False, box=None, pad_edge=False)
+    grid.add_column(style="bold")
+    grid.add_column()
+    for name, value in pairs:
+        grid.add_row(name, escape("-" if value is None else str(value)))
+    console.print(grid)
+
+
+def say(message: str) -> None:
+    """One line of progress or result for people."""
+    console.print(message, markup=False)

@@ -1,0 +1,292 @@
+"""``borghive repo``: repositories, their keys and their repository users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from borghive.cli.app import state, store_session
+from borghive.cli.options import JsonOption, YesOption
+from borghive.cli.render import emit_json, fields, say, table, when
+from borghive.quantities import format_duration, format_size, parse_duration, parse_size
+from borghive.service import repos
+from borghive.service.accounts import accounts_backend
+from borghive.service.repos import RepoChanges, RepoDetail
+
+app = typer.Typer(
+    help="Manage repositories: create, grant keys, change settings, delete.", no_args_is_help=True
+)
+
+RepoArgument = Annotated[
+    str, typer.Argument(help="The repository: OWNER/NAME or its repository user name.")
+]
+QuotaOption = Annotated[
+    str | None,
+    typer.Option("--quota", help="Storage quota, decimal units: 500M, 2G, 1.5T ('none' clears)."),
+]
+AlertOption = Annotated[
+    str | None,
+    typer.Option(
+        "--alert-after",
+        help="Alert when the last backup is older than this: 36h, 3d ('none' clears).",
+    ),
+]
+ModeOption = Annotated[
+    str | None,
+    typer.Option("--mode", help="borg (default), import, export (rsync) or disabled."),
+]
+
+
+def _optional(value: str | None, parse: Callable[[str], int]) -> tuple[int | None, bool]:
+    """(parsed value, clear) for options that accept 'none'."""
+    if value is None:
+        return None, False
+    if value.strip().lower() == "none":
+        return None, True
+    return parse(value), False
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    repository: Annotated[str, typer.Argument(help="OWNER/NAME of the new repository.")],
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            "-k",
+            help="Grant full access to this key (OWNER/NAME, the "
+            "owner's key NAME, or SHA256:…); repeatable.",
+        ),
+    ] = None,
+    append_only_key: Annotated[
+        list[str] | None,
+        typer.Option("--append-only-key", help="Grant append-only access to this key; repeatable."),
+    ] = None,
+    quota: QuotaOption = None,
+    alert_after: AlertOption = None,
+    mode: ModeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Create a repository with its own repository user and print the client URL."""
+    quota_bytes, _ = _optional(quota, parse_size)
+    alert_seconds, _ = _optional(alert_after, parse_duration)
+    config = state(ctx).config
+    accounts = accounts_backend(config)
+    with store_session(ctx):
+        created = repos.create_repository(
+            config,
+            accounts,
+            repository,
+            keys=key,
+            append_only_keys=append_only_key,
+            quota=quota_bytes,
+            alert_after=alert_seconds,
+            mode=mode or "borg",
+        )
+    if json:
+        emit_json(created)
+        return
+    info = created.repository
+    say(f"created repository {info.owner}/{info.name}")
+    fields(
+        [
+            ("repository user", f"{info.repo_user} (uid {info.uid_number})"),
+            ("path", info.path),
+            ("url", info.url),
+            ("keys", info.key_count),
+        ]
+    )
+    say(f"initialise it from the client with:\n  {created.init_command}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="Only this user's repositories.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """List repositories."""
+    config = state(ctx).config
+    with store_session(ctx, readonly=True):
+        result = repos.list_repositories(config, user)
+    if json:
+        emit_json(result)
+        return
+    table(
+        "Repositories",
+        ["repository", "user", "uid", "mode", "quota", "keys", "last update", "last access"],
+        [
+            (
+                f"{r.owner}/{r.name}",
+                r.repo_user,
+                r.uid_number,
+                r.mode,
+                format_size(r.quota),
+                r.key_count,
+                when(r.last_update),
+                when(r.last_access),
+            )
+            for r in result
+        ],
+    )
+
+
+def _render_detail(detail: RepoDetail) -> None:
+    info = detail.repository
+    if detail.account is None:
+        account = f"not managed (accounts backend {detail.accounts_backend})"
+    elif not detail.account.exists:
+        account = "MISSING"
+    elif detail.account.problems:
+        account = "differs: " + "; ".join(detail.account.problems)
+    else:
+        account = "present, matches"
+    statistic = detail.last_statistic
+    fields(
+        [
+            ("repository", f"{info.owner}/{info.name}"),
+            ("repository user", f"{info.repo_user} (uid {info.uid_number})"),
+            ("account", account),
+            ("mode", info.mode),
+            ("path", info.path),
+            ("url", info.url),
+            ("quota", format_size(info.quota)),
+            ("alert after", format_duration(info.alert_after)),
+            ("last access", when(info.last_access)),
+            ("last update", when(info.last_update)),
+            ("created", when(info.created)),
+            (
+                "usage",
+                f"{format_size(statistic.bytes_used)} in {statistic.file_count} files "
+                f"({when(statistic.time)})"
+                if statistic
+                else None,
+            ),
+        ]
+    )
+    table(
+        "Keys",
+        ["key", "mode", "fingerprint"],
+        [(a.key, a.mode, a.fingerprint) for a in detail.accesses],
+    )
+    if detail.events:
+        table(
+            "Recent events",
+            ["time", "event", "detail"],
+            [(when(e.time), e.kind, e.detail) for e in detail.events],
+        )
+
+
+@app.command("show")
+def show(ctx: typer.Context, repository: RepoArgument, json: JsonOption = False) -> None:
+    """Show a repository: keys, access modes, last access/update, events, usage, account."""
+    config = state(ctx).config
+    accounts = accounts_backend(config)
+    with store_session(ctx, readonly=True):
+        detail = repos.show_repository(config, accounts, repository)
+    if json:
+        emit_json(detail)
+    else:
+        _render_detail(detail)
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    repository: RepoArgument,
+    quota: QuotaOption = None,
+    alert_after: AlertOption = None,
+    mode: ModeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Change a repository's quota, alert period or mode (disabled locks the account)."""
+    quota_bytes, clear_quota = _optional(quota, parse_size)
+    alert_seconds, clear_alert = _optional(alert_after, parse_duration)
+    changes = RepoChanges(
+        quota=quota_bytes,
+        clear_quota=clear_quota,
+        alert_after=alert_seconds,
+        clear_alert_after=clear_alert,
+        mode=mode,
+    )
+    config = state(ctx).config
+    accounts = accounts_backend(config)
+    with store_session(ctx):
+        info = repos.set_repository(config, accounts, repository, changes)
+    if json:
+        emit_json(info)
+    else:
+        say(
+            f"{info.owner}/{info.name}: mode {info.mode}, quota {format_size(info.quota)}, "
+            f"alert after {format_duration(info.alert_after)}"
+        )
+
+
+KeyForRepo = Annotated[
+    str,
+    typer.Argument(help="The key: NAME (the repository owner's), OWNER/NAME or SHA256:…."),
+]
+
+
+@app.command("grant")
+def grant(
+    ctx: typer.Context,
+    repository: RepoArgument,
+    key: KeyForRepo,
+    append_only: Annotated[
+        bool, typer.Option("--append-only", help="Allow adding archives only, not deleting.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Let a key open a repository (or change its access mode)."""
+    config = state(ctx).config
+    with store_session(ctx):
+        access = repos.grant_access(config, repository, key, append_only=append_only)
+    if json:
+        emit_json(access)
+    else:
+        say(f"granted {access.key} {access.mode} access to {repository}")
+
+
+@app.command("revoke")
+def revoke(ctx: typer.Context, repository: RepoArgument, key: KeyForRepo) -> None:
+    """Stop a key from opening a repository; effective at the next login."""
+    config = state(ctx).config
+    with store_session(ctx):
+        access = repos.revoke_access(config, repository, key)
+    say(f"revoked {access.key} from {repository}")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    repository: RepoArgument,
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", help="Also delete the repository's data on disk (asks first)."),
+    ] = False,
+    yes: YesOption = False,
+    json: JsonOption = False,
+) -> None:
+    """Delete a repository's record and account; its data stays on disk unless --purge."""
+    config = state(ctx).config
+    accounts = accounts_backend(config)
+    if not yes:
+        what = "and DELETE ALL ITS BACKUP DATA" if purge else "(its data stays on disk)"
+        typer.confirm(f"Delete repository {repository} {what}?", abort=True)
+    with store_session(ctx):
+        deleted = repos.delete_repository(config, accounts, repository, purge=purge)
+    if json:
+        emit_json(deleted)
+        return
+    info = deleted.repository
+    say(f"deleted repository {info.owner}/{info.name} and its user {info.repo_user}")
+    if deleted.purged:
+        say(f"purged {info.path} and its home directory")
+    elif deleted.data_left:
+        say(f"its data stays in {deleted.data_left}; delete it with --purge, or move it away")

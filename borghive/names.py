@@ -1,0 +1,54 @@
+"""Validation of the names people give to users, keys and repositories."""
+
+from __future__ import annotations
+
+import re
+
+from borghive.errors import InvalidInputError
+
+MAX_NAME_LENGTH = 64
+
+# ASCII letters, digits, dot, underscore, dash; must start with a letter or digit.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(value: str, what: str) -> str:
+    """Return ``value`` when it is a safe name for ``what``; raise InvalidInputError otherwise.
+
+    Safe means: 1 to 64 ASCII characters from ``A-Z a-z 0-9 . _ -``, starting with a letter
+    or digit, and no ``..``. Such a name is safe as a path component, an LDAP value and a
+    word in an sshd forced command.
+    """
+    problem = name_problem(value)
+    if problem:
+        raise InvalidInputError(f"invalid {what} name {_shown(value)}: {problem}")
+    return value
+
+
+def name_problem(value: str) -> str | None:
+    """Say what is wrong with ``value`` as a name, or None when it is valid."""
+    if not value:
+        return "empty"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"longer than {MAX_NAME_LENGTH} characters"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return "contains control characters"
+    if not value.isascii():
+        return "contains non-ASCII characters"
+    if any(ch.isspace() for ch in value):
+        return "contains whitespace"
+    if "/" in value:
+        return "contains '/'"
+    if ".." in value:
+        return "contains '..'"
+    if value.startswith("-"):
+        return "starts with '-'"
+    if not _NAME.fullmatch(value):
+        return "use only letters, digits, '.', '_' and '-', starting with a letter or digit"
+    return None
+
+
+def _shown(value: str) -> str:
+    """A printable, bounded rendering of untrusted input for error messages."""
+    shown = value if len(value) <= 70 else value[:67] + "..."
+    return repr(shown)

@@ -1,0 +1,1 @@
+"""Use cases: users, keys, repositories, access. No printing, no exiting."""

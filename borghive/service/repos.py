@@ -1,0 +1,455 @@
+"""Repositories: creation with a repository user and uidNumber, settings, deletion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from peewee import IntegrityError, fn
+
+from borghive.config import Config
+from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
+from borghive.names import check_name
+from borghive.service.accounts import AccountsBackend, AccountSpec, AccountState
+from borghive.service.keys import find_key
+from borghive.service.users import aware, find_user
+from borghive.store import execute, is_sqlite, rows, write_transaction
+from borghive.store.models import (
+    REPOSITORY_MODES,
+    Access,
+    Event,
+    Repository,
+    SshKey,
+    Statistic,
+    User,
+)
+
+_USER_ALPHABET = string.ascii_lowercase + string.digits
+_ALLOCATION_LOCK = 0x626F7267  # "borg": PostgreSQL advisory lock for uid allocation
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    owner: str
+    name: str
+    repo_user: str
+    uid_number: int
+    mode: str
+    quota: int | None
+    alert_after: int | None
+    last_access: dt.datetime | None
+    last_update: dt.datetime | None
+    created: dt.datetime
+    path: str
+    url: str
+    key_count: int
+
+
+@dataclass(frozen=True)
+class AccessInfo:
+    key: str
+    fingerprint: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    kind: str
+    time: dt.datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class StatisticInfo:
+    time: dt.datetime
+    bytes_used: int
+    file_count: int
+
+
+@dataclass(frozen=True)
+class RepoDetail:
+    repository: RepoInfo
+    accesses: tuple[AccessInfo, ...]
+    events: tuple[EventInfo, ...]
+    last_statistic: StatisticInfo | None
+    account: AccountState | None
+    accounts_backend: str
+
+
+@dataclass(frozen=True)
+class CreatedRepo:
+    repository: RepoInfo
+    init_command: str
+
+
+@dataclass(frozen=True)
+class DeletedRepo:
+    repository: RepoInfo
+    purged: bool
+    data_left: str | None
+
+
+@dataclass(frozen=True)
+class RepoChanges:
+    """What ``repo set`` changes; None leaves a value as it is."""
+
+    quota: int | None = None
+    clear_quota: bool = False
+    alert_after: int | None = None
+    clear_alert_after: bool = False
+    mode: str | None = None
+
+
+def repo_path(config: Config, repo_user: str, name: str) -> Path:
+    """``<repos root>/<repo user>/<repo name>``."""
+    return config.repos.root / repo_user / name
+
+
+def client_url(config: Config, repo_user: str, name: str) -> str:
+    """The URL a borg client uses: ``ssh://<repo user>@<host>:<port>/./<name>``."""
+    return f"ssh://{repo_user}@{config.repos.public_host}:{config.repos.ssh_port}/./{name}"
+
+
+def account_spec(config: Config, repo: Repository, owner: str) -> AccountSpec:
+    """The account a repository's user must have."""
+    return AccountSpec(
+        name=repo.repo_user,
+        uid_number=repo.uid_number,
+        gid_number=config.repos.gid,
+        home=config.repos.root / repo.repo_user,
+        shell=config.accounts.shell,
+        gecos=f"borghive {owner}/{repo.name}",
+        locked=repo.mode == "disabled",
+    )
+
+
+def find_repository(reference: str) -> Repository:
+    """A repository by ``OWNER/NAME`` or by its repository user name; raise NotFoundError."""
+    if "/" in reference:
+        owner, _, name = reference.partition("/")
+        check_name(owner, "user")
+        check_name(name, "repository")
+        repo: Repository | None = (
+            Repository.select(Repository, User)
+            .join(User)
+            .where((User.name == owner) & (Repository.name == name))
+            .first()
+        )
+        shown = f"{owner}/{name}"
+    else:
+        check_name(reference, "repository user")
+        repo = (
+            Repository.select(Repository, User)
+            .join(User)
+            .where(Repository.repo_user == reference)
+            .first()
+        )
+        shown = reference
+    if repo is None:
+        raise NotFoundError(f"repository {shown} not found", hint="see 'borghive repo list'")
+    return repo
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``OWNER/NAME`` → (owner, name), both validated."""
+    owner, slash, name = reference.partition("/")
+    if not slash:
+        raise InvalidInputError(f"invalid repository {reference[:70]!r}: expected OWNER/NAME")
+    return check_name(owner, "user"), check_name(name, "repository")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in REPOSITORY_MODES:
+        raise InvalidInputError(
+            f"invalid mode {mode[:30]!r}: expected one of {', '.join(REPOSITORY_MODES)}"
+        )
+    return mode
+
+
+def _info(config: Config, repo: Repository, owner: str, key_count: int) -> RepoInfo:
+    return RepoInfo(
+        owner=owner,
+        name=repo.name,
+        repo_user=repo.repo_user,
+        uid_number=repo.uid_number,
+        mode=repo.mode,
+        quota=repo.quota,
+        alert_after=repo.alert_after,
+        last_access=aware(repo.last_access),
+        last_update=aware(repo.last_update),
+        created=aware(repo.created),
+        path=str(repo_path(config, repo.repo_user, repo.name)),
+        url=client_url(config, repo.repo_user, repo.name),
+        key_count=key_count,
+    )
+
+
+def _key_count(repo: Repository) -> int:
+    return int(Access.select().where(Access.repository == repo.id).count())
+
+
+def _new_repo_user(config: Config, accounts: AccountsBackend) -> str:
+    """A random, POSIX-valid repository user name free in the store and in the backend."""
+    prefix = config.repos.user_prefix
+    for _ in range(100):
+        suffix = "".join(
+            secrets.choice(_USER_ALPHABET) for _ in range(config.repos.user_length - len(prefix))
+        )
+        candidate = prefix + suffix
+        taken = Repository.select().where(Repository.repo_user == candidate).exists()
+        if not taken and not accounts.name_in_use(candidate):
+            return candidate
+    raise ConflictError("could not find a free repository user name; widen repos.user_length")
+
+
+def _allocate_uid(config: Config, accounts: AccountsBackend) -> int:
+    """The next free uidNumber in the configured range.
+
+    Called inside the create transaction, which holds the store's write lock (SQLite) or an
+    advisory lock (PostgreSQL), so concurrent creates never pick the same number. Numbers
+    the accounts backend reports in use elsewhere are skipped.
+    """
+    low, high = config.repos.uid_min, config.repos.uid_max
+    in_range = (Repository.uid_number >= low) & (Repository.uid_number <= high)
+    highest = Repository.select(fn.MAX(Repository.uid_number)).where(in_range).scalar()
+    candidate = low if highest is None else int(highest) + 1
+    used: set[int] | None = None
+    while True:
+        if candidate > high:
+            if used is None:  # the top of the range is taken: look for gaps below
+                used = {
+                    uid for (uid,) in rows(Repository.select(Repository.uid_number).where(in_range))
+                }
+                candidate = low
+            else:
+                raise ConflictError(
+                    f"no free uidNumber left in {low}..{high}",
+                    hint="widen repos.uid_min/uid_max",
+                )
+        if (used is None or candidate not in used) and not accounts.uid_in_use(candidate):
+            return candidate
+        candidate += 1
+
+
+def create_repository(
+    config: Config,
+    accounts: AccountsBackend,
+    reference: str,
+    *,
+    keys: list[str] | None = None,
+    append_only_keys: list[str] | None = None,
+    quota: int | None = None,
+    alert_after: int | None = None,
+    mode: str = "borg",
+) -> CreatedRepo:
+    """Create ``OWNER/NAME`` with a new repository user and uidNumber, grant the keys, and
+    provision the account. All-or-nothing across store and accounts backend.
+
+    Raises InvalidInputError, NotFoundError (owner, key) or ConflictError (name taken).
+    """
+    owner_name, name = split_reference(reference)
+    check_mode(mode)
+    grants = [(k, "full") for k in keys or []] + [
+        (k, "append-only") for k in append_only_keys or []
+    ]
+    account_made: str | None = None
+    try:
+        with write_transaction():
+            if not is_sqlite():
+                execute("SELECT pg_advisory_xact_lock(%s)", (_ALLOCATION_LOCK,))
+            owner = find_user(owner_name)
+            granted: dict[int, tuple[SshKey, str]] = {}
+            for key_reference, access_mode in grants:
+                key = find_key(key_reference, owner=owner_name)
+                if key.id in granted and granted[key.id][1] != access_mode:
+                    raise InvalidInputError(
+                        f"key {key_reference!r} given both as --key and --append-only-key"
+                    )
+                granted[key.id] = (key, access_mode)
+            if Repository.get_or_none((Repository.owner == owner) & (Repository.name == name)):
+                raise ConflictError(f"repository {owner_name}/{name} already exists")
+            repo = Repository.create(
+                owner=owner,
+                name=name,
+                repo_user=_new_repo_user(config, accounts),
+                uid_number=_allocate_uid(config, accounts),
+                mode=mode,
+                quota=quota,
+                alert_after=alert_after,
+            )
+            for key, access_mode in granted.values():
+                Access.create(repository=repo, key=key, mode=access_mode)
+            accounts.create(account_spec(config, repo, owner_name))
+            account_made = repo.repo_user
+    except IntegrityError:
+        _undo_account(accounts, account_made)
+        raise ConflictError(f"repository {owner_name}/{name} already exists") from None
+    except BaseException:
+        _undo_account(accounts, account_made)
+        raise
+    info = _info(config, repo, owner_name, len(granted))
+    init = f"borg init --encryption=repokey-blake2 {info.url}"
+    return CreatedRepo(repository=info, init_command=init)
+
+
+def _undo_account(accounts: AccountsBackend, name: str | None) -> None:
+    """Remove an account whose store row did not commit."""
+    if name is not None:
+        accounts.delete(name)
+
+
+def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo]:
+    """Every repository, or one owner's, by owner and name."""
+    counts: dict[int, int] = dict(
+        rows(Access.select(Access.repository, fn.COUNT(Access.id)).group_by(Access.repository))
+    )
+    query = Repository.select(Repository, User).join(User).order_by(User.name, Repository.name)
+    if owner is not None:
+        query = query.where(User.id == find_user(owner).id)
+    return [_info(config, r, r.owner.name, counts.get(r.id, 0)) for r in query]
+
+
+def show_repository(
+    config: Config, accounts: AccountsBackend, reference: str, *, events: int = 10
+) -> RepoDetail:
+    """A repository with its keys, recent events, last statistic and account state."""
+    repo = find_repository(reference)
+    owner = repo.owner.name
+    accesses = tuple(
+        AccessInfo(f"{key_owner}/{key_name}", fingerprint, mode)
+        for key_owner, key_name, fingerprint, mode in rows(
+            Access.select(User.name, SshKey.name, SshKey.fingerprint, Access.mode)
+            .join(SshKey)
+            .join(User)
+            .where(Access.repository == repo.id)
+            .order_by(User.name, SshKey.name)
+        )
+    )
+    recent = tuple(
+        EventInfo(e.kind, aware(e.time), e.detail)
+        for e in Event.select()
+        .where(Event.repository == repo.id)
+        .order_by(Event.time.desc(), Event.id.desc())
+        .limit(events)
+    )
+    statistic = (
+        Statistic.select()
+        .where(Statistic.repository == repo.id)
+        .order_by(Statistic.time.desc())
+        .first()
+    )
+    last = (
+        StatisticInfo(aware(statistic.time), statistic.bytes_used, statistic.file_count)
+        if statistic
+        else None
+    )
+    return RepoDetail(
+        repository=_info(config, repo, owner, len(accesses)),
+        accesses=accesses,
+        events=recent,
+        last_statistic=last,
+        account=accounts.get(account_spec(config, repo, owner)),
+        accounts_backend=accounts.name,
+    )
+
+
+def set_repository(
+    config: Config, accounts: AccountsBackend, reference: str, changes: RepoChanges
+) -> RepoInfo:
+    """Change quota, alert period or mode. Disabling locks the account, enabling unlocks it."""
+    if changes.mode is not None:
+        check_mode(changes.mode)
+    with write_transaction():
+        repo = find_repository(reference)
+        owner = repo.owner.name
+        previous_mode = repo.mode
+        if changes.quota is not None or changes.clear_quota:
+            repo.quota = None if changes.clear_quota else changes.quota
+        if changes.alert_after is not None or changes.clear_alert_after:
+            repo.alert_after = None if changes.clear_alert_after else changes.alert_after
+        if changes.mode is not None:
+            repo.mode = changes.mode
+        repo.save()
+        if previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode):
+            if repo.mode == "disabled":
+                accounts.lock(repo.repo_user)
+            else:
+                accounts.unlock(repo.repo_user)
+    return _info(config, repo, owner, _key_count(repo))
+
+
+def grant_access(
+    config: Config, reference: str, key_reference: str, *, append_only: bool = False
+) -> AccessInfo:
+    """Let a key open a repository (or change how); a bare key name means the owner's key."""
+    mode = "append-only" if append_only else "full"
+    with write_transaction():
+        repo = find_repository(reference)
+        key = find_key(key_reference, owner=repo.owner.name)
+        access = Access.get_or_none((Access.repository == repo.id) & (Access.key == key.id))
+        if access is None:
+            Access.create(repository=repo, key=key, mode=mode)
+        else:
+            access.mode = mode
+            access.save()
+    return AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, mode)
+
+
+def revoke_access(config: Config, reference: str, key_reference: str) -> AccessInfo:
+    """Stop a key from opening a repository; raise NotFoundError when it had no access."""
+    with write_transaction():
+        repo = find_repository(reference)
+        key = find_key(key_reference, owner=repo.owner.name)
+        access = Access.get_or_none((Access.repository == repo.id) & (Access.key == key.id))
+        if access is None:
+            raise NotFoundError(
+                f"key {key.owner.name}/{key.name} has no access to {repo.owner.name}/{repo.name}"
+            )
+        info = AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, access.mode)
+        access.delete_instance()
+    return info
+
+
+def delete_repository(
+    config: Config, accounts: AccountsBackend, reference: str, *, purge: bool = False
+) -> DeletedRepo:
+    """Remove the record and the account. Data on disk stays unless ``purge``.
+
+    The caller confirms a purge with the admin before calling. All-or-nothing across store
+    and accounts: if the store commit fails after the account was deleted, it is re-created.
+    """
+    account_deleted: AccountSpec | None = None
+    try:
+        with write_transaction():
+            repo = find_repository(reference)
+            owner = repo.owner.name
+            info = _info(config, repo, owner, _key_count(repo))
+            spec = account_spec(config, repo, owner)
+            repo.delete_instance(recursive=False)
+            accounts.delete(repo.repo_user)
+            account_deleted = spec
+    except BaseException:
+        if account_deleted is not None:
+            accounts.create(account_deleted)
+        raise
+    path = Path(info.path)
+    if not purge:
+        return DeletedRepo(info, purged=False, data_left=str(path) if path.exists() else None)
+    _purge(config, path)
+    return DeletedRepo(info, purged=True, data_left=None)
+
+
+def _purge(config: Config, path: Path) -> None:
+    """Delete a repository's directory and its user's home, staying inside the repos root."""
+    home = path.parent
+    root = config.repos.root.resolve()
+    if home.resolve().parent != root:
+        raise RefusedError(f"refusing to purge {home}: it is not directly under {root}")
+    if home.is_symlink():
+        home.unlink()
+    elif home.exists():
+        shutil.rmtree(home)

@@ -1,0 +1,169 @@
+"""Opening the store from ``store.url`` and mapping driver failures to domain errors.
+
+SQLite runs in rollback-journal mode (not WAL) on purpose: a WAL reader must be able to
+write the ``-shm`` file, whereas sshd's ``authkeys`` runs as a user that may only read the
+database. Writers take the lock up front (``BEGIN IMMEDIATE``) and wait ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from peewee import (
+    Database,
+    InterfaceError,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
+
+from borghive.config import StoreConfig, read_secret
+from borghive.errors import ConfigError, StoreOutdatedError, StoreUnavailableError
+from borghive.store.models import database
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL, else None."""
+    if not url.startswith("sqlite://"):
+        return None
+    rest = url[len("sqlite://") :]
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigError(f"store.url: expected sqlite:///PATH, got {url!r}")
+    return Path(rest[1:])
+
+
+def describe(url: str) -> str:
+    """The URL without user or password, fit for messages."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        host = parts.hostname or "localhost"
+        port = f":{parts.port}" if parts.port else ""
+        return f"postgresql://{host}{port}{parts.path}"
+    return url
+
+
+def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
+    """A peewee Database for ``config.url`` (not yet connected)."""
+    path = sqlite_path(config.url)
+    if path is not None:
+        timeout_ms = int(config.busy_timeout * 1000)
+        pragmas = {"foreign_keys": 1, "busy_timeout": timeout_ms}
+        if readonly:
+            return SqliteDatabase(
+                f"file:{path}?mode=ro", uri=True, pragmas=pragmas, timeout=config.busy_timeout
+            )
+        return SqliteDatabase(str(path), pragmas=pragmas, timeout=config.busy_timeout)
+    parts = urlsplit(config.url)
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "store.url: PostgreSQL needs the psycopg2 driver",
+            hint="pip install 'borghive[postgres]'",
+        ) from None
+    password = (
+        read_secret(config.password_file, "store.password_file") if (config.password_file) else None
+    )
+    return PostgresqlDatabase(
+        unquote(parts.path.lstrip("/")) or "borghive",
+        host=parts.hostname or None,
+        port=parts.port or 5432,
+        user=unquote(parts.username) if parts.username else None,
+        password=password,
+        connect_timeout=max(1, int(config.connect_timeout)),
+        autorollback=True,
+    )
+
+
+def execute(sql: str, params: tuple[Any, ...] = (), db: Database | None = None) -> Any:
+    """Run raw SQL on ``db`` (default: the bound store) and return the cursor."""
+    return (database.obj if db is None else db).execute_sql(sql, params)
+
+
+def rows(query: Any) -> list[tuple[Any, ...]]:
+    """A query's result as plain tuples (peewee's stubs type ``.tuples()`` as model rows)."""
+    return list(query.tuples())
+
+
+def is_sqlite(db: Database | None = None) -> bool:
+    """Whether ``db`` (default: the bound store) is SQLite."""
+    return isinstance(database.obj if db is None else db, SqliteDatabase)
+
+
+@contextmanager
+def write_transaction(db: Database | None = None) -> Iterator[None]:
+    """One atomic write on ``db`` (default: the bound store). SQLite takes the write lock
+    first (``BEGIN IMMEDIATE``), so concurrent writers queue on the busy timeout instead of
+    failing on lock upgrade."""
+    db = database.obj if db is None else db
+    if isinstance(db, SqliteDatabase):
+        with db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield
+
+
+@contextmanager
+def open_store(
+    config: StoreConfig, *, readonly: bool = False, check_schema: bool = True, create: bool = False
+) -> Iterator[Database]:
+    """Connect, bind the models, check the schema version, and close on exit.
+
+    ``create`` allows making a missing SQLite file (``borghive migrate``). Driver errors
+    raised inside the block become :class:`StoreUnavailableError` (exit 75); a schema older
+    or newer than this code raises :class:`StoreOutdatedError` (exit 78).
+    """
+    from borghive.store.migrations import LATEST_VERSION, current_version
+
+    where = describe(config.url)
+    path = sqlite_path(config.url)
+    if path is not None and not create and not path.exists():
+        raise StoreOutdatedError(
+            f"store {where}: no database yet", hint="run 'borghive migrate' to create it"
+        )
+    if path is not None and create:
+        try:
+            path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"store {where}: cannot create {path.parent}: {exc.strerror}"
+            ) from None
+    db = build_database(config, readonly=readonly)
+    database.initialize(db)
+    try:
+        try:
+            db.connect()
+        except (OperationalError, InterfaceError, sqlite3.Error) as exc:
+            raise StoreUnavailableError(f"store {where}: cannot connect: {_reason(exc)}") from None
+        if check_schema:
+            version = current_version(db)
+            if version < LATEST_VERSION:
+                raise StoreOutdatedError(
+                    f"store {where}: schema version {version}, this borghive needs "
+                    f"{LATEST_VERSION}",
+                    hint="run 'borghive migrate'",
+                )
+            if version > LATEST_VERSION:
+                raise StoreOutdatedError(
+                    f"store {where}: schema version {version} is newer than this borghive "
+                    f"({LATEST_VERSION})",
+                    hint="upgrade borghive",
+                )
+        yield db
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailableError(f"store {where}: {_reason(exc)}") from None
+    finally:
+        if not db.is_closed():
+            db.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a driver message; DSNs with credentials are never part of it."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,133 @@
+"""Numbered schema migrations, recorded in ``schema_migration``.
+
+Each migration is frozen SQL valid on SQLite and PostgreSQL (``{pk}`` is the only
+difference); never edit one that has shipped, add the next number instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import Database, PostgresqlDatabase
+
+from borghive.store.db import execute, write_transaction
+from borghive.store.models import SchemaMigration, utcnow
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema: person, ssh_key, repository, access, event, statistic",
+        (
+            """CREATE TABLE person (
+                id {pk},
+                name VARCHAR(64) NOT NULL UNIQUE,
+                email VARCHAR(254),
+                realert_interval INTEGER NOT NULL,
+                alert_expiration INTEGER NOT NULL,
+                created TIMESTAMP NOT NULL)""",
+            """CREATE TABLE ssh_key (
+                id {pk},
+                owner_id INTEGER NOT NULL REFERENCES person (id) ON DELETE RESTRICT,
+                name VARCHAR(64) NOT NULL,
+                key_type VARCHAR(64) NOT NULL,
+                bits INTEGER NOT NULL,
+                fingerprint VARCHAR(64) NOT NULL UNIQUE,
+                public_key TEXT NOT NULL,
+                comment VARCHAR(100) NOT NULL,
+                allowed_from TEXT,
+                created TIMESTAMP NOT NULL,
+                UNIQUE (owner_id, name))""",
+            """CREATE TABLE repository (
+                id {pk},
+                owner_id INTEGER NOT NULL REFERENCES person (id) ON DELETE RESTRICT,
+                name VARCHAR(64) NOT NULL,
+                repo_user VARCHAR(32) NOT NULL UNIQUE,
+                uid_number INTEGER NOT NULL UNIQUE,
+                mode VARCHAR(16) NOT NULL
+                    CHECK (mode IN ('borg', 'import', 'export', 'disabled')),
+                quota BIGINT,
+                alert_after INTEGER,
+                last_access TIMESTAMP,
+                last_update TIMESTAMP,
+                created TIMESTAMP NOT NULL,
+                UNIQUE (owner_id, name))""",
+            """CREATE TABLE access (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                key_id INTEGER NOT NULL REFERENCES ssh_key (id) ON DELETE RESTRICT,
+                mode VARCHAR(16) NOT NULL CHECK (mode IN ('full', 'append-only')),
+                allowed_from TEXT,
+                UNIQUE (repository_id, key_id))""",
+            "CREATE INDEX access_key_id ON access (key_id)",
+            """CREATE TABLE event (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                kind VARCHAR(16) NOT NULL,
+                time TIMESTAMP NOT NULL,
+                detail TEXT NOT NULL)""",
+            "CREATE INDEX event_repository_time ON event (repository_id, time)",
+            """CREATE TABLE statistic (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                time TIMESTAMP NOT NULL,
+                bytes_used BIGINT NOT NULL,
+                file_count INTEGER NOT NULL)""",
+            "CREATE INDEX statistic_repository_time ON statistic (repository_id, time)",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+_CREATE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migration (
+    version INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied TIMESTAMP NOT NULL)"""
+
+
+def _primary_key(db: Database) -> str:
+    if isinstance(db, PostgresqlDatabase):
+        return "SERIAL PRIMARY KEY"
+    return "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+
+def current_version(db: Database) -> int:
+    """The highest applied migration, 0 for an empty store."""
+    if not db.table_exists("schema_migration"):
+        return 0
+    value = (
+        SchemaMigration.select(SchemaMigration.version)
+        .order_by(SchemaMigration.version.desc())
+        .scalar()
+    )
+    return int(value or 0)
+
+
+def apply_migrations(db: Database) -> list[Migration]:
+    """Apply every pending migration in one transaction each; return those applied.
+
+    Safe to run twice or concurrently: the ledger is locked while checking and applying.
+    """
+    applied: list[Migration] = []
+    execute(_CREATE_LEDGER, db=db)
+    for migration in MIGRATIONS:
+        with write_transaction(db):
+            if isinstance(db, PostgresqlDatabase):
+                execute("LOCK TABLE schema_migration IN EXCLUSIVE MODE", db=db)
+            if SchemaMigration.get_or_none(SchemaMigration.version == migration.version):
+                continue
+            for statement in migration.statements:
+                execute(statement.format(pk=_primary_key(db)), db=db)
+            SchemaMigration.create(
+                version=migration.version, description=migration.description, applied=utcnow()
+            )
+            applied.append(migration)
+    return applied

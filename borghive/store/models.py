@@ -1,0 +1,127 @@
+"""Peewee models, bound to one :data:`database` proxy set by :func:`borghive.store.db.connect`.
+
+The tables themselves are created by numbered migrations (``store/migrations.py``), never
+from these classes, so the models must match the latest migration.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+REPOSITORY_MODES = ("borg", "import", "export", "disabled")
+ACCESS_MODES = ("full", "append-only")
+EVENT_KINDS = ("created", "opened", "closed", "updated", "deleted", "alert", "recovered")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now; the store keeps naive UTC timestamps on both back ends."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+
+
+class User(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=64, unique=True)
+    email = CharField(max_length=254, null=True)
+    realert_interval = IntegerField(default=12 * 3600)
+    alert_expiration = IntegerField(default=5 * 86400)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "person"
+
+
+class SshKey(BaseModel):
+    id = AutoField()
+    owner = ForeignKeyField(User, backref="keys", on_delete="RESTRICT")
+    name = CharField(max_length=64)
+    key_type = CharField(max_length=64)
+    bits = IntegerField()
+    fingerprint = CharField(max_length=64, unique=True)
+    public_key = TextField()
+    comment = CharField(max_length=100, default="")
+    allowed_from = TextField(null=True)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "ssh_key"
+        indexes = ((("owner", "name"), True),)
+
+
+class Repository(BaseModel):
+    id = AutoField()
+    owner = ForeignKeyField(User, backref="repositories", on_delete="RESTRICT")
+    name = CharField(max_length=64)
+    repo_user = CharField(max_length=32, unique=True)
+    uid_number = IntegerField(unique=True)
+    mode = CharField(max_length=16, default="borg")
+    quota = BigIntegerField(null=True)
+    alert_after = IntegerField(null=True)
+    last_access = DateTimeField(null=True)
+    last_update = DateTimeField(null=True)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "repository"
+        indexes = ((("owner", "name"), True),)
+
+
+class Access(BaseModel):
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="accesses", on_delete="CASCADE")
+    key = ForeignKeyField(SshKey, backref="accesses", on_delete="RESTRICT")
+    mode = CharField(max_length=16, default="full")
+    allowed_from = TextField(null=True)
+
+    class Meta:
+        table_name = "access"
+        indexes = ((("repository", "key"), True),)
+
+
+class Event(BaseModel):
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="events", on_delete="CASCADE")
+    kind = CharField(max_length=16)
+    time = DateTimeField(default=utcnow)
+    detail = TextField(default="")
+
+    class Meta:
+        table_name = "event"
+
+
+class Statistic(BaseModel):
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="statistics", on_delete="CASCADE")
+    time = DateTimeField(default=utcnow)
+    bytes_used = BigIntegerField()
+    file_count = IntegerField()
+
+    class Meta:
+        table_name = "statistic"
+
+
+class SchemaMigration(BaseModel):
+    version = IntegerField(primary_key=True)
+    description = TextField()
+    applied = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "schema_migration"

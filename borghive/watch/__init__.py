@@ -1,0 +1,1 @@
+"""The repository event daemon (inotify) and its pure event classification."""
