@@ -76,7 +76,6 @@ def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
         user=unquote(parts.username) if parts.username else None,
         password=password,
         connect_timeout=max(1, int(config.connect_timeout)),
-        autorollback=True,
     )
 
 
