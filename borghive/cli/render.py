@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output is not cut to 80 columns: a pipe has no width, and truncated cells are useless.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def jsonable(value: Any) -> Any:
