@@ -9,6 +9,7 @@ Unknown keys and wrong types are errors; every problem is collected into one
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import socket
@@ -163,6 +164,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         raise ConfigError(f"{file_path}: is a directory") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file_path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file_path}: not valid TOML: not UTF-8 text") from exc
     except OSError as exc:
         raise ConfigError(f"{file_path}: cannot read: {exc.strerror}") from exc
 
@@ -204,7 +207,7 @@ def _section_from_table(
             continue
         try:
             values[key] = _coerce(value, hints[key])
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:  # OverflowError: huge int for a float
             problems.append(f"{where}: {exc}")
     return values
 
@@ -303,8 +306,8 @@ def validate(config: Config) -> list[str]:
         problems.append("store.url: expected sqlite:///PATH or postgresql://HOST/DB")
     if _URL_PASSWORD.match(store.url):
         problems.append("store.url: contains a password; put it in store.password_file")
-    if store.busy_timeout <= 0 or store.connect_timeout <= 0:
-        problems.append("store: timeouts must be positive")
+    if not (0 < store.busy_timeout < math.inf and 0 < store.connect_timeout < math.inf):
+        problems.append("store: timeouts must be positive and finite")
     if not repos.root.is_absolute():
         problems.append("repos.root: must be an absolute path")
     if not 1 <= repos.ssh_port <= 65535:
@@ -330,8 +333,8 @@ def validate(config: Config) -> list[str]:
     ldap = config.ldap
     if not ldap.url.startswith(("ldap://", "ldaps://")):
         problems.append("ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
-    if ldap.connect_timeout <= 0 or ldap.operation_timeout <= 0:
-        problems.append("ldap: timeouts must be positive")
+    if not (0 < ldap.connect_timeout < math.inf and 0 < ldap.operation_timeout < math.inf):
+        problems.append("ldap: timeouts must be positive and finite")
     return problems
 
 
@@ -362,6 +365,8 @@ def read_secret(path: Path, what: str) -> str:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: {path} is not UTF-8 text") from None
     secret = text.splitlines()[0].strip() if text else ""
     if not secret:
         raise ConfigError(f"{what}: {path} is empty")

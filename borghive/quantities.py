@@ -9,9 +9,9 @@ from borghive.errors import InvalidInputError
 
 # Decimal units, as borg's --storage-quota counts them.
 _SIZE_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,6})?)([KMGTP]?)B?", re.IGNORECASE)
+_SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,6})?)([KMGTP]?)B?", re.IGNORECASE | re.ASCII)
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION_PART = re.compile(r"(\d{1,6})([smhdw])")
+_DURATION_PART = re.compile(r"(\d{1,6})([smhdw])", re.ASCII)
 MAX_DURATION = 10 * 365 * 86400
 
 

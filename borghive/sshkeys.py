@@ -76,6 +76,8 @@ def parse_public_key(text: str, *, rsa_min_bits: int = 3072) -> PublicKey:
     if any((ord(ch) < 32 and ch != "\t") or ord(ch) == 127 for ch in stripped):
         raise InvalidInputError("invalid SSH key: contains control characters")
     fields = stripped.split(None, 2)
+    if not fields:  # only non-ASCII whitespace such as U+00A0 or U+2028
+        raise InvalidInputError("invalid SSH key: empty input")
     key_type = fields[0]
     if key_type not in KEY_TYPES:
         if any(ch in key_type for ch in '=",') or any(t in stripped for t in KEY_TYPES):

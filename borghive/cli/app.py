@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from borghive import __version__
+from borghive.accounts import AccountsBackend
 from borghive.config import Config, load_config
 from borghive.errors import BorghiveError
 
@@ -119,6 +120,18 @@ def store_session(ctx: typer.Context, *, readonly: bool = False) -> Iterator[Con
     config = state(ctx).config
     with open_store(config.store, readonly=readonly):
         yield config
+
+
+@contextmanager
+def accounts_session(config: Config) -> Iterator[AccountsBackend]:
+    """The configured accounts backend, closed (connections released) afterwards."""
+    from borghive.service.accounts import accounts_backend
+
+    accounts = accounts_backend(config)
+    try:
+        yield accounts
+    finally:
+        accounts.close()
 
 
 def _register() -> None:

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import typer
 
-from borghive.cli.app import state, store_session
+from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import emit_json, fields, say, table, when
 from borghive.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service import repos
-from borghive.service.accounts import accounts_backend
 from borghive.service.repos import RepoChanges, RepoDetail
+from borghive.service.sync import sync_accounts
 
 app = typer.Typer(
     help="Manage repositories: create, grant keys, change settings, delete.", no_args_is_help=True
@@ -74,8 +74,7 @@ def create(
     quota_bytes, _ = _optional(quota, parse_size)
     alert_seconds, _ = _optional(alert_after, parse_duration)
     config = state(ctx).config
-    accounts = accounts_backend(config)
-    with store_session(ctx):
+    with store_session(ctx), accounts_session(config) as accounts:
         created = repos.create_repository(
             config,
             accounts,
@@ -186,8 +185,7 @@ def _render_detail(detail: RepoDetail) -> None:
 def show(ctx: typer.Context, repository: RepoArgument, json: JsonOption = False) -> None:
     """Show a repository: keys, access modes, last access/update, events, usage, account."""
     config = state(ctx).config
-    accounts = accounts_backend(config)
-    with store_session(ctx, readonly=True):
+    with store_session(ctx, readonly=True), accounts_session(config) as accounts:
         detail = repos.show_repository(config, accounts, repository)
     if json:
         emit_json(detail)
@@ -215,8 +213,7 @@ def set_(
         mode=mode,
     )
     config = state(ctx).config
-    accounts = accounts_backend(config)
-    with store_session(ctx):
+    with store_session(ctx), accounts_session(config) as accounts:
         info = repos.set_repository(config, accounts, repository, changes)
     if json:
         emit_json(info)
@@ -275,11 +272,10 @@ def delete(
 ) -> None:
     """Delete a repository's record and account; its data stays on disk unless --purge."""
     config = state(ctx).config
-    accounts = accounts_backend(config)
     if not yes:
         what = "and DELETE ALL ITS BACKUP DATA" if purge else "(its data stays on disk)"
         typer.confirm(f"Delete repository {repository} {what}?", abort=True)
-    with store_session(ctx):
+    with store_session(ctx), accounts_session(config) as accounts:
         deleted = repos.delete_repository(config, accounts, repository, purge=purge)
     if json:
         emit_json(deleted)
@@ -290,3 +286,35 @@ def delete(
         say(f"purged {info.path} and its home directory")
     elif deleted.data_left:
         say(f"its data stays in {deleted.data_left}; delete it with --purge, or move it away")
+
+
+@app.command("sync")
+def sync(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only report what would change.")
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Delete orphaned accounts (borghive's, not in the store)."),
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Reconcile the store with the accounts backend: create missing accounts, repair
+    drifted ones, list orphans (delete them with --prune)."""
+    config = state(ctx).config
+    with store_session(ctx, readonly=dry_run), accounts_session(config) as accounts:
+        report = sync_accounts(config, accounts, dry_run=dry_run, prune=prune)
+    if json:
+        emit_json(report)
+        return
+    if report.items:
+        table(
+            f"Accounts ({report.backend} backend{', dry run' if dry_run else ''})",
+            ["repository user", "action", "done", "detail"],
+            [(i.name, i.action, "yes" if i.done else "no", i.detail) for i in report.items],
+        )
+    say(
+        f"{report.checked} repositories checked, {len(report.items)} accounts differ"
+        + (" (dry run: nothing changed)" if dry_run else "")
+    )

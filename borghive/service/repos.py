@@ -11,10 +11,10 @@ from pathlib import Path
 
 from peewee import IntegrityError, fn
 
+from borghive.accounts import AccountsBackend, AccountSpec, AccountState, account_state
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
 from borghive.names import check_name
-from borghive.service.accounts import AccountsBackend, AccountSpec, AccountState
 from borghive.service.keys import find_key
 from borghive.service.users import aware, find_user
 from borghive.store import execute, is_sqlite, rows, write_transaction
@@ -352,7 +352,11 @@ def show_repository(
         accesses=accesses,
         events=recent,
         last_statistic=last,
-        account=accounts.get(account_spec(config, repo, owner)),
+        account=(
+            None
+            if accounts.name == "none"
+            else account_state(account_spec(config, repo, owner), accounts.get(repo.repo_user))
+        ),
         accounts_backend=accounts.name,
     )
 
@@ -428,6 +432,8 @@ def delete_repository(
             repo = find_repository(reference)
             owner = repo.owner.name
             info = _info(config, repo, owner, _key_count(repo))
+            if purge:  # refuse before anything is deleted, not after the commit
+                _check_purge(config, Path(info.path))
             spec = account_spec(config, repo, owner)
             repo.delete_instance(recursive=False)
             accounts.delete(repo.repo_user)
@@ -443,12 +449,18 @@ def delete_repository(
     return DeletedRepo(info, purged=True, data_left=None)
 
 
-def _purge(config: Config, path: Path) -> None:
-    """Delete a repository's directory and its user's home, staying inside the repos root."""
+def _check_purge(config: Config, path: Path) -> None:
+    """Raise RefusedError unless the home of ``path`` resolves directly under the root."""
     home = path.parent
     root = config.repos.root.resolve()
     if home.resolve().parent != root:
         raise RefusedError(f"refusing to purge {home}: it is not directly under {root}")
+
+
+def _purge(config: Config, path: Path) -> None:
+    """Delete a repository's directory and its user's home, staying inside the repos root."""
+    _check_purge(config, path)
+    home = path.parent
     if home.is_symlink():
         home.unlink()
     elif home.exists():

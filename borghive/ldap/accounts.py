@@ -1,0 +1,293 @@
+"""Repository users as LDAP entries (``accounts.backend = "ldap"``).
+
+Each repository user is ``uid=<name>,<users_dn>`` with the configured structural class,
+``posixAccount`` and ``shadowAccount``, and no password; the repository users' group is a
+``posixGroup`` under ``groups_dn`` whose ``memberUid`` is kept in step. A locked account
+has ``shadowExpire: 1`` (1970-01-02), which pam_ldap refuses. Every DN and filter is built
+with ldap3's escaping helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn
+
+from borghive.accounts import AccountSpec
+from borghive.config import LdapConfig
+from borghive.errors import BorghiveError, ConflictError
+from borghive.ldap.connection import connect, directory_errors, server_address
+
+_ACCOUNT_ATTRIBUTES = [
+    "uid",
+    "uidNumber",
+    "gidNumber",
+    "homeDirectory",
+    "loginShell",
+    "gecos",
+    "shadowExpire",
+]
+GECOS_PREFIX = "borghive "
+LOCKED_SHADOW_EXPIRE = 1
+
+
+def days_since_epoch(today: dt.date | None = None) -> int:
+    """Today as a shadow(5) day number."""
+    return ((today or dt.datetime.now(dt.UTC).date()) - dt.date(1970, 1, 1)).days
+
+
+def _first(entry: dict[str, Any], name: str) -> Any:
+    value = entry.get(name)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+class LdapAccounts:
+    """The ``ldap`` accounts backend; connects on first use."""
+
+    name = "ldap"
+
+    def __init__(self, config: LdapConfig, group: str, gid_number: int) -> None:
+        self.config = config
+        self.group = group
+        self.gid_number = gid_number
+        host, port, _ = server_address(config.url)
+        self.where = f"{host}:{port}"
+        self._connection: Any = None
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @property
+    def connection(self) -> Any:
+        if self._connection is None:
+            self._connection = connect(self.config)
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with directory_errors(self.where):
+                self._connection.unbind()
+            self._connection = None
+
+    def user_dn(self, name: str) -> str:
+        return f"uid={escape_rdn(name)},{self.config.users_dn}"
+
+    @property
+    def group_dn(self) -> str:
+        return f"cn={escape_rdn(self.group)},{self.config.groups_dn}"
+
+    def _exists_anywhere(self, search_filter: str) -> bool:
+        with directory_errors(self.where):
+            try:
+                self.connection.search(
+                    self.config.base_dn,
+                    search_filter,
+                    ldap3.SUBTREE,
+                    attributes=["1.1"],
+                    size_limit=1,
+                )
+            except ldap_errors.LDAPSizeLimitExceededResult:
+                return True
+            return bool(self.connection.entries)
+
+    # -- reading --------------------------------------------------------------------
+
+    def uid_in_use(self, uid_number: int) -> bool:
+        return self._exists_anywhere(f"(uidNumber={int(uid_number)})")
+
+    def name_in_use(self, name: str) -> bool:
+        return self._exists_anywhere(f"(uid={escape_filter_chars(name)})")
+
+    def _members(self) -> set[str]:
+        with directory_errors(self.where):
+            try:
+                self.connection.search(
+                    self.group_dn,
+                    "(objectClass=posixGroup)",
+                    ldap3.BASE,
+                    attributes=["memberUid"],
+                )
+            except ldap_errors.LDAPNoSuchObjectResult:
+                return set()
+            if not self.connection.response:
+                return set()
+            values = self.connection.response[0]["attributes"].get("memberUid", [])
+            return {str(v) for v in values}
+
+    def _spec(self, attributes: dict[str, Any], members: set[str]) -> AccountSpec:
+        name = str(_first(attributes, "uid"))
+        expire = _first(attributes, "shadowExpire")
+        locked = expire is not None and 0 < int(expire) <= days_since_epoch()
+        return AccountSpec(
+            name=name,
+            uid_number=int(_first(attributes, "uidNumber") or -1),
+            gid_number=int(_first(attributes, "gidNumber") or -1),
+            home=Path(str(_first(attributes, "homeDirectory") or "")),
+            shell=str(_first(attributes, "loginShell") or ""),
+            gecos=str(_first(attributes, "gecos") or ""),
+            locked=locked,
+            in_group=name in members,
+        )
+
+    def get(self, name: str) -> AccountSpec | None:
+        with directory_errors(self.where):
+            try:
+                self.connection.search(
+                    self.user_dn(name),
+                    "(objectClass=posixAccount)",
+                    ldap3.BASE,
+                    attributes=_ACCOUNT_ATTRIBUTES,
+                )
+            except ldap_errors.LDAPNoSuchObjectResult:
+                return None
+            if not self.connection.response:
+                return None
+            attributes = self.connection.response[0]["attributes"]
+        return self._spec(attributes, self._members())
+
+    def list_accounts(self) -> dict[str, AccountSpec]:
+        """Entries under ``users_dn`` that borghive made (gecos ``borghive …``), paged."""
+        members = self._members()
+        search_filter = f"(&(objectClass=posixAccount)(gecos={escape_filter_chars(GECOS_PREFIX)}*))"
+        result: dict[str, AccountSpec] = {}
+        with directory_errors(self.where):
+            for item in self.connection.extend.standard.paged_search(
+                self.config.users_dn,
+                search_filter,
+                ldap3.LEVEL,
+                attributes=_ACCOUNT_ATTRIBUTES,
+                paged_size=500,
+                generator=True,
+            ):
+                if item.get("type") != "searchResEntry":
+                    continue
+                spec = self._spec(item["attributes"], members)
+                result[spec.name] = spec
+        return result
+
+    # -- writing --------------------------------------------------------------------
+
+    def _attributes(self, spec: AccountSpec) -> dict[str, Any]:
+        attributes: dict[str, Any] = {
+            "uid": spec.name,
+            "cn": spec.name,
+            "uidNumber": spec.uid_number,
+            "gidNumber": spec.gid_number,
+            "homeDirectory": str(spec.home),
+            "loginShell": spec.shell,
+            "gecos": spec.gecos,
+            "shadowLastChange": days_since_epoch(),
+        }
+        if spec.locked:
+            attributes["shadowExpire"] = LOCKED_SHADOW_EXPIRE
+        return attributes
+
+    def create(self, spec: AccountSpec) -> None:
+        """Group membership first, then the entry: the entry is what makes the account, so
+        a failure at any point leaves no usable half-made account behind."""
+        dn = self.user_dn(spec.name)
+        self._add_member(spec.name)
+        try:
+            with directory_errors(self.where):
+                try:
+                    self.connection.add(
+                        dn,
+                        [self.config.user_object_class, "posixAccount", "shadowAccount"],
+                        self._attributes(spec),
+                    )
+                except ldap_errors.LDAPEntryAlreadyExistsResult:
+                    raise ConflictError(f"LDAP {self.where}: {dn} exists already") from None
+        except BaseException:
+            with contextlib.suppress(BorghiveError):
+                self._remove_member(spec.name)
+            raise
+        try:
+            if self._holders(spec.uid_number) != [dn.lower()]:
+                raise ConflictError(
+                    f"LDAP {self.where}: uidNumber {spec.uid_number} was taken by another "
+                    "entry meanwhile"
+                )
+        except BaseException:
+            with contextlib.suppress(BorghiveError):
+                self.delete(spec.name)
+            raise
+
+    def _holders(self, uid_number: int) -> list[str]:
+        with directory_errors(self.where):
+            self.connection.search(
+                self.config.base_dn,
+                f"(uidNumber={int(uid_number)})",
+                ldap3.SUBTREE,
+                attributes=["1.1"],
+            )
+            return sorted(
+                str(item["dn"]).lower()
+                for item in self.connection.response
+                if item.get("type") == "searchResEntry"
+            )
+
+    def _add_member(self, name: str) -> None:
+        with directory_errors(self.where):
+            try:
+                self.connection.modify(self.group_dn, {"memberUid": [(ldap3.MODIFY_ADD, [name])]})
+            except ldap_errors.LDAPAttributeOrValueExistsResult:
+                return
+            except ldap_errors.LDAPNoSuchObjectResult:
+                self.connection.add(
+                    self.group_dn,
+                    ["posixGroup"],
+                    {"cn": self.group, "gidNumber": self.gid_number, "memberUid": [name]},
+                )
+
+    def _remove_member(self, name: str) -> None:
+        with directory_errors(self.where):
+            try:
+                self.connection.modify(
+                    self.group_dn, {"memberUid": [(ldap3.MODIFY_DELETE, [name])]}
+                )
+            except (ldap_errors.LDAPNoSuchAttributeResult, ldap_errors.LDAPNoSuchObjectResult):
+                return
+
+    def _delete_entry(self, dn: str) -> None:
+        with directory_errors(self.where):
+            try:
+                self.connection.delete(dn)
+            except ldap_errors.LDAPNoSuchObjectResult:
+                return
+
+    def update(self, spec: AccountSpec) -> None:
+        changes: dict[str, Any] = {
+            key: [(ldap3.MODIFY_REPLACE, [value])]
+            for key, value in self._attributes(spec).items()
+            if key not in ("uid", "shadowLastChange", "shadowExpire")
+        }
+        changes["shadowExpire"] = [
+            (ldap3.MODIFY_REPLACE, [LOCKED_SHADOW_EXPIRE] if spec.locked else [])
+        ]
+        with directory_errors(self.where):
+            self.connection.modify(self.user_dn(spec.name), changes)
+        self._add_member(spec.name)
+
+    def lock(self, name: str) -> None:
+        with directory_errors(self.where):
+            self.connection.modify(
+                self.user_dn(name),
+                {"shadowExpire": [(ldap3.MODIFY_REPLACE, [LOCKED_SHADOW_EXPIRE])]},
+            )
+
+    def unlock(self, name: str) -> None:
+        with directory_errors(self.where):
+            self.connection.modify(
+                self.user_dn(name), {"shadowExpire": [(ldap3.MODIFY_REPLACE, [])]}
+            )
+
+    def delete(self, name: str) -> None:
+        self._delete_entry(self.user_dn(name))
+        self._remove_member(name)

@@ -1,0 +1,124 @@
+"""Connecting to the directory with ldap3, and turning its exceptions into domain errors."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+
+from borghive.config import LdapConfig, read_secret
+from borghive.errors import (
+    BorghiveError,
+    ConfigError,
+    ConflictError,
+    DirectoryUnavailableError,
+)
+
+# Failures that a later retry may cure: the server is down, slow or went away.
+_UNAVAILABLE = (
+    ldap_errors.LDAPCommunicationError,
+    ldap_errors.LDAPSocketOpenError,
+    ldap_errors.LDAPSocketReceiveError,
+    ldap_errors.LDAPSocketSendError,
+    ldap_errors.LDAPSessionTerminatedByServerError,
+    ldap_errors.LDAPResponseTimeoutError,
+    ldap_errors.LDAPBusyResult,
+    ldap_errors.LDAPUnavailableResult,
+    ldap_errors.LDAPTimeLimitExceededResult,
+)
+# Failures that only a configuration change cures.
+_MISCONFIGURED = (
+    ldap_errors.LDAPInvalidCredentialsResult,
+    ldap_errors.LDAPBindError,
+    ldap_errors.LDAPInsufficientAccessRightsResult,
+    ldap_errors.LDAPStrongerAuthRequiredResult,
+    ldap_errors.LDAPConfidentialityRequiredResult,
+    ldap_errors.LDAPNoSuchObjectResult,
+    ldap_errors.LDAPObjectClassViolationResult,
+    ldap_errors.LDAPUndefinedAttributeTypeResult,
+    ldap_errors.LDAPInvalidDNSyntaxResult,
+)
+
+
+def server_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, use_ssl) of an ``ldap://`` or ``ldaps://`` URL."""
+    parts = urlsplit(url)
+    use_ssl = parts.scheme == "ldaps"
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"ldap.url: invalid port in {url!r}") from None
+    return parts.hostname or "localhost", port or (636 if use_ssl else 389), use_ssl
+
+
+@contextmanager
+def directory_errors(where: str) -> Iterator[None]:
+    """Map ldap3 exceptions raised inside the block to domain errors naming ``where``."""
+    try:
+        yield
+    except BorghiveError:
+        raise
+    except ldap_errors.LDAPStartTLSError as exc:
+        raise DirectoryUnavailableError(f"LDAP {where}: StartTLS failed: {_reason(exc)}") from None
+    except _UNAVAILABLE as exc:
+        raise DirectoryUnavailableError(f"LDAP {where}: {_reason(exc)}") from None
+    except _MISCONFIGURED as exc:
+        raise ConfigError(f"LDAP {where}: {_reason(exc)}") from None
+    except ldap_errors.LDAPEntryAlreadyExistsResult as exc:
+        raise ConflictError(f"LDAP {where}: entry exists already: {_reason(exc)}") from None
+    except (ldap_errors.LDAPException, ssl.SSLError, OSError) as exc:
+        raise DirectoryUnavailableError(f"LDAP {where}: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def connect(config: LdapConfig) -> Any:
+    """A bound ldap3 Connection per ``config``: StartTLS on ``ldap://`` when configured,
+    certificate checked against ``ca_file``, connect and operation timeouts applied.
+
+    Raises DirectoryUnavailableError (server unreachable, TLS failure) or ConfigError
+    (bad credentials, unreadable password file).
+    """
+    host, port, use_ssl = server_address(config.url)
+    password = (
+        read_secret(config.bind_password_file, "ldap.bind_password_file")
+        if config.bind_password_file
+        else None
+    )
+    tls = ldap3.Tls(
+        validate=ssl.CERT_REQUIRED,
+        version=ssl.PROTOCOL_TLS_CLIENT,
+        ca_certs_file=str(config.ca_file) if config.ca_file else None,
+    )
+    server = ldap3.Server(
+        host,
+        port=port,
+        use_ssl=use_ssl,
+        tls=tls,
+        connect_timeout=config.connect_timeout,
+        get_info=ldap3.NONE,
+    )
+    connection = ldap3.Connection(
+        server,
+        user=config.bind_dn or None,
+        password=password,
+        auto_bind=ldap3.AUTO_BIND_NONE,
+        receive_timeout=config.operation_timeout,
+        raise_exceptions=True,
+        read_only=False,
+    )
+    with directory_errors(f"{host}:{port}"):
+        connection.open()
+        if config.start_tls and not use_ssl:
+            connection.start_tls()
+        if not connection.bind():  # pragma: no cover - raise_exceptions makes bind raise
+            raise ConfigError(f"LDAP {host}:{port}: bind as {config.bind_dn!r} refused")
+    return connection

@@ -1,0 +1,506 @@
+"""load_config, read_secret and config_as_dict: files, environment, precedence, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from borghive.config import (
+    DEFAULT_CONFIG_PATH,
+    SECTIONS,
+    Config,
+    config_as_dict,
+    load_config,
+    read_secret,
+)
+from borghive.errors import EXIT_CONFIG, ConfigError
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "etc" / "borghive.toml"
+
+
+def write(tmp_path: Path, text: str, name: str = "borghive.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def config_error(path: Path | None, environ: dict[str, str]) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ)
+    assert caught.value.exit_code == EXIT_CONFIG == 78
+    return caught.value
+
+
+def problem_lines(error: ConfigError) -> list[str]:
+    """The listed problems of an ``invalid configuration`` error, one per line."""
+    first, *rest = error.message.splitlines()
+    assert first == "invalid configuration"
+    assert all(line.startswith("  ") for line in rest)
+    return [line.strip() for line in rest]
+
+
+@pytest.fixture
+def no_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the default configuration path at a file that does not exist."""
+    absent = tmp_path / "etc-borghive" / "borghive.toml"
+    monkeypatch.setattr("borghive.config.DEFAULT_CONFIG_PATH", absent)
+    return absent
+
+
+# --- where the file comes from ---------------------------------------------------------
+
+
+def test_missing_default_file_gives_the_built_in_defaults() -> None:
+    if DEFAULT_CONFIG_PATH.exists():
+        pytest.skip(f"{DEFAULT_CONFIG_PATH} exists on this machine; defaults cannot be seen")
+    config = load_config(None, environ={})
+    assert config == Config()
+    assert config.source == "<built-in defaults>"
+    assert config.store.url == "sqlite:////var/lib/borghive/borghive.db"
+    assert config.keys.rsa_min_bits == 3072
+
+
+def test_missing_default_file_is_no_error(no_default_file: Path) -> None:
+    assert load_config(None, environ={}) == Config()
+
+
+def test_existing_default_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[repos]\nhost = "default.example.org"\n')
+    monkeypatch.setattr("borghive.config.DEFAULT_CONFIG_PATH", path)
+    config = load_config(None, environ={})
+    assert config.repos.host == "default.example.org"
+    assert config.source == str(path)
+
+
+def test_missing_file_named_in_the_environment_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    error = config_error(None, {"BORGHIVE_CONFIG": str(missing)})
+    assert error.message == f"{missing}: no such file"
+
+
+def test_missing_file_named_on_the_command_line_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    error = config_error(missing, {})
+    assert error.message == f"{missing}: no such file"
+
+
+def test_command_line_path_wins_over_the_environment_path(tmp_path: Path) -> None:
+    chosen = write(tmp_path, '[repos]\nhost = "chosen.example.org"\n', "chosen.toml")
+    other = write(tmp_path, '[repos]\nhost = "other.example.org"\n', "other.toml")
+    config = load_config(chosen, {"BORGHIVE_CONFIG": str(other)})
+    assert config.repos.host == "chosen.example.org"
+    assert config.source == str(chosen)
+    assert load_config(None, {"BORGHIVE_CONFIG": str(other)}).repos.host == "other.example.org"
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    error = config_error(tmp_path, {})
+    assert error.message == f"{tmp_path}: is a directory"
+
+
+def test_invalid_toml_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "[store\nurl = 'x'\n")
+    error = config_error(path, {})
+    assert error.message.startswith(f"{path}: not valid TOML: ")
+    assert "line 1" in error.message
+
+
+def test_a_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "borghive.toml"
+    path.write_bytes(b'[repos]\nhost = "b\xe4ckup"\n')
+    error = config_error(path, {})
+    assert error.message == f"{path}: not valid TOML: not UTF-8 text"
+
+
+def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    assert load_config(path, {}) == dataclasses.replace(Config(), source=str(path))
+
+
+# --- the shipped example ---------------------------------------------------------------
+
+
+def test_example_file_loads_with_its_documented_values() -> None:
+    config = load_config(EXAMPLE_CONFIG, {})
+    assert config.source == str(EXAMPLE_CONFIG)
+    assert config.store.url == "sqlite:////var/lib/borghive/borghive.db"
+    assert config.store.password_file is None
+    assert config.store.busy_timeout == 10.0
+    assert config.store.connect_timeout == 5.0
+    assert config.repos.root == Path("/repos")
+    assert config.repos.host == "backup.example.org"
+    assert config.repos.ssh_port == 22
+    assert config.repos.user_prefix == "r"
+    assert config.repos.user_length == 8
+    assert config.repos.uid_min == 200000
+    assert config.repos.uid_max == 299999
+    assert config.repos.gid == 200000
+    assert config.repos.group == "borgrepos"
+    assert config.borg.path == Path("/usr/bin/borg")
+    assert config.borg.umask == "0077"
+    assert config.keys.rsa_min_bits == 3072
+    assert config.accounts.backend == "none"
+    assert config.accounts.shell == "/bin/sh"
+    assert config.ldap.url == "ldap://ldap.example.org"
+    assert config.ldap.start_tls is True
+    assert config.ldap.ca_file is None
+    assert config.ldap.bind_dn == "cn=borghive,ou=services,dc=example,dc=org"
+    assert config.ldap.bind_password_file is None
+    assert config.ldap.base_dn == "dc=example,dc=org"
+    assert config.ldap.users_dn == "ou=people,dc=example,dc=org"
+    assert config.ldap.groups_dn == "ou=groups,dc=example,dc=org"
+    assert config.ldap.user_object_class == "account"
+    assert config.ldap.connect_timeout == 5.0
+    assert config.ldap.operation_timeout == 10.0
+
+
+def test_example_file_shows_the_built_in_defaults_except_where_it_says_so() -> None:
+    # The file's header: "the values shown are the built-in defaults unless said otherwise";
+    # only the example host names differ.
+    from_file = config_as_dict(load_config(EXAMPLE_CONFIG, {}))
+    defaults = config_as_dict(Config())
+    differing = {
+        f"{section}.{key}"
+        for section in SECTIONS
+        for key, value in from_file[section].items()
+        if key != "public_host" and value != defaults[section][key]
+    }
+    assert differing == {"repos.host", "ldap.url", "ldap.bind_dn"}
+
+
+def test_example_file_documents_every_key() -> None:
+    text = EXAMPLE_CONFIG.read_text()
+    documented: dict[str, set[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        header = re.fullmatch(r"\[(\w+)\]", line.strip())
+        if header:
+            section = header.group(1)
+            documented[section] = set()
+            continue
+        setting = re.match(r"#? ?(\w+) = ", line)
+        if section and setting:
+            documented[section].add(setting.group(1))
+    assert set(documented) == set(SECTIONS)
+    for name, cls in SECTIONS.items():
+        assert documented[name] == {item.name for item in dataclasses.fields(cls)}, name
+
+
+# --- problems, all at once -------------------------------------------------------------
+
+
+def test_every_problem_is_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[bogus]
+x = 1
+
+[store]
+url = "sqlite:////tmp/borghive.db"
+colour = "blue"
+busy_timeout = "slow"
+
+[repos]
+ssh_port = "22"
+user_length = true
+
+[ldap]
+start_tls = 1
+
+[accounts]
+backend = "nis"
+""",
+    )
+    error = config_error(path, {"BORGHIVE_KEYS_RSA_MIN_BITS": "lots"})
+    assert sorted(problem_lines(error)) == sorted(
+        [
+            f"{path}: bogus: unknown section",
+            f"{path}: store.colour: unknown key",
+            f"{path}: store.busy_timeout: expected a number, got str 'slow'",
+            f"{path}: repos.ssh_port: expected an integer, got str '22'",
+            f"{path}: repos.user_length: expected an integer, got bool True",
+            f"{path}: ldap.start_tls: expected true or false, got int 1",
+            f"{path}: accounts.backend: expected one of 'none', 'ldap', 'local', got 'nis'",
+            "environment BORGHIVE_KEYS_RSA_MIN_BITS: expected an integer, got 'lots'",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ("[repos]\nroot = 5", "repos.root: expected a path, got int 5"),
+        ('[repos]\nroot = ""', "repos.root: expected a path, got str ''"),
+        ('[repos]\nhost = ["a", "b"]', "repos.host: expected a string, got list ['a', 'b']"),
+        ("[store]\nbusy_timeout = true", "store.busy_timeout: expected a number, got bool True"),
+        ("[keys]\nrsa_min_bits = 3072.0", "keys.rsa_min_bits: expected an integer, got float"),
+        ("[ldap]\nstart_tls = 'yes'", "ldap.start_tls: expected true or false, got str 'yes'"),
+        ("[accounts]\nbackend = 'LDAP'", "accounts.backend: expected one of 'none', 'ldap'"),
+        ("[accounts]\nbackend = 1", "accounts.backend: expected one of 'none', 'ldap'"),
+        ("store = 5", "store: expected a table"),
+        (f"[store]\nbusy_timeout = {10**400}", "store.busy_timeout: int too large"),
+    ],
+)
+def test_wrong_types_are_named(tmp_path: Path, toml: str, problem: str) -> None:
+    path = write(tmp_path, toml + "\n")
+    lines = problem_lines(config_error(path, {}))
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{path}: {problem}")
+
+
+def test_optional_paths_accept_an_empty_string_as_unset(tmp_path: Path) -> None:
+    path = write(tmp_path, '[store]\npassword_file = ""\n[ldap]\nca_file = "/etc/ca.pem"\n')
+    config = load_config(path, {})
+    assert config.store.password_file is None
+    assert config.ldap.ca_file == Path("/etc/ca.pem")
+
+
+def test_integers_are_accepted_for_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path, "[store]\nbusy_timeout = 3\n")
+    timeout = load_config(path, {}).store.busy_timeout
+    assert timeout == 3.0
+    assert isinstance(timeout, float)
+
+
+def test_semantic_problems_are_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[store]
+url = "mysql://db/borghive"
+[repos]
+root = "relative/repos"
+ssh_port = 70000
+user_prefix = "R"
+uid_min = 500
+group = "Bad Group"
+[borg]
+umask = "777x"
+path = "borg"
+[keys]
+rsa_min_bits = 512
+[accounts]
+shell = "sh"
+[ldap]
+url = "http://ldap"
+operation_timeout = 0
+""",
+    )
+    assert sorted(problem_lines(config_error(path, {}))) == sorted(
+        f"{path}: {problem}"
+        for problem in [
+            "store.url: expected sqlite:///PATH or postgresql://HOST/DB",
+            "repos.root: must be an absolute path",
+            "repos.ssh_port: must be between 1 and 65535",
+            "repos.user_prefix: must start with a lower-case letter, then a-z 0-9 _ -",
+            "repos.uid_min/uid_max: need 1000 <= uid_min <= uid_max < 2^31-1",
+            "repos.group: not a valid group name",
+            "borg.umask: expected an octal umask such as 0077",
+            "borg.path: must be an absolute path",
+            "keys.rsa_min_bits: must be at least 1024",
+            "accounts.shell: must be an absolute path",
+            "ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
+            "ldap: timeouts must be positive and finite",
+        ]
+    )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0.0", "-1"])
+def test_timeouts_must_be_positive_and_finite(
+    tmp_path: Path, no_default_file: Path, value: str
+) -> None:
+    path = write(tmp_path, f"[store]\nbusy_timeout = {value}\n[ldap]\nconnect_timeout = {value}\n")
+    assert problem_lines(config_error(path, {})) == [
+        f"{path}: store: timeouts must be positive and finite",
+        f"{path}: ldap: timeouts must be positive and finite",
+    ]
+    error = config_error(None, {"BORGHIVE_STORE_CONNECT_TIMEOUT": value})
+    assert problem_lines(error) == [
+        "<built-in defaults>: store: timeouts must be positive and finite"
+    ]
+
+
+# --- environment -----------------------------------------------------------------------
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[store]\nurl = "sqlite:////srv/file.db"\nbusy_timeout = 20\n'
+        '[repos]\nssh_port = 2222\nhost = "file.example.org"\n',
+    )
+    config = load_config(
+        path,
+        {
+            "BORGHIVE_STORE_URL": "postgresql://borghive@db.example.org/borghive",
+            "BORGHIVE_REPOS_SSH_PORT": "2200",
+            "BORGHIVE_LDAP_START_TLS": "off",
+            "BORGHIVE_STORE_PASSWORD_FILE": "/etc/borghive/store-password",
+            "BORGHIVE_ACCOUNTS_BACKEND": "ldap",
+            "UNRELATED": "ignored",
+        },
+    )
+    # environment
+    assert config.store.url == "postgresql://borghive@db.example.org/borghive"
+    assert config.repos.ssh_port == 2200
+    assert config.ldap.start_tls is False
+    assert config.store.password_file == Path("/etc/borghive/store-password")
+    assert config.accounts.backend == "ldap"
+    # file
+    assert config.store.busy_timeout == 20.0
+    assert config.repos.host == "file.example.org"
+    # defaults
+    assert config.repos.uid_min == 200000
+    assert config.borg.umask == "0077"
+
+
+def test_precedence_defaults_then_file_then_environment(tmp_path: Path) -> None:
+    defaults = load_config(write(tmp_path, "", "empty.toml"), {})
+    assert defaults.repos.ssh_port == 22
+    path = write(tmp_path, "[repos]\nssh_port = 2222\n")
+    assert load_config(path, {}).repos.ssh_port == 2222
+    assert load_config(path, {"BORGHIVE_REPOS_SSH_PORT": "2200"}).repos.ssh_port == 2200
+    assert load_config(None, {"BORGHIVE_CONFIG": str(path)}).repos.ssh_port == 2222
+
+
+def test_environment_alone_overrides_the_defaults(no_default_file: Path) -> None:
+    config = load_config(None, {"BORGHIVE_STORE_URL": "sqlite:////srv/borghive.db"})
+    assert config.store.url == "sqlite:////srv/borghive.db"
+    assert config.source == "<built-in defaults>"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("BORGHIVE_REPOS_SSH_PORT", "twenty-two", "expected an integer, got 'twenty-two'"),
+        ("BORGHIVE_REPOS_SSH_PORT", "", "expected an integer, got ''"),
+        ("BORGHIVE_STORE_BUSY_TIMEOUT", "soon", "expected a number, got 'soon'"),
+        ("BORGHIVE_LDAP_START_TLS", "maybe", "expected true or false, got 'maybe'"),
+        ("BORGHIVE_ACCOUNTS_BACKEND", "nis", "expected one of 'none', 'ldap', 'local'"),
+        ("BORGHIVE_REPOS_ROOT", "", "expected a path, got str ''"),
+    ],
+)
+def test_bad_environment_values_are_named(
+    tmp_path: Path, variable: str, value: str, problem: str
+) -> None:
+    path = write(tmp_path, "")
+    lines = problem_lines(config_error(path, {variable: value}))
+    assert len(lines) == 1
+    assert lines[0].startswith(f"environment {variable}: {problem}")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1", True), ("TRUE", True), ("yes", True), ("On", True), ("0", False), ("no", False)],
+)
+def test_environment_booleans(text: str, expected: bool, tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    assert load_config(path, {"BORGHIVE_LDAP_START_TLS": text}).ldap.start_tls is expected
+
+
+# --- secrets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://borghive:hunter2@db.example.org/borghive",
+        "postgres://borghive:hunter2@db.example.org:5432/borghive",
+        "postgresql://:hunter2@db.example.org/borghive",
+    ],
+)
+def test_password_inside_store_url_is_refused(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[store]\nurl = "{url}"\n')
+    for error in (config_error(path, {}), config_error(None, {"BORGHIVE_STORE_URL": url})):
+        assert "store.url: contains a password; put it in store.password_file" in error.message
+        assert "hunter2" not in error.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://borghive@db.example.org:5432/borghive",
+        "postgresql://db.example.org/borghive",
+        "postgresql:///borghive",
+        "sqlite:////var/lib/borghive/borghive.db",
+    ],
+)
+def test_store_url_without_password_is_accepted(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[store]\nurl = "{url}"\n')
+    assert load_config(path, {}).store.url == url
+
+
+def test_read_secret_reads_the_first_line_stripped(tmp_path: Path) -> None:
+    path = write(tmp_path, "  s3cret-value \nsecond line\n", "secret")
+    assert read_secret(path, "store.password_file") == "s3cret-value"
+    assert read_secret(write(tmp_path, "no-newline", "bare"), "x") == "no-newline"
+
+
+@pytest.mark.parametrize("content", ["", "\n", "   \n", " \nhunter2\n"])
+def test_read_secret_refuses_an_empty_first_line_without_showing_the_rest(
+    tmp_path: Path, content: str
+) -> None:
+    path = write(tmp_path, content, "secret")
+    with pytest.raises(ConfigError) as caught:
+        read_secret(path, "store.password_file")
+    assert caught.value.message == f"store.password_file: {path} is empty"
+    assert caught.value.exit_code == 78
+
+
+def test_read_secret_names_a_missing_or_unreadable_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    with pytest.raises(ConfigError) as caught:
+        read_secret(missing, "ldap.bind_password_file")
+    assert caught.value.message == (
+        f"ldap.bind_password_file: cannot read {missing}: No such file or directory"
+    )
+    with pytest.raises(ConfigError) as caught:
+        read_secret(tmp_path, "ldap.bind_password_file")
+    assert caught.value.message == (
+        f"ldap.bind_password_file: cannot read {tmp_path}: Is a directory"
+    )
+
+
+def test_read_secret_never_shows_content_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "secret"
+    path.write_bytes(b"hunter2\xff\xfe\n")
+    with pytest.raises(ConfigError) as caught:
+        read_secret(path, "store.password_file")
+    assert caught.value.message == f"store.password_file: {path} is not UTF-8 text"
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_config_as_dict_holds_no_secret_values(tmp_path: Path) -> None:
+    store_secret = write(tmp_path, "hunter2-store\n", "store-password")
+    ldap_secret = write(tmp_path, "hunter2-ldap\n", "ldap-password")
+    path = write(
+        tmp_path,
+        f'[store]\nurl = "postgresql://borghive@db.example.org/borghive"\n'
+        f'password_file = "{store_secret}"\n'
+        f'[ldap]\nbind_password_file = "{ldap_secret}"\n',
+    )
+    shown = config_as_dict(load_config(path, {}))
+    assert shown["store"]["password_file"] == str(store_secret)
+    assert shown["ldap"]["bind_password_file"] == str(ldap_secret)
+    assert "hunter2" not in repr(shown)
+    for section in SECTIONS:
+        for key in shown[section]:
+            if "password" in key or "secret" in key:
+                assert key.endswith("_file"), key
+
+
+def test_config_as_dict_is_plain_data() -> None:
+    shown = config_as_dict(Config())
+    assert set(shown) == {"source", *SECTIONS}
+    assert shown["source"] == "<built-in defaults>"
+    assert shown["repos"]["root"] == "/repos"
+    assert shown["repos"]["public_host"]  # the machine's name when no host is set
+    for section in SECTIONS:
+        for value in shown[section].values():
+            assert value is None or isinstance(value, str | int | float | bool)
