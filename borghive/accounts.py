@@ -8,9 +8,19 @@ service layer. ``none`` records nothing outside the store.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Protocol
+
+# The gecos of every account borghive makes starts with this; other accounts are never
+# listed as borghive's, so ``repo sync --prune`` cannot touch them.
+GECOS_PREFIX = "borghive "
+
+
+def days_since_epoch(today: dt.date | None = None) -> int:
+    """Today (or ``today``) as a shadow(5) day number."""
+    return ((today or dt.datetime.now(dt.UTC).date()) - dt.date(1970, 1, 1)).days
 
 
 @dataclass(frozen=True)

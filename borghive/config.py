@@ -66,6 +66,7 @@ class BorgConfig:
 
     path: Path = Path("/usr/bin/borg")
     umask: str = "0077"
+    rrsync_path: Path = Path("/usr/bin/rrsync")
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ SECTIONS: dict[str, type[Any]] = {
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
+# Paths that go verbatim into sshd forced commands: no spaces, quotes or shell syntax.
+SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
 _URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@]*:[^/@]*@")
 
 
@@ -308,8 +311,6 @@ def validate(config: Config) -> list[str]:
         problems.append("store.url: contains a password; put it in store.password_file")
     if not (0 < store.busy_timeout < math.inf and 0 < store.connect_timeout < math.inf):
         problems.append("store: timeouts must be positive and finite")
-    if not repos.root.is_absolute():
-        problems.append("repos.root: must be an absolute path")
     if not 1 <= repos.ssh_port <= 65535:
         problems.append("repos.ssh_port: must be between 1 and 65535")
     if not _POSIX_NAME.match(repos.user_prefix):
@@ -324,8 +325,16 @@ def validate(config: Config) -> list[str]:
         problems.append("repos.group: not a valid group name")
     if not _UMASK.match(config.borg.umask):
         problems.append("borg.umask: expected an octal umask such as 0077")
-    if not config.borg.path.is_absolute():
-        problems.append("borg.path: must be an absolute path")
+    for key, path in (
+        ("repos.root", repos.root),
+        ("borg.path", config.borg.path),
+        ("borg.rrsync_path", config.borg.rrsync_path),
+    ):
+        if not SAFE_PATH.fullmatch(str(path)) or "/../" in f"{path}/":
+            problems.append(
+                f"{key}: must be an absolute path of letters, digits and . _ - + /"
+                " (it goes into sshd's forced command)"
+            )
     if config.keys.rsa_min_bits < 1024:
         problems.append("keys.rsa_min_bits: must be at least 1024")
     if not config.accounts.shell.startswith("/"):

@@ -135,13 +135,14 @@ def accounts_session(config: Config) -> Iterator[AccountsBackend]:
 
 
 def _register() -> None:
-    from borghive.cli import config_cmd, key, migrate, repo, user
+    from borghive.cli import authkeys_cmd, config_cmd, key, migrate, repo, user
 
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
     app.add_typer(repo.app, name="repo")
     app.add_typer(config_cmd.app, name="config")
     app.command("migrate")(migrate.migrate)
+    app.command("authkeys")(authkeys_cmd.authkeys)
 
 
 _register()

@@ -10,7 +10,6 @@ with ldap3's escaping helpers.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from borghive.accounts import AccountSpec
+from borghive.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 from borghive.config import LdapConfig
 from borghive.errors import BorghiveError, ConflictError
 from borghive.ldap.connection import connect, directory_errors, server_address
@@ -33,13 +32,7 @@ _ACCOUNT_ATTRIBUTES = [
     "gecos",
     "shadowExpire",
 ]
-GECOS_PREFIX = "borghive "
 LOCKED_SHADOW_EXPIRE = 1
-
-
-def days_since_epoch(today: dt.date | None = None) -> int:
-    """Today as a shadow(5) day number."""
-    return ((today or dt.datetime.now(dt.UTC).date()) - dt.date(1970, 1, 1)).days
 
 
 def _first(entry: dict[str, Any], name: str) -> Any:

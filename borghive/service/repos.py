@@ -11,7 +11,13 @@ from pathlib import Path
 
 from peewee import IntegrityError, fn
 
-from borghive.accounts import AccountsBackend, AccountSpec, AccountState, account_state
+from borghive.accounts import (
+    GECOS_PREFIX,
+    AccountsBackend,
+    AccountSpec,
+    AccountState,
+    account_state,
+)
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
 from borghive.names import check_name
@@ -122,7 +128,7 @@ def account_spec(config: Config, repo: Repository, owner: str) -> AccountSpec:
         gid_number=config.repos.gid,
         home=config.repos.root / repo.repo_user,
         shell=config.accounts.shell,
-        gecos=f"borghive {owner}/{repo.name}",
+        gecos=f"{GECOS_PREFIX}{owner}/{repo.name}",
         locked=repo.mode == "disabled",
     )
 
@@ -287,7 +293,11 @@ def create_repository(
             account_made = repo.repo_user
     except IntegrityError:
         _undo_account(accounts, account_made)
-        raise ConflictError(f"repository {owner_name}/{name} already exists") from None
+        raise ConflictError(
+            f"repository {owner_name}/{name} already exists, or its repository user or "
+            "uidNumber was taken at the same moment",
+            hint="run the command again",
+        ) from None
     except BaseException:
         _undo_account(accounts, account_made)
         raise

@@ -1,5 +1,29 @@
-"""The store: peewee models on SQLite or PostgreSQL, and their migrations."""
+"""The store: peewee models on SQLite or PostgreSQL, and their migrations.
 
-from borghive.store.db import describe, execute, is_sqlite, open_store, rows, write_transaction
+The names below load ``store/db.py`` (and peewee) on first use, so that importing
+``borghive.store.url`` on the login path stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from borghive.store.db import (
+        execute,
+        is_sqlite,
+        open_store,
+        rows,
+        write_transaction,
+    )
+    from borghive.store.url import describe
 
 __all__ = ["describe", "execute", "is_sqlite", "open_store", "rows", "write_transaction"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from borghive.store import db
+
+        return getattr(db, name)  # describe is re-exported by db from store/url.py
+    raise AttributeError(f"module 'borghive.store' has no attribute {name!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -25,26 +24,7 @@ from peewee import (
 from borghive.config import StoreConfig, read_secret
 from borghive.errors import ConfigError, StoreOutdatedError, StoreUnavailableError
 from borghive.store.models import database
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL, else None."""
-    if not url.startswith("sqlite://"):
-        return None
-    rest = url[len("sqlite://") :]
-    if not rest.startswith("/") or rest == "/":
-        raise ConfigError(f"store.url: expected sqlite:///PATH, got {url!r}")
-    return Path(rest[1:])
-
-
-def describe(url: str) -> str:
-    """The URL without user or password, fit for messages."""
-    parts = urlsplit(url)
-    if parts.scheme.startswith("postgres"):
-        host = parts.hostname or "localhost"
-        port = f":{parts.port}" if parts.port else ""
-        return f"postgresql://{host}{port}{parts.path}"
-    return url
+from borghive.store.url import describe, sqlite_path
 
 
 def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:

@@ -12,6 +12,7 @@ from peewee import Database, PostgresqlDatabase
 
 from borghive.store.db import execute, write_transaction
 from borghive.store.models import SchemaMigration, utcnow
+from borghive.store.url import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
+if LATEST_VERSION != SCHEMA_VERSION:  # pragma: no cover - caught by any test run
+    raise RuntimeError(
+        f"store/url.py SCHEMA_VERSION {SCHEMA_VERSION} != migration {LATEST_VERSION}"
+    )
 
 _CREATE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migration (
     version INTEGER PRIMARY KEY,

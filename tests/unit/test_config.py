@@ -294,13 +294,13 @@ operation_timeout = 0
         f"{path}: {problem}"
         for problem in [
             "store.url: expected sqlite:///PATH or postgresql://HOST/DB",
-            "repos.root: must be an absolute path",
+            "repos.root: must be an absolute path of letters, digits and . _ - + / (it goes into sshd's forced command)",
             "repos.ssh_port: must be between 1 and 65535",
             "repos.user_prefix: must start with a lower-case letter, then a-z 0-9 _ -",
             "repos.uid_min/uid_max: need 1000 <= uid_min <= uid_max < 2^31-1",
             "repos.group: not a valid group name",
             "borg.umask: expected an octal umask such as 0077",
-            "borg.path: must be an absolute path",
+            "borg.path: must be an absolute path of letters, digits and . _ - + / (it goes into sshd's forced command)",
             "keys.rsa_min_bits: must be at least 1024",
             "accounts.shell: must be an absolute path",
             "ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
