@@ -26,10 +26,40 @@ ensure_debs() {
         _apt_updated=1
     fi
     log "apt-get install ${missing[*]}"
-    # slapd: no system database is configured; nothing here changes the host's NSS/PAM.
-    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections 2>/dev/null || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
+    # Installing must not configure the host: no slapd database, libnss-ldapd leaves
+    # /etc/nsswitch.conf alone, libpam-ldapd's pam-auth-update does not add pam_ldap to
+    # /etc/pam.d/common-* (its profile is marked as seen), and no daemon starts (policy-rc.d).
+    grep -qx ldap /var/lib/pam/seen 2>/dev/null || { mkdir -p /var/lib/pam; echo ldap >> /var/lib/pam/seen; }
+    debconf-set-selections <<'PRESEED'
+slapd slapd/no_configuration boolean true
+libnss-ldapd libnss-ldapd/nsswitch multiselect
+libnss-ldapd libnss-ldapd/clean_nsswitch boolean false
+PRESEED
+    local own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+        --no-install-recommends "${missing[@]}" >/dev/null || {
+        [ "$own_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+        return 1
+    }
+    [ "$own_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    # Daemons this run installed stay off at boot: the tests start their own.
+    for package in "${missing[@]}"; do
+        case "$package" in
+            openssh-server) _disable_service ssh ;;
+            nslcd|slapd) _disable_service "$package" ;;
+        esac
+    done
+    return 0
+}
+
+_disable_service() {
+    command -v systemctl >/dev/null && systemctl disable --quiet "$1" 2>/dev/null
+    return 0
 }
 
 # ensure_python: a python3 with venv support (Debian's python3 + python3-venv if needed).

@@ -14,41 +14,16 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from support import config_toml, free_port, make_config, missing_service, wait_for_port
 
-from borghive.config import Config, ReposConfig, StoreConfig
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def missing_service(reason: str) -> None:
-    """Skip locally, fail under CI=true: CI must never pass by skipping."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answered on 127.0.0.1:{port} within {timeout}s")
+from borghive.config import Config
 
 
 def _postgres_bindir() -> Path | None:
@@ -115,18 +90,47 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.chown(datadir, "postgres", "postgres")
     prefix = _as_postgres_user()
     subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-         "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True,
+        [
+            *prefix,
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     log = open(datadir.parent / f"{datadir.name}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [*prefix, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port),
-         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={datadir}",
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=200"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            *prefix,
+            str(bindir / "postgres"),
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={datadir}",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_for_port(port)
@@ -156,25 +160,6 @@ def postgres_server() -> Iterator[PostgresServer]:
             os.unlink(datadir.parent / f"{datadir.name}.log")
 
 
-def make_config(tmp_path: Path, store_url: str, **repos: Any) -> Config:
-    """A configuration for tests: the given store, repos root under ``tmp_path``."""
-    root = tmp_path / "repos"
-    root.mkdir(exist_ok=True)
-    return Config(
-        source="<tests>",
-        store=StoreConfig(url=store_url, busy_timeout=30.0),
-        repos=ReposConfig(root=root, host="backup.example.org", **repos),
-    )
-
-
-def config_toml(config: Config) -> str:
-    """The TOML text of a test configuration (store, repos)."""
-    lines = ["[store]", f'url = "{config.store.url}"', f"busy_timeout = {config.store.busy_timeout}",
-             "[repos]", f'root = "{config.repos.root}"', f'host = "{config.repos.host}"',
-             f"uid_min = {config.repos.uid_min}", f"uid_max = {config.repos.uid_max}"]
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
 def backend(request: pytest.FixtureRequest) -> str:
     """The store back end of a test: every store test runs on SQLite and on PostgreSQL."""
@@ -187,9 +172,7 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     if backend == "sqlite":
         return f"sqlite:///{tmp_path}/borghive.db"
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    server.psql(
-        "DROP SCHEMA public CASCADE; CREATE SCHEMA public;", database=server.database
-    )
+    server.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;", database=server.database)
     return server.url
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_config
+from support import make_config
 
 from borghive.config import Config
 from borghive.errors import StoreOutdatedError

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_config
 from peewee import IntegrityError
+from support import make_config
 
 from borghive.config import Config
 from borghive.service import repos, users

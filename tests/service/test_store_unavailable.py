@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from support import free_port
 
 from borghive.config import Config, StoreConfig
 from borghive.errors import StoreUnavailableError

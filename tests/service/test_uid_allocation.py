@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import make_config
+from support import make_config
 
 from borghive.config import Config
 from borghive.errors import ConflictError

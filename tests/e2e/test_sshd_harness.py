@@ -1,0 +1,244 @@
+"""The SSH login harness itself: a real sshd + nslcd + PAM against a throwaway slapd.
+
+Proves what the borghive end-to-end tests rely on: an LDAP account logs in with the key its
+AuthorizedKeysCommand prints, the key's forced command wins over the client's, pam_mkhomedir
+creates the home, an expired account (shadowExpire) is refused by PAM at once, and neither
+the host's NSS/PAM configuration nor any process is left changed or running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from slapd import Slapd, missing_programs
+from sshd_harness import LoginHost, missing_requirements
+
+pytestmark = [pytest.mark.sshd, pytest.mark.e2e]
+
+USER = "rtest001"
+UID = 200001
+GID = 200000
+HOST_FILES = (
+    "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/pam.d",
+    "/etc/nslcd.conf", "/var/log/btmp", "/var/log/wtmp", "/var/log/lastlog",
+)  # fmt: skip
+
+
+def missing_service(reason: str) -> None:
+    """tests/conftest.py's rule: skip locally, fail under CI=true.
+
+    Not imported from there: with several ``conftest.py`` in test directories that have no
+    ``__init__.py`` (tests/, tests/cli/, tests/ldap/), ``from conftest import ...`` gets
+    whichever of them pytest loaded first.
+    """
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
+    pytest.skip(reason)
+
+
+def _require() -> None:
+    missing = missing_requirements() + [f"{name} not found" for name in missing_programs()]
+    if missing:
+        missing_service("; ".join(missing))
+
+
+def _ldap(server: Slapd, program: str, ldif: str) -> None:
+    """Run ldapadd/ldapmodify bound as the root DN (kept here, independent of Slapd's API)."""
+    subprocess.run(
+        [program, "-x", "-H", server.url, "-D", server.root_dn, "-y", str(server.password_file)],
+        input=ldif, capture_output=True, text=True, check=True, timeout=60,
+        env={**os.environ, "LDAPNOINIT": "1"},
+    )  # fmt: skip
+
+
+def _set_shadow_expire(server: Slapd, value: int | None) -> None:
+    change = "delete: shadowExpire\n"
+    if value is not None:
+        change = f"replace: shadowExpire\nshadowExpire: {value}\n"
+    _ldap(server, "ldapmodify", f"dn: uid={USER},{server.people_dn}\nchangetype: modify\n{change}")
+
+
+def _keygen(directory: Path, name: str) -> Path:
+    key = directory / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key
+
+
+def _host_snapshot() -> dict[str, str]:
+    """SHA-256 of every host file the harness must leave alone, with modes and link targets."""
+    digest: dict[str, str] = {}
+    for top in HOST_FILES:
+        if not os.path.lexists(top):
+            digest[top] = "absent"
+            continue
+        paths = [Path(top)] if not Path(top).is_dir() else sorted(Path(top).rglob("*"))
+        for path in paths:
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                digest[str(path)] = f"link {os.readlink(path)}"
+            elif stat.S_ISREG(info.st_mode):
+                content = hashlib.sha256(path.read_bytes()).hexdigest()
+                digest[str(path)] = f"{info.st_mode:o} {info.st_uid} {content}"
+    return digest
+
+
+def _host_mounts() -> list[str]:
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+
+
+class Site:
+    """One directory + login host for a test module: the user, keys, and the home root."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.slapd = Slapd()
+        self.key = _keygen(work, "user-key")
+        self.other_key = _keygen(work, "other-key")
+        # pam_mkhomedir runs as root, the forced command as the user: the home's parent must
+        # be traversable by the user, which pytest's 0700 tmp_path is not.
+        self.repos = Path(tempfile.mkdtemp(prefix="borghive-repos-"))
+        self.repos.chmod(0o755)
+        self.command = work / "authorized-keys"
+        public = self.key.with_suffix(".pub").read_text().strip()
+        self.command.write_text(
+            "#!/bin/sh\n"
+            f'[ "$1" = {USER} ] || exit 0\n'
+            f"printf '%s\\n' 'restrict,command=\"echo forced-$USER\" {public}'\n"
+        )
+        self.command.chmod(0o755)
+        self.host: LoginHost | None = None
+
+    def start(self) -> None:
+        self.slapd.start()
+        day = (dt.datetime.now(dt.UTC).date() - dt.date(1970, 1, 1)).days
+        _ldap(
+            self.slapd,
+            "ldapadd",
+            f"dn: cn=rtest,{self.slapd.groups_dn}\nobjectClass: posixGroup\ncn: rtest\n"
+            f"gidNumber: {GID}\n\n"
+            f"dn: uid={USER},{self.slapd.people_dn}\nobjectClass: account\n"
+            f"objectClass: posixAccount\nobjectClass: shadowAccount\nuid: {USER}\ncn: {USER}\n"
+            f"uidNumber: {UID}\ngidNumber: {GID}\nhomeDirectory: {self.repos / USER}\n"
+            f"loginShell: /bin/sh\nshadowLastChange: {day}\n",
+        )
+        self.host = LoginHost(
+            self.slapd.url,
+            self.slapd.suffix,
+            self.command,
+            bind_dn=self.slapd.service_dn,
+            bind_password=self.slapd.service_password,
+        ).start()
+
+    def stop(self) -> None:
+        if self.host is not None:
+            self.host.stop()
+        self.slapd.stop()
+        shutil.rmtree(self.repos, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    _require()
+    site = Site(tmp_path_factory.mktemp("sshd"))
+    try:
+        site.start()
+        yield site
+    finally:
+        site.stop()
+
+
+def test_login_runs_the_forced_command_and_creates_the_home(site: Site) -> None:
+    assert site.host is not None
+    home = site.repos / USER
+    assert not home.exists()
+
+    result = site.host.ssh(USER, site.key, "id")
+
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"forced-{USER}\n", "")
+    info = home.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (UID, GID, 0o700)
+    assert f"Accepted publickey for {USER} from 127.0.0.1" in site.host.log
+
+
+def test_another_key_is_refused(site: Site) -> None:
+    assert site.host is not None
+
+    result = site.host.ssh(USER, site.other_key, "id")
+
+    assert result.returncode == 255
+    assert "Permission denied (publickey)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_an_unknown_user_is_refused(site: Site) -> None:
+    assert site.host is not None
+
+    result = site.host.ssh("rtest999", site.key, "id")
+
+    assert result.returncode == 255
+    assert "Invalid user rtest999" in site.host.log
+
+
+def test_an_expired_account_is_refused_by_pam_at_once(site: Site) -> None:
+    assert site.host is not None
+    _set_shadow_expire(site.slapd, 1)
+    try:
+        refused = site.host.ssh(USER, site.key, "id")
+    finally:
+        _set_shadow_expire(site.slapd, None)
+    accepted_again = site.host.ssh(USER, site.key, "id")
+
+    assert refused.returncode == 255, refused
+    assert refused.stdout == ""
+    assert f"Access denied for user {USER} by PAM account configuration" in site.host.log
+    assert "Account expired" in site.host.nslcd_log
+    assert accepted_again.stdout == f"forced-{USER}\n"
+
+
+def test_an_unsafe_authorized_keys_command_is_rejected_up_front(tmp_path: Path) -> None:
+    command = tmp_path / "authorized-keys"
+    command.write_text("#!/bin/sh\n")
+    command.chmod(0o775)
+
+    with pytest.raises(ValueError, match="group- or world-writable"):
+        LoginHost("ldap://127.0.0.1:9", "dc=example,dc=org", command).start()
+
+
+def test_the_host_is_left_as_it_was(tmp_path: Path) -> None:
+    _require()
+    before, mounts_before = _host_snapshot(), _host_mounts()
+    site = Site(tmp_path)
+    try:
+        site.start()
+        assert site.host is not None and site.slapd.pid is not None
+        host, slapd_pid = site.host, site.slapd.pid
+        login = host.ssh(USER, site.key, "id")
+        unknown = host.ssh("rtest999", site.key, "id")  # sshd records it in btmp
+        pids = host.pids()
+        workdir = host.workdir
+        # Inside the namespace the test copies are mounted; outside nothing is.
+        assert _host_mounts() == mounts_before
+        assert _host_snapshot() == before
+    finally:
+        site.stop()
+
+    assert login.stdout == f"forced-{USER}\n"
+    assert unknown.returncode == 255
+    assert len(pids) >= 3  # the namespace's init, nslcd, sshd
+    assert [pid for pid in [*pids, slapd_pid] if Path(f"/proc/{pid}").exists()] == []
+    assert host.pids() == []
+    assert workdir is not None and not workdir.exists()
+    assert _host_mounts() == mounts_before
+    assert _host_snapshot() == before
