@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import os
 import re
 import signal
@@ -28,6 +27,7 @@ from typing import Any
 
 from borghive.config import SAFE_PATH, Config, load_config, read_secret
 from borghive.names import name_problem
+from borghive.sources import check_sources
 from borghive.sshkeys import KEY_TYPES
 from borghive.store.url import SCHEMA_VERSION, sqlite_path
 
@@ -98,19 +98,6 @@ def key_fingerprint(blob: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
-
-
-def check_sources(text: str) -> str:
-    """A validated ``from=`` list: comma-separated IP addresses or CIDR networks."""
-    parts = text.split(",")
-    if not 0 < len(parts) <= 64:
-        raise AuthKeysError("source restriction: expected 1 to 64 addresses or networks")
-    for part in parts:
-        try:
-            ipaddress.ip_network(part, strict=False)
-        except ValueError:
-            raise AuthKeysError(f"source restriction: {part[:50]!r} is not an address") from None
-    return ",".join(parts)
 
 
 def _safe_path(path: Path, what: str) -> str:

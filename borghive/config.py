@@ -188,8 +188,8 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
             sections[name] = cls(**values)
         except TypeError as exc:  # pragma: no cover - guarded by the checks above
             problems.append(f"{source}: {name}: {exc}")
-    if problems:
-        raise ConfigError("invalid configuration\n  " + "\n  ".join(problems))
+    # Values refused above fall back to their defaults here, so the semantic checks still
+    # run and every problem is reported at once.
     config = Config(source=source, **sections)
     problems.extend(f"{source}: {problem}" for problem in validate(config))
     if problems:

@@ -48,13 +48,23 @@ def add(
         str | None,
         typer.Option("--name", help="Key name, unique per owner (default: the key's comment)."),
     ] = None,
+    allowed_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Only allow logins from these addresses/networks, comma-separated "
+            "(e.g. 192.0.2.0/24,2001:db8::/32).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Add an OpenSSH public key for a user (ed25519, RSA, ECDSA, FIDO security keys)."""
     text = _read_key_text(source)
     config = state(ctx).config
     with store_session(ctx):
-        key = keys.add_key(owner, text, name, rsa_min_bits=config.keys.rsa_min_bits)
+        key = keys.add_key(
+            owner, text, name, rsa_min_bits=config.keys.rsa_min_bits, allowed_from=allowed_from
+        )
     if json:
         emit_json(key)
     else:
@@ -104,6 +114,7 @@ def show(ctx: typer.Context, key: KeyArgument, json: JsonOption = False) -> None
             ("type", f"{info.key_type} ({info.bits} bits)"),
             ("fingerprint", info.fingerprint),
             ("comment", info.comment),
+            ("allowed from", info.allowed_from or "anywhere"),
             ("created", when(info.created)),
             ("repositories", ", ".join(f"{g.repository} ({g.mode})" for g in info.grants)),
             ("public key", info.public_key),
@@ -122,7 +133,7 @@ def remove(
 ) -> None:
     """Remove a key; refused while it grants access to a repository, unless --force."""
     if force and not yes:
-        typer.confirm(f"Revoke {key} from every repository and remove it?", abort=True)
+        typer.confirm(f"Revoke {key} from every repository and remove it?", abort=True, err=True)
     with store_session(ctx):
         info = keys.remove_key(key, force=force)
     revoked = f" (revoked from {len(info.grants)} repositories)" if info.grants else ""

@@ -83,7 +83,7 @@ def create(
             append_only_keys=append_only_key,
             quota=quota_bytes,
             alert_after=alert_seconds,
-            mode=mode or "borg",
+            mode="borg" if mode is None else mode,
         )
     if json:
         emit_json(created)
@@ -170,8 +170,8 @@ def _render_detail(detail: RepoDetail) -> None:
     )
     table(
         "Keys",
-        ["key", "mode", "fingerprint"],
-        [(a.key, a.mode, a.fingerprint) for a in detail.accesses],
+        ["key", "mode", "fingerprint", "from"],
+        [(a.key, a.mode, a.fingerprint, a.allowed_from or "anywhere") for a in detail.accesses],
     )
     if detail.events:
         table(
@@ -238,12 +238,22 @@ def grant(
     append_only: Annotated[
         bool, typer.Option("--append-only", help="Allow adding archives only, not deleting.")
     ] = False,
+    allowed_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="For this repository, only allow logins from these addresses/networks "
+            "(comma-separated; replaces the key's own restriction).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Let a key open a repository (or change its access mode)."""
     config = state(ctx).config
     with store_session(ctx):
-        access = repos.grant_access(config, repository, key, append_only=append_only)
+        access = repos.grant_access(
+            config, repository, key, append_only=append_only, allowed_from=allowed_from
+        )
     if json:
         emit_json(access)
     else:
@@ -274,7 +284,7 @@ def delete(
     config = state(ctx).config
     if not yes:
         what = "and DELETE ALL ITS BACKUP DATA" if purge else "(its data stays on disk)"
-        typer.confirm(f"Delete repository {repository} {what}?", abort=True)
+        typer.confirm(f"Delete repository {repository} {what}?", abort=True, err=True)
     with store_session(ctx), accounts_session(config) as accounts:
         deleted = repos.delete_repository(config, accounts, repository, purge=purge)
     if json:

@@ -54,8 +54,8 @@ def add(
     json: JsonOption = False,
 ) -> None:
     """Add a user."""
-    realert_seconds = parse_duration(realert) if realert else None
-    expiration_seconds = parse_duration(expiration) if expiration else None
+    realert_seconds = None if realert is None else parse_duration(realert)
+    expiration_seconds = None if expiration is None else parse_duration(expiration)
     with store_session(ctx):
         user = users.add_user(name, email, realert_seconds, expiration_seconds)
     if json:
@@ -103,8 +103,8 @@ def set_(
     json: JsonOption = False,
 ) -> None:
     """Change a user's e-mail address or alert preferences."""
-    realert_seconds = parse_duration(realert) if realert else None
-    expiration_seconds = parse_duration(expiration) if expiration else None
+    realert_seconds = None if realert is None else parse_duration(realert)
+    expiration_seconds = None if expiration is None else parse_duration(expiration)
     with store_session(ctx):
         user = users.set_user(
             name,

@@ -11,6 +11,7 @@ from peewee import IntegrityError
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.names import MAX_NAME_LENGTH, check_name, name_problem
 from borghive.service.users import aware, find_user
+from borghive.sources import check_sources
 from borghive.sshkeys import parse_public_key
 from borghive.store import rows, write_transaction
 from borghive.store.models import Access, Repository, SshKey, User
@@ -33,6 +34,7 @@ class KeyInfo:
     fingerprint: str
     comment: str
     public_key: str
+    allowed_from: str | None
     created: dt.datetime
     grants: tuple[KeyGrant, ...]
 
@@ -90,13 +92,22 @@ def _info(key: SshKey, owner: str, grants: list[KeyGrant]) -> KeyInfo:
         fingerprint=key.fingerprint,
         comment=key.comment,
         public_key=key.public_key,
+        allowed_from=key.allowed_from,
         created=aware(key.created),
         grants=tuple(grants),
     )
 
 
-def add_key(owner: str, text: str, name: str | None, *, rsa_min_bits: int) -> KeyInfo:
-    """Validate one OpenSSH public key and store it for ``owner``.
+def add_key(
+    owner: str,
+    text: str,
+    name: str | None,
+    *,
+    rsa_min_bits: int,
+    allowed_from: str | None = None,
+) -> KeyInfo:
+    """Validate one OpenSSH public key and store it for ``owner``; ``allowed_from`` limits
+    the addresses it may log in from (see :func:`borghive.sources.check_sources`).
 
     ``name`` defaults to the key's comment when that is a valid name, else ``key-N``.
     Raises InvalidInputError (malformed key or name), NotFoundError (owner) or
@@ -106,6 +117,7 @@ def add_key(owner: str, text: str, name: str | None, *, rsa_min_bits: int) -> Ke
     if name is not None:
         check_name(name, "key")
     key = parse_public_key(text, rsa_min_bits=rsa_min_bits)
+    sources = check_sources(allowed_from) if allowed_from is not None else None
     try:
         with write_transaction():
             user = find_user(owner)
@@ -127,6 +139,7 @@ def add_key(owner: str, text: str, name: str | None, *, rsa_min_bits: int) -> Ke
                 fingerprint=key.fingerprint,
                 public_key=key.canonical,
                 comment=key.comment,
+                allowed_from=sources,
             )
     except IntegrityError:
         raise ConflictError(f"key {owner}/{name} or its fingerprint exists already") from None

@@ -23,6 +23,7 @@ from borghive.errors import ConflictError, InvalidInputError, NotFoundError, Ref
 from borghive.names import check_name
 from borghive.service.keys import find_key
 from borghive.service.users import aware, find_user
+from borghive.sources import check_sources
 from borghive.store import execute, is_sqlite, rows, write_transaction
 from borghive.store.models import (
     REPOSITORY_MODES,
@@ -60,6 +61,7 @@ class AccessInfo:
     key: str
     fingerprint: str
     mode: str
+    allowed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -330,9 +332,15 @@ def show_repository(
     repo = find_repository(reference)
     owner = repo.owner.name
     accesses = tuple(
-        AccessInfo(f"{key_owner}/{key_name}", fingerprint, mode)
-        for key_owner, key_name, fingerprint, mode in rows(
-            Access.select(User.name, SshKey.name, SshKey.fingerprint, Access.mode)
+        AccessInfo(f"{key_owner}/{key_name}", fingerprint, mode, allowed_from)
+        for key_owner, key_name, fingerprint, mode, allowed_from in rows(
+            Access.select(
+                User.name,
+                SshKey.name,
+                SshKey.fingerprint,
+                Access.mode,
+                fn.COALESCE(Access.allowed_from, SshKey.allowed_from),
+            )
             .join(SshKey)
             .join(User)
             .where(Access.repository == repo.id)
@@ -397,20 +405,28 @@ def set_repository(
 
 
 def grant_access(
-    config: Config, reference: str, key_reference: str, *, append_only: bool = False
+    config: Config,
+    reference: str,
+    key_reference: str,
+    *,
+    append_only: bool = False,
+    allowed_from: str | None = None,
 ) -> AccessInfo:
-    """Let a key open a repository (or change how); a bare key name means the owner's key."""
+    """Let a key open a repository (or change how); a bare key name means the owner's key.
+    ``allowed_from`` limits the addresses for this repository (instead of the key's own)."""
     mode = "append-only" if append_only else "full"
+    sources = check_sources(allowed_from) if allowed_from is not None else None
     with write_transaction():
         repo = find_repository(reference)
         key = find_key(key_reference, owner=repo.owner.name)
         access = Access.get_or_none((Access.repository == repo.id) & (Access.key == key.id))
         if access is None:
-            Access.create(repository=repo, key=key, mode=mode)
+            Access.create(repository=repo, key=key, mode=mode, allowed_from=sources)
         else:
             access.mode = mode
+            access.allowed_from = sources
             access.save()
-    return AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, mode)
+    return AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, mode, sources)
 
 
 def revoke_access(config: Config, reference: str, key_reference: str) -> AccessInfo:

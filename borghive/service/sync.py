@@ -48,11 +48,14 @@ def sync_accounts(
     ``AccountsBackend.list_accounts``); other accounts in the directory are never touched.
     """
     expected = expected_accounts(config)
+    if accounts.name == "none":  # nothing outside the store to reconcile with
+        return SyncReport(accounts.name, len(expected), (), dry_run)
     actual = accounts.list_accounts()
     items: list[SyncItem] = []
     for name in sorted(expected):
         want = expected[name]
-        have = actual.get(name)
+        # An account whose gecos was changed is not listed as borghive's; it still exists.
+        have = actual[name] if name in actual else accounts.get(name)
         if have is None:
             if not dry_run:
                 accounts.create(want)

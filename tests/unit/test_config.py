@@ -290,17 +290,21 @@ url = "http://ldap"
 operation_timeout = 0
 """,
     )
+    unsafe_path = (
+        "must be an absolute path of letters, digits and . _ - + / "
+        "(it goes into sshd's forced command)"
+    )
     assert sorted(problem_lines(config_error(path, {}))) == sorted(
         f"{path}: {problem}"
         for problem in [
             "store.url: expected sqlite:///PATH or postgresql://HOST/DB",
-            "repos.root: must be an absolute path of letters, digits and . _ - + / (it goes into sshd's forced command)",
+            f"repos.root: {unsafe_path}",
             "repos.ssh_port: must be between 1 and 65535",
             "repos.user_prefix: must start with a lower-case letter, then a-z 0-9 _ -",
             "repos.uid_min/uid_max: need 1000 <= uid_min <= uid_max < 2^31-1",
             "repos.group: not a valid group name",
             "borg.umask: expected an octal umask such as 0077",
-            "borg.path: must be an absolute path of letters, digits and . _ - + / (it goes into sshd's forced command)",
+            f"borg.path: {unsafe_path}",
             "keys.rsa_min_bits: must be at least 1024",
             "accounts.shell: must be an absolute path",
             "ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
@@ -504,3 +508,24 @@ def test_config_as_dict_is_plain_data() -> None:
     for section in SECTIONS:
         for value in shown[section].values():
             assert value is None or isinstance(value, str | int | float | bool)
+
+
+@pytest.mark.parametrize(
+    "root", ["/srv/my repos", '/srv/"repos"', "/srv/repos;rm", "/srv/../etc", "/srv/$HOME"]
+)
+def test_paths_unsafe_in_forced_commands_are_refused(tmp_path: Path, root: str) -> None:
+    path = write(
+        tmp_path,
+        f"[repos]\nroot = {root!r}\n".replace("'", '"')
+        if '"' not in root
+        else f"[repos]\nroot = '{root}'\n",
+    )
+    message = config_error(path, {}).message
+    assert "repos.root: must be an absolute path of letters" in message
+
+
+def test_type_and_semantic_problems_are_reported_together(tmp_path: Path) -> None:
+    path = write(tmp_path, '[repos]\nssh_port = "22"\nuid_min = 5\n')
+    message = config_error(path, {}).message
+    assert "repos.ssh_port: expected an integer" in message
+    assert "repos.uid_min/uid_max: need 1000" in message

@@ -1,0 +1,59 @@
+"""Fixtures for CLI tests: a runner on a migrated store and a store populated through the
+CLI itself. ``cli.run(...)`` invokes ``borghive --config <file> ...`` in-process with Typer's
+``CliRunner`` (stdout and stderr are captured separately in this Typer version).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from borghive.cli import render
+from borghive.config import Config
+from borghive.service import keys, repos, users
+from borghive.service.accounts import accounts_backend
+from borghive.store import open_store
+
+from .helpers import Cli, ed25519_line
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``BORGHIVE_*`` variable from the caller's environment may override the test file;
+    a wide console keeps people-facing tables from truncating values."""
+    for name in list(os.environ):
+        if name.startswith("BORGHIVE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(render.console, "width", 200)
+
+
+@pytest.fixture
+def cli(migrated: Config, config_file: Path) -> Cli:
+    """A runner on a migrated, empty store (both back ends through ``backend``)."""
+    return Cli(config_file=config_file, config=migrated, runner=CliRunner())
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    """A fresh ed25519 public key file with comment ``alice@laptop``."""
+    path = tmp_path / "id_ed25519.pub"
+    path.write_text(ed25519_line("alice@laptop"))
+    return path
+
+
+@pytest.fixture
+def populated(cli: Cli) -> Cli:
+    """Users alice (with e-mail) and bob; alice's keys ``laptop`` and ``desktop``; bob's key
+    ``phone``; repository alice/photos opened by alice/laptop (full access). Made through
+    the services in one connection: the commands themselves are tested one by one."""
+    with open_store(cli.config.store):
+        users.add_user("alice", "alice@example.org")
+        users.add_user("bob")
+        for owner, name in (("alice", "laptop"), ("alice", "desktop"), ("bob", "phone")):
+            keys.add_key(owner, ed25519_line(f"{owner}@{name}"), name, rsa_min_bits=3072)
+        accounts = accounts_backend(cli.config)  # "none": the test config provisions nothing
+        repos.create_repository(cli.config, accounts, "alice/photos", keys=["laptop"])
+    return cli

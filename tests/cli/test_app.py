@@ -1,0 +1,180 @@
+"""The root app: ``config check``, ``migrate``, and errors turned into exit codes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from borghive import __version__
+from borghive.config import Config
+from borghive.store.migrations import LATEST_VERSION
+
+from .helpers import Cli, assert_refused, closed_port
+
+
+@pytest.fixture
+def bare(config: Config, config_file: Path) -> Cli:
+    """A runner on a store that has not been migrated yet."""
+    return Cli(config_file=config_file, config=config, runner=CliRunner())
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_version(tmp_path: Path) -> None:
+    result = Cli(tmp_path / "unused.toml", Config(), CliRunner()).run("--version", config=False)
+    assert result.exit_code == 0
+    assert result.stdout == f"borghive {__version__}\n"
+
+
+def test_config_check_for_people_and_scripts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store/borghive.db"
+    path = _write(
+        tmp_path / "borghive.toml",
+        f'[store]\nurl = "{url}"\n[repos]\nroot = "{tmp_path}/repos"\nhost = "backup.example.org"\n'
+        '[accounts]\nshell = "/usr/sbin/nologin"\n',
+    )
+    cli = Cli(path, Config(), CliRunner())
+    human = cli.ok("config", "check").stdout
+    assert f"configuration OK ({path})" in human
+    for text in ("[store]", "[repos]", "[ldap]", url, "backup.example.org", "/usr/sbin/nologin"):
+        assert text in human
+
+    effective = cli.json("config", "check")
+    assert {"source", "store", "repos", "borg", "keys", "accounts", "ldap"} <= set(effective)
+    assert effective["source"] == str(path)
+    assert effective["store"]["url"] == url
+    assert effective["repos"]["root"] == f"{tmp_path}/repos"
+    assert effective["repos"]["public_host"] == "backup.example.org"
+    assert effective["accounts"]["backend"] == "none"
+    assert effective["accounts"]["shell"] == "/usr/sbin/nologin"
+    assert not (tmp_path / "store").exists()  # checking does not touch the store
+
+
+def test_migrate_creates_the_schema_once(bare: Cli) -> None:
+    result = bare.ok("migrate")
+    assert "applied migration 1: initial schema" in result.stdout
+    assert bare.json("user", "list") == []
+
+    again = bare.ok("migrate").stdout
+    assert "is up to date" in again
+    assert f"schema version {LATEST_VERSION}" in again
+    assert bare.json("migrate") == {"applied": [], "version": LATEST_VERSION}
+
+
+def test_migrate_json_lists_the_applied_versions(bare: Cli) -> None:
+    assert bare.json("migrate") == {
+        "applied": list(range(1, LATEST_VERSION + 1)),
+        "version": LATEST_VERSION,
+    }
+
+
+def test_an_unmigrated_store_is_a_configuration_error(bare: Cli) -> None:
+    for command in (("user", "list"), ("repo", "create", "alice/docs"), ("key", "list")):
+        result = bare.run(*command)
+        assert_refused(result, "store", exit_code=78)
+        assert "borghive migrate" in result.stderr.splitlines()[1]
+
+
+def test_an_invalid_config_file_lists_every_problem(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "bad.toml",
+        '[store]\nurl = 5\nbogus = 1\n[nope]\n[repos]\nuid_minimum = 3\nssh_port = "22"\n',
+    )
+    result = Cli(path, Config(), CliRunner()).run("user", "list")
+    assert result.exit_code == 78
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "borghive: error: invalid configuration"
+    problems = [line.strip() for line in lines[1:]]
+    assert sorted(problems) == sorted(
+        [
+            f"{path}: nope: unknown section",
+            f"{path}: store.url: expected a string, got int 5",
+            f"{path}: store.bogus: unknown key",
+            f"{path}: repos.uid_minimum: unknown key",
+            f"{path}: repos.ssh_port: expected an integer, got str '22'",
+        ]
+    )
+
+
+def test_invalid_values_are_listed_together(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "bad.toml",
+        '[store]\nurl = "mysql://db"\n[repos]\nroot = "relative"\nuid_min = 5\n'
+        '[borg]\numask = "999"\n',
+    )
+    result = Cli(path, Config(), CliRunner()).run("config", "check")
+    assert result.exit_code == 78
+    assert result.stdout == ""
+    for fragment in ("store.url", "repos.root", "repos.uid_min", "borg.umask"):
+        assert fragment in result.stderr
+
+
+def test_a_password_in_the_store_url_is_refused_without_showing_it(tmp_path: Path) -> None:
+    path = _write(tmp_path / "pw.toml", '[store]\nurl = "postgresql://u:s3cr3t@db/borghive"\n')
+    result = Cli(path, Config(), CliRunner()).run("user", "list")
+    assert result.exit_code == 78
+    assert "password_file" in result.stderr
+    assert "s3cr3t" not in result.stderr + result.stdout
+
+
+def test_a_missing_config_file_is_a_configuration_error(tmp_path: Path) -> None:
+    result = Cli(tmp_path / "missing.toml", Config(), CliRunner()).run("user", "list")
+    assert_refused(result, "missing.toml", "no such file", exit_code=78)
+
+
+def test_an_unreachable_postgresql_is_temporarily_unavailable(tmp_path: Path) -> None:
+    port = closed_port()
+    path = _write(
+        tmp_path / "pg.toml",
+        f'[store]\nurl = "postgresql://postgres@127.0.0.1:{port}/borghive"\nconnect_timeout = 2\n',
+    )
+    cli = Cli(path, Config(), CliRunner())
+    started = time.monotonic()
+    for command in (("user", "list"), ("user", "add", "alice"), ("migrate",)):
+        assert_refused(cli.run(*command), "cannot connect", f"127.0.0.1:{port}", exit_code=75)
+    assert time.monotonic() - started < 15
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    for command, fragment in (
+        (("user", "list", "--bogus"), "No such option"),
+        (("user", "add"), "Missing argument"),
+        (("repo", "frobnicate"), "No such command"),
+        (("--bogus", "user", "list"), "No such option"),
+    ):
+        result = cli.run(*command)
+        assert result.exit_code == 2, (command, result.stderr)
+        assert fragment in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+    assert cli.snapshot() == ([], [], [])
+
+
+def test_debug_prints_a_traceback_for_a_domain_error(cli: Cli) -> None:
+    result = cli.run("--debug", "user", "show", "nobody")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Traceback (most recent call last):")
+    assert "borghive.errors.NotFoundError: user 'nobody' not found" in result.stderr
+    assert result.stderr.splitlines()[-2:] == [
+        "borghive: error: user 'nobody' not found",
+        "borghive: hint: see 'borghive user list'",
+    ]
+
+
+def test_without_debug_there_is_no_traceback(cli: Cli) -> None:
+    assert_refused(cli.run("user", "show", "nobody"), "user 'nobody' not found")
+
+
+def test_json_output_is_one_document(cli: Cli) -> None:
+    out = cli.ok("user", "add", "alice", "--json").stdout
+    assert json.loads(out)["name"] == "alice"
+    assert out.endswith("}\n")
