@@ -167,7 +167,7 @@ def test_remove_force_asks_first_and_stops_on_no(populated: Cli) -> None:
     before = populated.snapshot()
     result = populated.run("key", "remove", "alice/laptop", "--force", input="n\n")
     assert result.exit_code == 1
-    assert "Revoke alice/laptop from every repository" in result.stdout
+    assert "Revoke alice/laptop from every repository" in result.stderr
     assert "Traceback" not in result.stderr
     assert populated.snapshot() == before
 

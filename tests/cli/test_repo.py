@@ -178,14 +178,14 @@ def test_delete_asks_and_stops_on_no(populated: Cli) -> None:
     before = populated.snapshot()
     result = populated.run("repo", "delete", "alice/photos", input="n\n")
     assert result.exit_code == 1
-    assert "Delete repository alice/photos (its data stays on disk)?" in result.stdout
+    assert "Delete repository alice/photos (its data stays on disk)?" in result.stderr
     assert "Traceback" not in result.stderr
     assert populated.snapshot() == before
     assert (data / "config").exists()
 
     result = populated.run("repo", "delete", "alice/photos", "--purge", input="n\n")
     assert result.exit_code == 1
-    assert "DELETE ALL ITS BACKUP DATA" in result.stdout
+    assert "DELETE ALL ITS BACKUP DATA" in result.stderr
     assert populated.snapshot() == before
     assert (data / "config").exists()
 
