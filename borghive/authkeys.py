@@ -20,9 +20,9 @@ import re
 import signal
 import sqlite3
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from borghive.config import SAFE_PATH, Config, load_config, read_secret
@@ -122,7 +122,9 @@ def forced_command(config: Config, repo_user: str, grant: Grant) -> str | None:
         return command
     rrsync = _safe_path(config.borg.rrsync_path, "borg.rrsync_path")
     if grant.repo_mode == "import":
-        return f"{rrsync} -wo {path}"
+        # rrsync needs the directory; nothing else creates it for rsync (borg init does for
+        # borg), and only this host can: the store may serve several storage hosts.
+        return f"/bin/mkdir -p -m 0700 {path} && {rrsync} -wo {path}"
     if grant.repo_mode == "export":
         return f"{rrsync} -ro {path}"
     return None
@@ -143,11 +145,14 @@ def authorized_line(config: Config, repo_user: str, grant: Grant) -> str | None:
         raise AuthKeysError("stored key or repository name is malformed")
     if grant.access_mode not in ("full", "append-only"):
         raise AuthKeysError(f"stored access mode {grant.access_mode[:20]!r} is unknown")
+    if grant.quota is not None and (type(grant.quota) is not int or grant.quota < 1):
+        raise AuthKeysError(f"stored quota {str(grant.quota)[:20]!r} is not a positive integer")
     command = forced_command(config, repo_user, grant)
     if command is None:
         return None
     options = f'restrict,command="{command}"'
-    if grant.allowed_from:
+    # "is not None", not truth: an empty stored restriction is invalid, not "no restriction"
+    if grant.allowed_from is not None:
         options += f',from="{check_sources(grant.allowed_from)}"'
     return f"{options} {key_type} {blob} {grant.key_name}\n"
 
@@ -239,15 +244,22 @@ def _log(message: str) -> None:
         pass
 
 
-def _timeout(signum: int, frame: FrameType | None) -> None:
+def _timeout() -> None:
     _log(f"timed out after {TIMEOUT_SECONDS}s; refusing")
     os._exit(3)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: print the lines and return 0, or print nothing and return non-zero."""
-    signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(TIMEOUT_SECONDS)
+    # A thread, not a SIGALRM handler: Python runs signal handlers only between bytecodes,
+    # so a handler would wait for a driver call blocked in C (SQLite's busy wait, libpq)
+    # to return. The drivers release the GIL while they block, so the thread can run.
+    watchdog = threading.Timer(TIMEOUT_SECONDS, _timeout)
+    watchdog.daemon = True
+    watchdog.start()
+    # Backstop should the thread never get the GIL: SIGALRM's default action kills us.
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(TIMEOUT_SECONDS + 2)
     try:
         config_path, user, key_type, key = parse_arguments(sys.argv[1:] if argv is None else argv)
         answer = authorized_keys(load_config(config_path), user, key_type, key)
@@ -258,5 +270,6 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"refusing: {type(exc).__name__}: {message.splitlines()[0] if message else ''}")
         return 1
     finally:
+        watchdog.cancel()
         signal.alarm(0)
     return 0

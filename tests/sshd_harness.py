@@ -140,7 +140,10 @@ class LoginHost:
     ``bind_dn``/``bind_password``). ``authorized_keys_command`` is a root-owned executable that
     is not group/world-writable; sshd runs it as ``command_user`` with ``arguments`` (sshd's
     ``%`` tokens). ``pam_sshd`` replaces ``/etc/pam.d/sshd``; ``sshd_config`` lines are appended
-    to the generated configuration. Use as a context manager, or call ``start()``/``stop()``.
+    to the generated configuration. ``namespace_setup`` is shell (bash) text the namespace's
+    init runs as root after the test mounts and before nslcd and sshd start, e.g. more bind
+    mounts; like them it is private to the namespace. Use as a context manager, or call
+    ``start()``/``stop()``.
     """
 
     def __init__(
@@ -156,6 +159,7 @@ class LoginHost:
         pam_sshd: str = DEFAULT_PAM_SSHD,
         sshd_config: str = "",
         start_timeout: float = 30.0,
+        namespace_setup: str = "",
     ) -> None:
         self.ldap_url = ldap_url
         self.ldap_base = ldap_base
@@ -167,6 +171,7 @@ class LoginHost:
         self.pam_sshd = pam_sshd
         self.extra_sshd_config = sshd_config
         self.start_timeout = start_timeout
+        self.namespace_setup = namespace_setup
         self.port = 0
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -382,6 +387,7 @@ class LoginHost:
                         mount --bind {quoted["login-records"]}/"${{log##*/}}" "$log"
                     fi
                 done
+                # namespace_setup
                 {NSLCD} -d > {quoted["nslcd.log"]} 2>&1 &
                 for _ in $(seq 200); do
                     [ -S /run/nslcd/socket ] && break
@@ -396,6 +402,11 @@ class LoginHost:
                 """
             )
         )
+        if self.namespace_setup:
+            text = script.read_text()
+            script.write_text(
+                text.replace("# namespace_setup\n", self.namespace_setup.rstrip("\n") + "\n", 1)
+            )
         return script
 
     def _wait_until_ready(self) -> None:
