@@ -13,6 +13,7 @@ import grp
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -123,9 +124,10 @@ def directories_to(path: Path) -> list[Path]:
 
 
 def _stat(path: Path) -> os.stat_result | None:
+    """``path.stat()``, None when it does not exist; other errors (no permission) raise."""
     try:
         return path.stat()
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
@@ -172,21 +174,22 @@ def check_authkeys_command(path: Path, user: Identity | None = None) -> Check:
         if user is not None and not may(dir_info, user, _SEARCH):
             denied.append(f"{user.name} cannot search directory {directory}")
     if not stat.S_ISREG(info.st_mode):
-        unsafe.append(f"{shown} is not a regular file")
+        unsafe.append("it is not a regular file")
     if info.st_uid != 0:
-        unsafe.append(f"{shown} is owned by {_user(info.st_uid)}, not root")
+        unsafe.append(f"it is owned by {_user(info.st_uid)}, not root")
     writable = _writable_by(info.st_mode)
     if writable:
-        unsafe.append(f"{shown} is {writable}")
+        unsafe.append(f"it is {writable}")
     if not info.st_mode & 0o111:
-        denied.append(f"{shown} is not executable")
+        denied.append("it is not executable")
     elif user is not None and not (may(info, user, _READ) and may(info, user, _SEARCH)):
-        denied.append(f"{user.name} cannot read and execute {shown}")
+        denied.append(f"{user.name} cannot read and execute it")
     problems: list[tuple[Status, str]] = []
     if unsafe:
         problems.append(("FAIL", "sshd refuses to run it: " + "; ".join(unsafe)))
     problems.extend(("FAIL", text) for text in denied)
-    return _worst(problems, f"{shown}: root-owned, not group/world-writable on the way", name)
+    check = _worst(problems, "root-owned, not group/world-writable on the way", name)
+    return Check(name, check.status, f"{shown}: {check.detail}")
 
 
 # -- (b) the AuthorizedKeysCommandUser ----------------------------------------------------------
@@ -224,7 +227,7 @@ def check_command_user(config: Config, user: str) -> Check:
     if who.uid == 0:
         problems.append(("warn", f"{user} is root: give sshd's command an unprivileged user"))
     secrets: list[Path] = []
-    if config.source != "<built-in defaults>":
+    if not config.source.startswith("<"):  # "<built-in defaults>" is no file
         secrets.append(Path(config.source))
     if sqlite_path(config.store.url) is None and config.store.password_file is not None:
         secrets.append(config.store.password_file)
@@ -351,14 +354,23 @@ def check_repos_root(config: Config) -> Check:
     return _worst(problems, f"{root}: {_describe_mode(info)}", name)
 
 
-def check_repository_group(config: Config) -> Check:
+def check_repository_group(config: Config, repositories: int | None = None) -> Check:
     """The repository users' group resolves with its configured name and gid: sshd's
-    ``Match Group`` and pam_mkhomedir depend on it."""
+    ``Match Group`` depends on it. The ldap and local backends make the group with the
+    first repository, so before that (``repositories == 0``) its absence only warns."""
     name = "repository group"
     group, gid = config.repos.group, config.repos.gid
     try:
         by_name = grp.getgrnam(group).gr_gid
     except KeyError:
+        backend = config.accounts.backend
+        if backend != "none" and repositories == 0:
+            return Check(
+                name,
+                "warn",
+                f"group {group!r} does not resolve yet: the {backend} accounts backend "
+                "makes it with the first repository; run borghive doctor again after that",
+            )
         return Check(
             name,
             "FAIL",
@@ -472,6 +484,17 @@ def watches_needed(repositories: int) -> int:
 # -- all of them --------------------------------------------------------------------------------
 
 
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    """``check()``, or a FAIL naming the path it could not look at (e.g. run as non-root)."""
+    try:
+        return check()
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        return Check(
+            name, "FAIL", f"cannot check{where}: {exc.strerror} (run borghive doctor as root)"
+        )
+
+
 def run_checks(
     config: Config,
     *,
@@ -485,18 +508,25 @@ def run_checks(
         needed = watches_needed(repositories)
     else:  # the store is unreadable: count what is on disk instead
         needed = watched_directories(config.repos.root) + WATCHES_SPARE
-    return [
-        store,
-        check_authkeys_command(authkeys_command, identity(command_user)),
-        check_command_user(config, command_user),
-        check_store_access(config, command_user),
-        check_program("borg", "borg.path", config.borg.path, config.repos.gid, required=True),
-        check_program(
-            "rrsync", "borg.rrsync_path", config.borg.rrsync_path, config.repos.gid, required=False
+    borg, group = config.borg, config.repos.gid
+    checks: list[tuple[str, Callable[[], Check]]] = [
+        (
+            "authkeys command",
+            lambda: check_authkeys_command(authkeys_command, identity(command_user)),
         ),
-        check_repos_root(config),
-        check_repository_group(config),
-        check_ldap(config),
-        check_inotify_watches(needed, inotify_dir),
-        check_inotify_instances(inotify_dir),
+        ("command user", lambda: check_command_user(config, command_user)),
+        ("store access", lambda: check_store_access(config, command_user)),
+        ("borg", lambda: check_program("borg", "borg.path", borg.path, group, required=True)),
+        (
+            "rrsync",
+            lambda: check_program(
+                "rrsync", "borg.rrsync_path", borg.rrsync_path, group, required=False
+            ),
+        ),
+        ("repos root", lambda: check_repos_root(config)),
+        ("repository group", lambda: check_repository_group(config, repositories)),
+        ("ldap", lambda: check_ldap(config)),
+        ("inotify watches", lambda: check_inotify_watches(needed, inotify_dir)),
+        ("inotify instances", lambda: check_inotify_instances(inotify_dir)),
     ]
+    return [store, *(_guarded(name, check) for name, check in checks)]
