@@ -82,13 +82,13 @@ class AccountsBackend(Protocol):
         """Create the account (and its group membership); ConflictError if it exists."""
 
     def update(self, spec: AccountSpec) -> None:
-        """Make an existing account match ``spec``."""
+        """Make an existing account match ``spec``; NotFoundError if there is none."""
 
     def lock(self, name: str) -> None:
-        """Refuse logins (the account stays)."""
+        """Refuse logins (the account stays); NotFoundError if there is no account."""
 
     def unlock(self, name: str) -> None:
-        """Allow logins again."""
+        """Allow logins again; NotFoundError if there is no account."""
 
     def delete(self, name: str) -> None:
         """Remove the account; a missing one is not an error."""

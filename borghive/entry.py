@@ -21,7 +21,9 @@ def is_authkeys(argv: list[str]) -> bool:
         else:
             return False
     rest = argv[index:]
-    return bool(rest) and rest[0] == "authkeys" and not {"--help", "-h"} & set(rest)
+    # Only a lone "authkeys --help" asks for help: in sshd's "authkeys %u %t %k" the user
+    # name comes first and may not send the login to Typer, whatever it looks like.
+    return bool(rest) and rest[0] == "authkeys" and rest[1:] not in (["--help"], ["-h"])
 
 
 def main() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from borghive.errors import InvalidInputError
 
 MAX_NAME_LENGTH = 64
 
-# ASCII letters, digits, dot, underscore, dash; must start with a letter or digit.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# ASCII letters, digits, dot, underscore, dash; must start with a letter or digit. Plain
+# sets rather than a regular expression: ``authkeys`` uses this and ``re`` costs it ~3 ms.
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_CHARS = _ALNUM | frozenset("._-")
 
 
 def check_name(value: str, what: str) -> str:
@@ -43,7 +43,7 @@ def name_problem(value: str) -> str | None:
         return "contains '..'"
     if value.startswith("-"):
         return "starts with '-'"
-    if not _NAME.fullmatch(value):
+    if value[0] not in _ALNUM or not set(value) <= _NAME_CHARS:
         return "use only letters, digits, '.', '_' and '-', starting with a letter or digit"
     return None
 

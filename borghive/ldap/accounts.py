@@ -20,7 +20,7 @@ from ldap3.utils.dn import escape_rdn
 
 from borghive.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 from borghive.config import LdapConfig
-from borghive.errors import BorghiveError, ConflictError
+from borghive.errors import BorghiveError, ConflictError, NotFoundError
 from borghive.ldap.connection import connect, directory_errors, server_address
 
 _ACCOUNT_ATTRIBUTES = [
@@ -186,7 +186,7 @@ class LdapAccounts:
         """Group membership first, then the entry: the entry is what makes the account, so
         a failure at any point leaves no usable half-made account behind."""
         dn = self.user_dn(spec.name)
-        self._add_member(spec.name)
+        added = self._add_member(spec.name)
         try:
             with directory_errors(self.where):
                 try:
@@ -198,8 +198,9 @@ class LdapAccounts:
                 except ldap_errors.LDAPEntryAlreadyExistsResult:
                     raise ConflictError(f"LDAP {self.where}: {dn} exists already") from None
         except BaseException:
-            with contextlib.suppress(BorghiveError):
-                self._remove_member(spec.name)
+            if added:  # a clash must not take the existing account's membership away
+                with contextlib.suppress(BorghiveError):
+                    self._remove_member(spec.name)
             raise
         try:
             if self._holders(spec.uid_number) != [dn.lower()]:
@@ -226,18 +227,20 @@ class LdapAccounts:
                 if item.get("type") == "searchResEntry"
             )
 
-    def _add_member(self, name: str) -> None:
+    def _add_member(self, name: str) -> bool:
+        """Add ``name`` to the group (made if missing); False when it was a member already."""
         with directory_errors(self.where):
             try:
                 self.connection.modify(self.group_dn, {"memberUid": [(ldap3.MODIFY_ADD, [name])]})
             except ldap_errors.LDAPAttributeOrValueExistsResult:
-                return
+                return False
             except ldap_errors.LDAPNoSuchObjectResult:
                 self.connection.add(
                     self.group_dn,
                     ["posixGroup"],
                     {"cn": self.group, "gidNumber": self.gid_number, "memberUid": [name]},
                 )
+        return True
 
     def _remove_member(self, name: str) -> None:
         with directory_errors(self.where):
@@ -264,22 +267,26 @@ class LdapAccounts:
         changes["shadowExpire"] = [
             (ldap3.MODIFY_REPLACE, [LOCKED_SHADOW_EXPIRE] if spec.locked else [])
         ]
-        with directory_errors(self.where):
-            self.connection.modify(self.user_dn(spec.name), changes)
+        self._modify(spec.name, changes)
         self._add_member(spec.name)
 
-    def lock(self, name: str) -> None:
+    def _modify(self, name: str, changes: dict[str, Any]) -> None:
+        """Change an account's entry; NotFoundError when there is none (not ConfigError:
+        the directory is reachable and configured, the account is what is missing)."""
         with directory_errors(self.where):
-            self.connection.modify(
-                self.user_dn(name),
-                {"shadowExpire": [(ldap3.MODIFY_REPLACE, [LOCKED_SHADOW_EXPIRE])]},
-            )
+            try:
+                self.connection.modify(self.user_dn(name), changes)
+            except ldap_errors.LDAPNoSuchObjectResult:
+                raise NotFoundError(
+                    f"LDAP {self.where}: account {self.user_dn(name)} not found",
+                    hint="'borghive repo sync' creates missing accounts",
+                ) from None
+
+    def lock(self, name: str) -> None:
+        self._modify(name, {"shadowExpire": [(ldap3.MODIFY_REPLACE, [LOCKED_SHADOW_EXPIRE])]})
 
     def unlock(self, name: str) -> None:
-        with directory_errors(self.where):
-            self.connection.modify(
-                self.user_dn(name), {"shadowExpire": [(ldap3.MODIFY_REPLACE, [])]}
-            )
+        self._modify(name, {"shadowExpire": [(ldap3.MODIFY_REPLACE, [])]})
 
     def delete(self, name: str) -> None:
         self._delete_entry(self.user_dn(name))

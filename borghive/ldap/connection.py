@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ _MISCONFIGURED = (
     ldap_errors.LDAPObjectClassViolationResult,
     ldap_errors.LDAPUndefinedAttributeTypeResult,
     ldap_errors.LDAPInvalidDNSyntaxResult,
+    ldap_errors.LDAPInvalidDnError,  # refused by ldap3 itself: a configured DN is malformed
+    ldap_errors.LDAPPasswordIsMandatoryError,  # bind_dn without bind_password_file
 )
 
 
@@ -111,14 +114,19 @@ def connect(config: LdapConfig) -> Any:
         user=config.bind_dn or None,
         password=password,
         auto_bind=ldap3.AUTO_BIND_NONE,
-        receive_timeout=config.operation_timeout,
+        # ldap3 packs the receive timeout into SO_RCVTIMEO with struct 'LL', which refuses
+        # a float (struct.error on every open): whole seconds, rounded up.
+        receive_timeout=math.ceil(config.operation_timeout),
         raise_exceptions=True,
         read_only=False,
     )
     with directory_errors(f"{host}:{port}"):
         connection.open()
         if config.start_tls and not use_ssl:
-            connection.start_tls()
+            try:
+                connection.start_tls()
+            except ldap_errors.LDAPOperationResult as exc:  # e.g. a server without TLS
+                raise ldap_errors.LDAPStartTLSError(_reason(exc)) from None
         if not connection.bind():  # pragma: no cover - raise_exceptions makes bind raise
             raise ConfigError(f"LDAP {host}:{port}: bind as {config.bind_dn!r} refused")
     return connection

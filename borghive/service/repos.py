@@ -382,25 +382,36 @@ def show_repository(
 def set_repository(
     config: Config, accounts: AccountsBackend, reference: str, changes: RepoChanges
 ) -> RepoInfo:
-    """Change quota, alert period or mode. Disabling locks the account, enabling unlocks it."""
+    """Change quota, alert period or mode. Disabling locks the account, enabling unlocks it;
+    if the store commit then fails, the account is put back as it was."""
     if changes.mode is not None:
         check_mode(changes.mode)
-    with write_transaction():
-        repo = find_repository(reference)
-        owner = repo.owner.name
-        previous_mode = repo.mode
-        if changes.quota is not None or changes.clear_quota:
-            repo.quota = None if changes.clear_quota else changes.quota
-        if changes.alert_after is not None or changes.clear_alert_after:
-            repo.alert_after = None if changes.clear_alert_after else changes.alert_after
-        if changes.mode is not None:
-            repo.mode = changes.mode
-        repo.save()
-        if previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode):
-            if repo.mode == "disabled":
-                accounts.lock(repo.repo_user)
-            else:
-                accounts.unlock(repo.repo_user)
+    locked_now: bool | None = None
+    try:
+        with write_transaction():
+            repo = find_repository(reference)
+            owner = repo.owner.name
+            previous_mode = repo.mode
+            if changes.quota is not None or changes.clear_quota:
+                repo.quota = None if changes.clear_quota else changes.quota
+            if changes.alert_after is not None or changes.clear_alert_after:
+                repo.alert_after = None if changes.clear_alert_after else changes.alert_after
+            if changes.mode is not None:
+                repo.mode = changes.mode
+            repo.save()
+            if previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode):
+                if repo.mode == "disabled":
+                    accounts.lock(repo.repo_user)
+                    locked_now = True
+                else:
+                    accounts.unlock(repo.repo_user)
+                    locked_now = False
+    except BaseException:
+        if locked_now is True:
+            accounts.unlock(repo.repo_user)
+        elif locked_now is False:
+            accounts.lock(repo.repo_user)
+        raise
     return _info(config, repo, owner, _key_count(repo))
 
 

@@ -22,6 +22,11 @@ from typing import cast
 import pytest
 from slapd import Slapd, missing_programs
 
+from borghive.config import Config
+from borghive.ldap.accounts import LdapAccounts
+
+from .helpers import GID, GROUP, ldap_settings, with_ldap
+
 ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
 
 
@@ -71,3 +76,39 @@ def slapd_tls(request: pytest.FixtureRequest) -> Iterator[Slapd]:
     _require_openldap(request.config, tls=True)
     with Slapd(tls=True) as server:
         yield server
+
+
+# -- fixtures of the accounts backend tests (test_accounts.py, test_repos_ldap.py, ...) ------
+
+
+@pytest.fixture
+def ldap_config(store: Config, clean_slapd: Slapd) -> Config:
+    """The test configuration on a migrated, open store (SQLite and PostgreSQL) with
+    ``accounts.backend = "ldap"`` against the freshly reset session slapd."""
+    return with_ldap(store, clean_slapd)
+
+
+@pytest.fixture
+def directory(clean_slapd: Slapd) -> Iterator[LdapAccounts]:
+    """An LdapAccounts backend bound as the service account of the reset slapd; closed
+    after the test."""
+    backend = LdapAccounts(ldap_settings(clean_slapd), GROUP, GID)
+    yield backend
+    backend.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the harness's own tests (test_slapd_harness.py) before the other LDAP tests.
+
+    test_base_entries_and_password_files compares the order in which slapd lists the base
+    entries, and slapd lists them in another order once ``reset()`` has deleted children
+    of ou=people or ou=groups, which every accounts test does. Only the LDAP tests move;
+    everything else keeps its place."""
+    here = Path(__file__).resolve().parent
+    ldap_positions = [i for i, item in enumerate(items) if item.path.parent == here]
+    if not ldap_positions:
+        return
+    ours = [items[i] for i in ldap_positions]
+    ours.sort(key=lambda item: item.path.name != "test_slapd_harness.py")  # stable
+    for position, item in zip(ldap_positions, ours, strict=True):
+        items[position] = item
