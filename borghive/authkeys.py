@@ -1,10 +1,12 @@
 """sshd's ``AuthorizedKeysCommand``: the authorized_keys lines of one repository user.
 
 This runs inside every SSH login, as an unprivileged user, with a minimal environment and
-stderr thrown away by sshd. So it imports only the standard library, the configuration
-and (for PostgreSQL) the driver; it only reads; it has its own hard timeout; and on any
-error it prints nothing, logs one line to syslog and exits non-zero (sshd then refuses
-the key). An unknown user is not an error: no output, exit 0.
+stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's (or the
+PostgreSQL driver), reads the values it needs from the validated copy that admin commands
+leave beside the configuration file (see ``config.write_login_cache``; without a current
+copy it loads the file itself), only reads the store, has its own hard timeout, and on any
+error prints nothing, logs one line to syslog and exits non-zero (sshd then refuses the
+key). An unknown user is not an error: no output, exit 0.
 
 Every line is rebuilt from parts validated here again, so nothing stored can smuggle an
 option or a second line into sshd's input.
@@ -12,31 +14,43 @@ option or a second line into sshd's input.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
+# The C modules under signal, sqlite3 and threading: their Python wrappers import enum,
+# datetime and collections, which together cost this path ~4 ms (python -X importtime),
+# and it needs none of what they add. Fall back to the public modules elsewhere.
+import _thread as threads
 import os
-import re
-import signal
-import sqlite3
 import sys
-import threading
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+import time
 
-from borghive.config import SAFE_PATH, Config, load_config, read_secret
-from borghive.names import name_problem
-from borghive.sources import check_sources
-from borghive.sshkeys import KEY_TYPES
-from borghive.store.url import SCHEMA_VERSION, sqlite_path
+try:
+    import _signal as signals  # type: ignore[import-not-found,unused-ignore]
+    import _sqlite3 as sqlite
+except ImportError:  # pragma: no cover - other Python implementations
+    import signal as signals
+    import sqlite3 as sqlite  # type: ignore[no-redef,unused-ignore]
+
+from borghive.keytypes import KEY_TYPES
+from borghive.names import name_problem, path_problem
+from borghive.store.url import SCHEMA_VERSION, sqlite_file
+
+# Not typing.TYPE_CHECKING: importing typing costs the login path milliseconds.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
 
 TIMEOUT_SECONDS = 5
 USAGE = "usage: borghive [--config PATH] authkeys USER [KEYTYPE KEY]"
+# The same default and variables as borghive.config, which this module must not import
+# on its fast path (a test checks they agree).
+DEFAULT_CONFIG = "/etc/borghive/borghive.toml"
+CONFIG_ENV = "BORGHIVE_CONFIG"
+LOGIN_CACHE_SUFFIX = ".login-cache"
+LOGIN_CACHE_FORMAT = 1
 
-_REPO_USER = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
-_UMASK = re.compile(r"0?[0-7]{3}")
+_REPO_USER_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
+_REPO_USER_CHARS = _REPO_USER_FIRST | frozenset("0123456789_-")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 _QUERY = """
 SELECT r.name, r.mode, r.quota, k.key_type, k.public_key, k.name, a.mode,
@@ -53,30 +67,93 @@ class AuthKeysError(Exception):
     """Anything that must fail the login closed; the message goes to syslog only."""
 
 
-@dataclass(frozen=True)
+class Settings:
+    """The configuration values the login path needs (see config.login_settings)."""
+
+    __slots__ = (
+        "borg_path",
+        "borg_umask",
+        "busy_timeout",
+        "connect_timeout",
+        "repos_root",
+        "rrsync_path",
+        "store_password_file",
+        "store_url",
+    )
+
+    def __init__(
+        self,
+        *,
+        store_url: str,
+        store_password_file: str | None,
+        busy_timeout: float,
+        connect_timeout: float,
+        repos_root: str,
+        borg_path: str,
+        borg_umask: str,
+        rrsync_path: str,
+    ) -> None:
+        self.store_url = store_url
+        self.store_password_file = store_password_file
+        self.busy_timeout = busy_timeout
+        self.connect_timeout = connect_timeout
+        self.repos_root = repos_root
+        self.borg_path = borg_path
+        self.borg_umask = borg_umask
+        self.rrsync_path = rrsync_path
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """From ``config.login_settings`` output; TypeError when keys are missing/extra."""
+        return cls(**values)
+
+
 class Grant:
-    """One row: a key's access to the user's repository."""
+    """One row: a key's access to the user's repository (plain class: no dataclass or
+    typing import on the login path)."""
 
-    repo_name: str
-    repo_mode: str
-    quota: int | None
-    key_type: str
-    public_key: str
-    key_name: str
-    access_mode: str
-    allowed_from: str | None
+    __slots__ = (
+        "access_mode",
+        "allowed_from",
+        "key_name",
+        "key_type",
+        "public_key",
+        "quota",
+        "repo_mode",
+        "repo_name",
+    )
+
+    def __init__(
+        self,
+        repo_name: str,
+        repo_mode: str,
+        quota: int | None,
+        key_type: str,
+        public_key: str,
+        key_name: str,
+        access_mode: str,
+        allowed_from: str | None,
+    ) -> None:
+        self.repo_name = repo_name
+        self.repo_mode = repo_mode
+        self.quota = quota
+        self.key_type = key_type
+        self.public_key = public_key
+        self.key_name = key_name
+        self.access_mode = access_mode
+        self.allowed_from = allowed_from
 
 
-def parse_arguments(argv: list[str]) -> tuple[Path | None, str, str | None, str | None]:
+def parse_arguments(argv: list[str]) -> tuple[str | None, str, str | None, str | None]:
     """(config path, user, key type, key) from ``[--config PATH] authkeys USER [TYPE KEY]``."""
-    config: Path | None = None
+    config: str | None = None
     rest = list(argv)
     while rest and rest[0].startswith("-"):
         option = rest.pop(0)
         if option in ("--config", "-c") and rest:
-            config = Path(rest.pop(0))
+            config = rest.pop(0)
         elif option.startswith("--config="):
-            config = Path(option.split("=", 1)[1])
+            config = option.split("=", 1)[1]
         else:
             raise AuthKeysError(f"unknown option {option[:40]!r}; {USAGE}")
     if not rest or rest[0] != "authkeys":
@@ -89,38 +166,81 @@ def parse_arguments(argv: list[str]) -> tuple[Path | None, str, str | None, str 
     raise AuthKeysError(USAGE)
 
 
-def key_fingerprint(blob: str) -> str | None:
-    """The SHA256 fingerprint of a base64 key blob, or None when it is not base64."""
-    if not _BASE64.fullmatch(blob):
-        return None
+def is_base64(blob: str) -> bool:
+    """Whether ``blob`` looks like a padded base64 key blob (at least 16 characters)."""
+    data = blob.rstrip("=")
+    return (
+        len(blob) >= 16
+        and len(blob) % 4 == 0
+        and len(blob) - len(data) <= 2
+        and set(data) <= _BASE64_CHARS
+    )
+
+
+def _sha256(data: bytes) -> bytes:
+    """SHA-256 without importing hashlib, whose OpenSSL binding costs the login path ~3 ms:
+    CPython's own built-in implementation (``_sha256`` up to 3.11, ``_sha2`` from 3.12)."""
     try:
-        raw = base64.b64decode(blob, validate=True)
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+    return bytes(sha256(data).digest())
+
+
+def key_fingerprint(blob: str) -> str | None:
+    """The SHA256 fingerprint of a base64 key blob (as ``ssh-keygen -l`` prints it), or
+    None when it is not base64. binascii is built in; the base64 module is not needed."""
+    if not is_base64(blob):
+        return None
+    import binascii
+
+    try:
+        raw = binascii.a2b_base64(blob, strict_mode=True)
     except (binascii.Error, ValueError):
         return None
-    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+    digest = binascii.b2a_base64(_sha256(raw), newline=False).decode()
+    return "SHA256:" + digest.rstrip("=")
 
 
-def _safe_path(path: Path, what: str) -> str:
-    text = str(path)
-    if not SAFE_PATH.fullmatch(text) or "/../" in f"{text}/":
+def _safe_path(text: str, what: str) -> str:
+    if path_problem(text):
         raise AuthKeysError(f"{what} {text[:80]!r} has characters unsafe in a forced command")
     return text
 
 
-def forced_command(config: Config, repo_user: str, grant: Grant) -> str | None:
+_SOURCE_CHARS = frozenset("0123456789abcdefABCDEF.:/,")
+
+
+def _source_list(text: str) -> str:
+    """A stored ``from=`` list, checked for what could break out of the option: only
+    address characters, no empty entry. (Fully validated with ipaddress when it was
+    stored, see borghive.sources; that module costs the login path ~4 ms.)"""
+    if not text or not set(text) <= _SOURCE_CHARS or "" in text.split(","):
+        raise AuthKeysError(f"stored source restriction {text[:60]!r} is malformed")
+    return text
+
+
+def _is_umask(text: str) -> bool:
+    return len(text) in (3, 4) and set(text) <= set("01234567") and text[-4:-3] in ("", "0")
+
+
+def forced_command(settings: Settings, repo_user: str, grant: Grant) -> str | None:
     """The forced command for a grant, or None when the repository mode allows no login."""
-    path = _safe_path(config.repos.root / repo_user / grant.repo_name, "repository path")
+    path = _safe_path(f"{settings.repos_root}/{repo_user}/{grant.repo_name}", "repository path")
     if grant.repo_mode == "borg":
-        borg = _safe_path(config.borg.path, "borg.path")
-        if not _UMASK.fullmatch(config.borg.umask):
+        borg = _safe_path(settings.borg_path, "borg.path")
+        if not _is_umask(settings.borg_umask):
             raise AuthKeysError("borg.umask is not an octal umask")
-        command = f"{borg} serve --umask {config.borg.umask} --restrict-to-repository {path}"
+        command = f"{borg} serve --umask {settings.borg_umask} --restrict-to-repository {path}"
         if grant.access_mode == "append-only":
             command += " --append-only"
         if grant.quota is not None:
             command += f" --storage-quota {int(grant.quota)}"
         return command
-    rrsync = _safe_path(config.borg.rrsync_path, "borg.rrsync_path")
+    rrsync = _safe_path(settings.rrsync_path, "borg.rrsync_path")
     if grant.repo_mode == "import":
         # rrsync needs the directory; nothing else creates it for rsync (borg init does for
         # borg), and only this host can: the store may serve several storage hosts.
@@ -130,7 +250,7 @@ def forced_command(config: Config, repo_user: str, grant: Grant) -> str | None:
     return None
 
 
-def authorized_line(config: Config, repo_user: str, grant: Grant) -> str | None:
+def authorized_line(settings: Settings, repo_user: str, grant: Grant) -> str | None:
     """One authorized_keys line rebuilt from validated parts; None for a disabled mode.
 
     Raises AuthKeysError when a stored part fails validation (the store was tampered with
@@ -139,7 +259,7 @@ def authorized_line(config: Config, repo_user: str, grant: Grant) -> str | None:
     if grant.key_type not in KEY_TYPES:
         raise AuthKeysError(f"stored key type {grant.key_type[:40]!r} is not allowed")
     key_type, _, blob = grant.public_key.partition(" ")
-    if key_type != grant.key_type or key_fingerprint(blob) is None:
+    if key_type != grant.key_type or not is_base64(blob):
         raise AuthKeysError(f"stored key {grant.key_name[:64]!r} is malformed")
     if name_problem(grant.key_name) or name_problem(grant.repo_name):
         raise AuthKeysError("stored key or repository name is malformed")
@@ -147,61 +267,68 @@ def authorized_line(config: Config, repo_user: str, grant: Grant) -> str | None:
         raise AuthKeysError(f"stored access mode {grant.access_mode[:20]!r} is unknown")
     if grant.quota is not None and (type(grant.quota) is not int or grant.quota < 1):
         raise AuthKeysError(f"stored quota {str(grant.quota)[:20]!r} is not a positive integer")
-    command = forced_command(config, repo_user, grant)
+    command = forced_command(settings, repo_user, grant)
     if command is None:
         return None
     options = f'restrict,command="{command}"'
     # "is not None", not truth: an empty stored restriction is invalid, not "no restriction"
     if grant.allowed_from is not None:
-        options += f',from="{check_sources(grant.allowed_from)}"'
+        options += f',from="{_source_list(grant.allowed_from)}"'
     return f"{options} {key_type} {blob} {grant.key_name}\n"
 
 
-def _connect(config: Config) -> tuple[Any, str]:
+def _connect(settings: Settings) -> tuple[Any, str]:
     """A read-only DB-API connection and its parameter placeholder."""
-    path = sqlite_path(config.store.url)
+    path = sqlite_file(settings.store_url)
     if path is not None:
         try:
-            connection = sqlite3.connect(
-                f"file:{path}?mode=ro", uri=True, timeout=config.store.busy_timeout
+            connection = sqlite.connect(
+                f"file:{path}?mode=ro", uri=True, timeout=settings.busy_timeout
             )
-        except sqlite3.Error as exc:
+        except sqlite.Error as exc:
             raise AuthKeysError(f"store {path}: {exc}") from None
         return connection, "?"
     from urllib.parse import unquote, urlsplit
 
     import psycopg2
 
-    parts = urlsplit(config.store.url)
-    password = (
-        read_secret(config.store.password_file, "store.password_file")
-        if config.store.password_file
-        else None
-    )
+    parts = urlsplit(settings.store_url)
+    password = None
+    if settings.store_password_file:
+        from pathlib import Path
+
+        from borghive.config import read_secret
+
+        password = read_secret(Path(settings.store_password_file), "store.password_file")
     connection = psycopg2.connect(
         dbname=unquote(parts.path.lstrip("/")) or "borghive",
         host=parts.hostname or None,
         port=parts.port or 5432,
         user=unquote(parts.username) if parts.username else None,
         password=password,
-        connect_timeout=max(1, int(config.store.connect_timeout)),
+        connect_timeout=max(1, int(settings.connect_timeout)),
         options="-c default_transaction_read_only=on",
     )
     return connection, "%s"
 
 
+def is_repo_user(name: str) -> bool:
+    """Whether ``name`` can be a repository user (POSIX: a-z first, then a-z 0-9 _ -)."""
+    return 0 < len(name) <= 32 and name[0] in _REPO_USER_FIRST and set(name) <= _REPO_USER_CHARS
+
+
 def grants_for(
-    config: Config, repo_user: str, key_type: str | None, key: str | None
+    settings: Settings, repo_user: str, key_type: str | None, key: str | None
 ) -> list[Grant]:
     """The grants of ``repo_user`` (only the one for ``key`` when given), read-only."""
-    if not _REPO_USER.fullmatch(repo_user):
+    if not is_repo_user(repo_user):
         return []
     fingerprint = None
     if key is not None:
         fingerprint = key_fingerprint(key)
         if fingerprint is None or key_type not in KEY_TYPES:
             return []
-    connection, placeholder = _connect(config)
+    connection, placeholder = _connect(settings)
     try:
         cursor = connection.cursor()
         cursor.execute("SELECT MAX(version) FROM schema_migration")
@@ -223,14 +350,60 @@ def grants_for(
 
 
 def authorized_keys(
-    config: Config, repo_user: str, key_type: str | None = None, key: str | None = None
+    settings: Settings, repo_user: str, key_type: str | None = None, key: str | None = None
 ) -> str:
     """The whole answer for sshd: zero or more lines."""
     lines = [
-        authorized_line(config, repo_user, grant)
-        for grant in grants_for(config, repo_user, key_type, key)
+        authorized_line(settings, repo_user, grant)
+        for grant in grants_for(settings, repo_user, key_type, key)
     ]
     return "".join(line for line in lines if line)
+
+
+def _cached_settings(path: str) -> Settings | None:
+    """The login copy beside ``path`` if it is current and trustworthy, else None."""
+    import marshal
+
+    try:
+        identity = os.stat(path)
+        with open(path + LOGIN_CACHE_SUFFIX, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            # Only a copy made by the file's owner (or root), writable by nobody else.
+            if status.st_uid not in (0, identity.st_uid) or status.st_mode & 0o022:
+                return None
+            payload = marshal.load(handle)  # noqa: S302 - root's own file, checked above
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    expected = [identity.st_dev, identity.st_ino, identity.st_size, identity.st_mtime_ns]
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != LOGIN_CACHE_FORMAT
+        or payload.get("source") != path
+        or payload.get("identity") != expected
+    ):
+        return None
+    try:
+        return Settings.from_mapping(payload["settings"])
+    except (KeyError, TypeError):
+        return None
+
+
+def load_settings(config_path: str | None, environ: dict[str, str] | None = None) -> Settings:
+    """The login settings: from the current login copy when there is one and no
+    BORGHIVE_* override is set, else from the full, strict configuration loader."""
+    environ = dict(os.environ) if environ is None else environ
+    path = config_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    overridden = any(k.startswith("BORGHIVE_") and k != CONFIG_ENV for k in environ)
+    if not overridden:
+        cached = _cached_settings(os.path.abspath(path))
+        if cached is not None:
+            return cached
+    from pathlib import Path
+
+    from borghive.config import load_config, login_settings
+
+    config = load_config(Path(config_path) if config_path else None, environ)
+    return Settings.from_mapping(login_settings(config))
 
 
 def _log(message: str) -> None:
@@ -249,20 +422,25 @@ def _timeout() -> None:
     os._exit(3)
 
 
+def _watchdog(finished: list[bool]) -> None:
+    time.sleep(TIMEOUT_SECONDS)
+    if not finished:
+        _timeout()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: print the lines and return 0, or print nothing and return non-zero."""
     # A thread, not a SIGALRM handler: Python runs signal handlers only between bytecodes,
     # so a handler would wait for a driver call blocked in C (SQLite's busy wait, libpq)
     # to return. The drivers release the GIL while they block, so the thread can run.
-    watchdog = threading.Timer(TIMEOUT_SECONDS, _timeout)
-    watchdog.daemon = True
-    watchdog.start()
+    finished: list[bool] = []
+    threads.start_new_thread(_watchdog, (finished,))
     # Backstop should the thread never get the GIL: SIGALRM's default action kills us.
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.alarm(TIMEOUT_SECONDS + 2)
+    signals.signal(signals.SIGALRM, signals.SIG_DFL)
+    signals.alarm(TIMEOUT_SECONDS + 2)
     try:
         config_path, user, key_type, key = parse_arguments(sys.argv[1:] if argv is None else argv)
-        answer = authorized_keys(load_config(config_path), user, key_type, key)
+        answer = authorized_keys(load_settings(config_path), user, key_type, key)
         sys.stdout.write(answer)
         sys.stdout.flush()
     except Exception as exc:  # noqa: BLE001 - fail closed on anything
@@ -270,6 +448,6 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"refusing: {type(exc).__name__}: {message.splitlines()[0] if message else ''}")
         return 1
     finally:
-        watchdog.cancel()
-        signal.alarm(0)
+        finished.append(True)
+        signals.alarm(0)
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from borghive.errors import ConfigError
+from borghive.names import path_problem
 
 DEFAULT_CONFIG_PATH = Path("/etc/borghive/borghive.toml")
 CONFIG_ENV = "BORGHIVE_CONFIG"
@@ -125,8 +126,6 @@ SECTIONS: dict[str, type[Any]] = {
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
-# Paths that go verbatim into sshd forced commands: no spaces, quotes or shell syntax.
-SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+-]*")
 _URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@]*:[^/@]*@")
 
 
@@ -330,7 +329,7 @@ def validate(config: Config) -> list[str]:
         ("borg.path", config.borg.path),
         ("borg.rrsync_path", config.borg.rrsync_path),
     ):
-        if not SAFE_PATH.fullmatch(str(path)) or "/../" in f"{path}/":
+        if path_problem(str(path)):
             problems.append(
                 f"{key}: must be an absolute path of letters, digits and . _ - + /"
                 " (it goes into sshd's forced command)"
@@ -380,3 +379,76 @@ def read_secret(path: Path, what: str) -> str:
     if not secret:
         raise ConfigError(f"{what}: {path} is empty")
     return secret
+
+
+# -- the login path's copy ------------------------------------------------------------------
+# ``borghive authkeys`` runs for every key of every SSH login. Parsing TOML and building
+# these dataclasses costs it more than the interpreter's own start, so commands an admin
+# runs after editing the file (config check, migrate, doctor) leave a validated copy of the
+# few values it needs beside the file, in marshal format. authkeys uses it only while the
+# file's identity (device, inode, size, mtime) is unchanged and no BORGHIVE_* override is
+# set; otherwise it loads the file itself. The copy can make logins faster, never different.
+
+LOGIN_CACHE_SUFFIX = ".login-cache"
+LOGIN_CACHE_FORMAT = 1
+
+
+def login_settings(config: Config) -> dict[str, str | float | None]:
+    """The values ``authkeys`` needs, as plain data."""
+    password_file = config.store.password_file
+    return {
+        "store_url": config.store.url,
+        "store_password_file": None if password_file is None else str(password_file),
+        "busy_timeout": config.store.busy_timeout,
+        "connect_timeout": config.store.connect_timeout,
+        "repos_root": str(config.repos.root),
+        "borg_path": str(config.borg.path),
+        "borg_umask": config.borg.umask,
+        "rrsync_path": str(config.borg.rrsync_path),
+    }
+
+
+def file_identity(path: str) -> list[int]:
+    """(device, inode, size, mtime in ns) of a file: what the login cache is keyed on."""
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def has_overrides(environ: Mapping[str, str]) -> bool:
+    """Whether any BORGHIVE_* variable other than BORGHIVE_CONFIG changes the values."""
+    return any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
+
+
+def write_login_cache(config: Config, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Write the login path's copy of ``config`` beside its file; return its path, or None
+    when there is nothing to cache (built-in defaults, environment overrides) or the file
+    changed meanwhile. Failing to write is not an error: logins just stay slower."""
+    import marshal
+
+    environ = os.environ if environ is None else environ
+    if config.source == Config.source or has_overrides(environ):
+        return None
+    source = os.path.abspath(config.source)
+    try:
+        before = file_identity(source)
+        fresh = load_config(Path(source), environ)
+        if file_identity(source) != before:
+            return None
+        payload = {
+            "format": LOGIN_CACHE_FORMAT,
+            "source": source,
+            "identity": before,
+            "settings": login_settings(fresh),
+        }
+        target = Path(source + LOGIN_CACHE_SUFFIX)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}")
+        status = os.stat(source)
+        with open(temporary, "wb") as handle:
+            # Readable by whoever may read the file itself (sshd's command user), no more.
+            os.fchown(handle.fileno(), -1, status.st_gid)
+            os.fchmod(handle.fileno(), status.st_mode & 0o644)
+            marshal.dump(payload, handle)
+        os.replace(temporary, target)
+    except (OSError, ConfigError):
+        return None
+    return target

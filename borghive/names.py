@@ -52,3 +52,21 @@ def _shown(value: str) -> str:
     """A printable, bounded rendering of untrusted input for error messages."""
     shown = value if len(value) <= 70 else value[:67] + "..."
     return repr(shown)
+
+
+# Paths that go verbatim into sshd forced commands: no spaces, quotes or shell syntax.
+_PATH_CHARS = _NAME_CHARS | frozenset("/+")
+
+
+def path_problem(text: str) -> str | None:
+    """Say why ``text`` is unsafe as a path inside an sshd forced command, or None.
+
+    Safe: absolute, only letters, digits and ``. _ - + /``, no ``..`` component.
+    """
+    if not text.startswith("/"):
+        return "not an absolute path"
+    if not set(text) <= _PATH_CHARS:
+        return "contains characters other than letters, digits and . _ - + /"
+    if "/../" in f"{text}/":
+        return "contains a '..' component"
+    return None

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from borghive.errors import InvalidInputError
+from borghive.keytypes import KEY_TYPES
 
 MAX_KEY_TEXT = 16 * 1024
 MAX_COMMENT = 100
@@ -21,15 +22,6 @@ MAX_COMMENT = 100
 _ECDSA_POINT_BYTES = {"nistp256": 65, "nistp384": 97, "nistp521": 133}
 _ECDSA_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
 
-KEY_TYPES = (
-    "ssh-ed25519",
-    "ssh-rsa",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com",
-    "sk-ecdsa-sha2-nistp256@openssh.com",
-)
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _COMMENT_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=:,()\[\]-]+")
 

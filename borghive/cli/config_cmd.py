@@ -7,19 +7,26 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, emit_json, fields
-from borghive.config import config_as_dict
+from borghive.config import config_as_dict, write_login_cache
 
 app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 
 
 @app.command("check")
 def check(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Validate the configuration and print the effective values (secrets are file paths)."""
-    effective = config_as_dict(state(ctx).config)
+    """Validate the configuration and print the effective values (secrets are file paths).
+
+    Also refreshes the validated copy that `borghive authkeys` reads on every login; run
+    it after editing the file."""
+    config = state(ctx).config
+    effective = config_as_dict(config)
+    login_copy = write_login_cache(config)
     if json:
-        emit_json(effective)
+        emit_json({**effective, "login_cache": None if login_copy is None else str(login_copy)})
         return
     console.print(f"configuration OK ({effective.pop('source')})", markup=False)
+    if login_copy is not None:
+        console.print(f"login path copy refreshed: {login_copy}", markup=False)
     for section, values in effective.items():
         console.print(f"[bold]\\[{section}][/bold]")
         fields([(key, value) for key, value in values.items()])

@@ -11,6 +11,7 @@ from rich.text import Text
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, emit_json
+from borghive.config import write_login_cache
 from borghive.service.doctor import (
     DEFAULT_AUTHKEYS_COMMAND,
     DEFAULT_COMMAND_USER,
@@ -45,9 +46,9 @@ def doctor(
 ) -> None:
     """Check the setup: sshd's key command and its user, the store, borg, the repos root,
     LDAP, inotify limits. Exit 1 when a check fails."""
-    checks = run_checks(
-        state(ctx).config, authkeys_command=authkeys_command, command_user=command_user
-    )
+    config = state(ctx).config
+    write_login_cache(config)  # the login path's copy of the configuration, see config.py
+    checks = run_checks(config, authkeys_command=authkeys_command, command_user=command_user)
     if json:
         emit_json(checks)
     else:

@@ -6,9 +6,12 @@ The names below load ``store/db.py`` (and peewee) on first use, so that importin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# Not typing.TYPE_CHECKING: the login path imports this package and typing costs it.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from borghive.store.db import (
         execute,
         is_sqlite,
