@@ -6,7 +6,7 @@ import typer
 
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
-from borghive.cli.render import console, emit_json, fields
+from borghive.cli.render import emit_json, fields, say
 from borghive.config import config_as_dict, write_login_cache
 
 app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -24,9 +24,9 @@ def check(ctx: typer.Context, json: JsonOption = False) -> None:
     if json:
         emit_json({**effective, "login_cache": None if login_copy is None else str(login_copy)})
         return
-    console.print(f"configuration OK ({effective.pop('source')})", markup=False)
+    say(f"configuration OK ({effective.pop('source')})")
     if login_copy is not None:
-        console.print(f"login path copy refreshed: {login_copy}", markup=False)
+        say(f"login path copy refreshed: {login_copy}")
     for section, values in effective.items():
-        console.print(f"[bold]\\[{section}][/bold]")
+        say(f"[{section}]")
         fields([(key, value) for key, value in values.items()])

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
@@ -19,11 +18,16 @@ from borghive.service.doctor import (
     run_checks,
 )
 
+if TYPE_CHECKING:
+    from rich.text import Text
+
 _STYLES = {"ok": "green", "warn": "yellow", "FAIL": "bold red"}
 
 
 def render_check(check: Check) -> Text:
     """``STATUS  name: detail``, the status padded to four columns and coloured on a terminal."""
+    from rich.text import Text
+
     return Text.assemble(
         (f"{check.status:<4}", _STYLES[check.status]), f"  {check.name}: {check.detail}"
     )
@@ -54,6 +58,6 @@ def doctor(
     else:
         for check in checks:
             # One line per check even when piped: no wrapping at the console's width.
-            console.print(render_check(check), soft_wrap=True)
+            console().print(render_check(check), soft_wrap=True)
     if any(check.status == "FAIL" for check in checks):
         raise typer.Exit(1)

@@ -1,4 +1,8 @@
-"""Output for people (rich tables) and for scripts (``--json``)."""
+"""Output for people (rich tables) and for scripts (``--json``).
+
+rich is imported only when a table is printed: it costs every command ~25 ms at start-up
+otherwise, and lines and name/value pairs need none of it.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,21 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
-# Piped output is not cut to 80 columns: a pipe has no width, and truncated cells are useless.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+@cache
+def console() -> Console:
+    """The rich console for stdout. Piped output is not cut to 80 columns: a pipe has no
+    width, and truncated cells are useless."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def jsonable(value: Any) -> Any:
@@ -47,28 +57,29 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     """Print rows as a table; plain tab-separated lines when stdout is not a terminal and
     the table is large, since measuring thousands of cells for a pipe is wasted work."""
     materialised = [[("-" if cell is None else str(cell)) for cell in row] for row in rows]
-    if not console.is_terminal and len(materialised) > 200:
+    if not sys.stdout.isatty() and len(materialised) > 200:
         sys.stdout.write("\t".join(columns) + "\n")
         sys.stdout.writelines("\t".join(row) + "\n" for row in materialised)
         return
+    from rich.markup import escape
+    from rich.table import Table
+
     grid = Table(title=title, title_justify="left")
     for column in columns:
         grid.add_column(column)
     for row in materialised:
         grid.add_row(*(escape(cell) for cell in row))
-    console.print(grid)
+    console().print(grid)
 
 
 def fields(pairs: Sequence[tuple[str, Any]]) -> None:
-    """Print ``name: value`` pairs as a two-column table."""
-    grid = Table(show_header=False, box=None, pad_edge=False)
-    grid.add_column(style="bold")
-    grid.add_column()
+    """Print ``name  value`` pairs, names aligned in a column."""
+    width = max((len(name) for name, _ in pairs), default=0)
     for name, value in pairs:
-        grid.add_row(name, escape("-" if value is None else str(value)))
-    console.print(grid)
+        shown = "-" if value is None else str(value)
+        sys.stdout.write(f"{name:<{width}}  {shown}\n")
 
 
 def say(message: str) -> None:
     """One line of progress or result for people."""
-    console.print(message, markup=False)
+    sys.stdout.write(message + "\n")

@@ -27,7 +27,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BORGHIVE_"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(render.console, "width", 200)
+    monkeypatch.setattr(render.console(), "width", 200)
 
 
 @pytest.fixture

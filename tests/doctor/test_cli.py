@@ -23,7 +23,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BORGHIVE_"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(render.console, "width", 80)
+    monkeypatch.setattr(render.console(), "width", 80)
 
 
 def doctor(host: Host, *args: str) -> Result:
