@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
-import pwd
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,19 @@ from typing import Literal
 
 from borghive.config import Config
 from borghive.errors import BorghiveError
+from borghive.service.permissions import (
+    READ,
+    SEARCH,
+    WRITE,
+    Identity,
+    describe_mode,
+    directories_to,
+    identity,
+    may,
+    stat_or_none,
+    user_name,
+    writable_by,
+)
 from borghive.store.url import describe, sqlite_path
 
 Status = Literal["ok", "warn", "FAIL"]
@@ -36,8 +48,6 @@ _PERSIST = "and persist it in /etc/sysctl.d/60-borghive.conf"
 # The tables borghive authkeys reads.
 AUTHKEYS_TABLES = ("schema_migration", "repository", "access", "ssh_key")
 
-_READ, _WRITE, _SEARCH = 4, 2, 1
-
 
 @dataclass(frozen=True)
 class Check:
@@ -46,89 +56,6 @@ class Check:
     name: str
     status: Status
     detail: str
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who accesses a file: a uid (-1 for "some user of these groups") and its groups."""
-
-    name: str
-    uid: int
-    groups: frozenset[int]
-
-
-def identity(name: str) -> Identity | None:
-    """The uid and every group (primary and supplementary, through NSS) of user ``name``."""
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        return None
-    return Identity(name, entry.pw_uid, frozenset(os.getgrouplist(name, entry.pw_gid)))
-
-
-def may(info: os.stat_result, who: Identity, bit: int) -> bool:
-    """Whether ``who`` has ``bit`` (4 read, 2 write, 1 execute/search) by the mode bits.
-
-    Like the kernel, only one class counts: owner, else group, else others.
-    """
-    if who.uid == 0:
-        return bit != _SEARCH or stat.S_ISDIR(info.st_mode) or bool(info.st_mode & 0o111)
-    if info.st_uid == who.uid:
-        shift = 6
-    elif info.st_gid in who.groups:
-        shift = 3
-    else:
-        shift = 0
-    return bool((info.st_mode >> shift) & bit)
-
-
-def _describe_mode(info: os.stat_result) -> str:
-    return (
-        f"mode {stat.S_IMODE(info.st_mode):04o}, owner {_user(info.st_uid)}:{_group(info.st_gid)}"
-    )
-
-
-def _user(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def _group(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
-
-
-def _writable_by(mode: int) -> str | None:
-    if mode & 0o022 == 0o022:
-        return "group- and world-writable"
-    if mode & 0o002:
-        return "world-writable"
-    if mode & 0o020:
-        return "group-writable"
-    return None
-
-
-def directories_to(path: Path) -> list[Path]:
-    """Every directory the kernel passes to reach ``path``: the ancestors of the path as
-    written and, when symlinks are involved, those of the real path too (no duplicates)."""
-    result: list[Path] = []
-    for form in (path, path.resolve()):
-        for directory in reversed(form.parents):
-            if directory not in result:
-                result.append(directory)
-    return result
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    """``path.stat()``, None when it does not exist; other errors (no permission) raise."""
-    try:
-        return path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def _worst(problems: list[tuple[Status, str]], ok_detail: str, name: str) -> Check:
@@ -150,7 +77,7 @@ def check_authkeys_command(path: Path, user: Identity | None = None) -> Check:
     name = "authkeys command"
     if not path.is_absolute():
         return Check(name, "FAIL", f"{path}: sshd needs an absolute path")
-    info = _stat(path)
+    info = stat_or_none(path)
     if info is None:
         return Check(
             name,
@@ -163,26 +90,26 @@ def check_authkeys_command(path: Path, user: Identity | None = None) -> Check:
     real = path.resolve()
     shown = str(path) if real == path else f"{path} -> {real}"
     for directory in directories_to(path):
-        dir_info = _stat(directory)
+        dir_info = stat_or_none(directory)
         if dir_info is None:  # pragma: no cover - the file exists, so its directories do
             continue
         if dir_info.st_uid != 0:
-            unsafe.append(f"directory {directory} is owned by {_user(dir_info.st_uid)}")
-        writable = _writable_by(dir_info.st_mode)
+            unsafe.append(f"directory {directory} is owned by {user_name(dir_info.st_uid)}")
+        writable = writable_by(dir_info.st_mode)
         if writable:
             unsafe.append(f"directory {directory} is {writable}")
-        if user is not None and not may(dir_info, user, _SEARCH):
+        if user is not None and not may(dir_info, user, SEARCH):
             denied.append(f"{user.name} cannot search directory {directory}")
     if not stat.S_ISREG(info.st_mode):
         unsafe.append("it is not a regular file")
     if info.st_uid != 0:
-        unsafe.append(f"it is owned by {_user(info.st_uid)}, not root")
-    writable = _writable_by(info.st_mode)
+        unsafe.append(f"it is owned by {user_name(info.st_uid)}, not root")
+    writable = writable_by(info.st_mode)
     if writable:
         unsafe.append(f"it is {writable}")
     if not info.st_mode & 0o111:
         denied.append("it is not executable")
-    elif user is not None and not (may(info, user, _READ) and may(info, user, _SEARCH)):
+    elif user is not None and not (may(info, user, READ) and may(info, user, SEARCH)):
         denied.append(f"{user.name} cannot read and execute it")
     problems: list[tuple[Status, str]] = []
     if unsafe:
@@ -198,16 +125,16 @@ def check_authkeys_command(path: Path, user: Identity | None = None) -> Check:
 def _readable(path: Path, who: Identity) -> str | None:
     """Why ``who`` cannot read ``path`` (None when it can)."""
     for directory in directories_to(path):
-        info = _stat(directory)
+        info = stat_or_none(directory)
         if info is None:
             return f"{directory} does not exist"
-        if not may(info, who, _SEARCH):
-            return f"{who.name} cannot search {directory} ({_describe_mode(info)})"
-    info = _stat(path)
+        if not may(info, who, SEARCH):
+            return f"{who.name} cannot search {directory} ({describe_mode(info)})"
+    info = stat_or_none(path)
     if info is None:
         return f"{path} does not exist"
-    if not may(info, who, _READ):
-        return f"{who.name} cannot read {path} ({_describe_mode(info)})"
+    if not may(info, who, READ):
+        return f"{who.name} cannot read {path} ({describe_mode(info)})"
     return None
 
 
@@ -261,15 +188,15 @@ def check_store_access(config: Config, user: str) -> Check:
         )
     problems: list[tuple[Status, str]] = []
     info, dir_info = path.stat(), path.parent.stat()
-    if may(info, who, _WRITE):
+    if may(info, who, WRITE):
         problems.append(
-            ("warn", f"{user} can write {path} ({_describe_mode(info)}); it only needs to read")
+            ("warn", f"{user} can write {path} ({describe_mode(info)}); it only needs to read")
         )
-    if may(dir_info, who, _WRITE):
+    if may(dir_info, who, WRITE):
         problems.append(
             (
                 "warn",
-                f"{user} can write {path.parent} ({_describe_mode(dir_info)}), so it could "
+                f"{user} can write {path.parent} ({describe_mode(dir_info)}), so it could "
                 "replace the database; it only needs to search it",
             )
         )
@@ -301,21 +228,21 @@ def check_program(name: str, key: str, path: Path, group: int, *, required: bool
     """``path`` is a file that repository users (group ``group``) may read and execute."""
     status: Status = "FAIL" if required else "warn"
     why = "" if required else " (needed only by repositories in import or export mode)"
-    info = _stat(path)
+    info = stat_or_none(path)
     if info is None:
         return Check(name, status, f"{key} {path} does not exist{why}")
     users = Identity("repository users", -1, frozenset({group}))
     if not stat.S_ISREG(info.st_mode):
         return Check(name, status, f"{key} {path} is not a regular file{why}")
     for directory in directories_to(path):
-        dir_info = _stat(directory)
-        if dir_info is not None and not may(dir_info, users, _SEARCH):
+        dir_info = stat_or_none(directory)
+        if dir_info is not None and not may(dir_info, users, SEARCH):
             return Check(name, status, f"repository users cannot search {directory}{why}")
-    if not (may(info, users, _READ) and may(info, users, _SEARCH)):
+    if not (may(info, users, READ) and may(info, users, SEARCH)):
         return Check(
             name,
             status,
-            f"repository users cannot read and execute {path} ({_describe_mode(info)}){why}",
+            f"repository users cannot read and execute {path} ({describe_mode(info)}){why}",
         )
     return Check(name, "ok", f"{path} is executable by repository users")
 
@@ -332,14 +259,14 @@ def check_repos_root(config: Config) -> Check:
     the store (repository users and borghive watch must never see the database there)."""
     name = "repos root"
     root = config.repos.root
-    info = _stat(root)
+    info = stat_or_none(root)
     if info is None:
         return Check(name, "FAIL", f"{root} does not exist (install -d -m 0755 {root})")
     if not stat.S_ISDIR(info.st_mode):
         return Check(name, "FAIL", f"{root} is not a directory")
     problems: list[tuple[Status, str]] = []
     if info.st_uid != 0:
-        problems.append(("FAIL", f"{root} is owned by {_user(info.st_uid)}, not root"))
+        problems.append(("FAIL", f"{root} is owned by {user_name(info.st_uid)}, not root"))
     if info.st_mode & 0o002:
         problems.append(("FAIL", f"{root} is world-writable (chmod 0755 {root})"))
     elif info.st_mode & 0o020:
@@ -351,7 +278,7 @@ def check_repos_root(config: Config) -> Check:
             problems.append(
                 ("FAIL", f"the store {database} and the repos root {root} share a path")
             )
-    return _worst(problems, f"{root}: {_describe_mode(info)}", name)
+    return _worst(problems, f"{root}: {describe_mode(info)}", name)
 
 
 def check_repository_group(config: Config, repositories: int | None = None) -> Check:
