@@ -37,6 +37,14 @@ def aware(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
+def stored_time(value: dt.datetime | str) -> dt.datetime:
+    """A timestamp as :func:`borghive.store.raw_rows` returns it (a datetime from
+    PostgreSQL, ISO text from SQLite), as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC)
+
+
 def check_email(email: str) -> str:
     """Return ``email`` when it looks like a single plain address; raise otherwise."""
     if len(email) > 254 or not _EMAIL.fullmatch(email):

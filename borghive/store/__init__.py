@@ -16,12 +16,21 @@ if TYPE_CHECKING:
         execute,
         is_sqlite,
         open_store,
+        raw_rows,
         rows,
         write_transaction,
     )
     from borghive.store.url import describe
 
-__all__ = ["describe", "execute", "is_sqlite", "open_store", "rows", "write_transaction"]
+__all__ = [
+    "describe",
+    "execute",
+    "is_sqlite",
+    "open_store",
+    "raw_rows",
+    "rows",
+    "write_transaction",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -64,6 +64,12 @@ def execute(sql: str, params: tuple[Any, ...] = (), db: Database | None = None) 
     return (database.obj if db is None else db).execute_sql(sql, params)
 
 
+def raw_rows(query: Any) -> list[tuple[Any, ...]]:
+    """A query's rows exactly as the driver returns them, without peewee's per-value
+    conversion (SQLite timestamps stay text: see :func:`stored_time`). For big listings."""
+    return list(database.obj.execute(query).fetchall())
+
+
 def rows(query: Any) -> list[tuple[Any, ...]]:
     """A query's result as plain tuples (peewee's stubs type ``.tuples()`` as model rows)."""
     return list(query.tuples())
