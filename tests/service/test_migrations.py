@@ -21,11 +21,12 @@ def test_fresh_store_migrates_once(config: Config) -> None:
         assert current_version(db) == 0
         first = apply_migrations(db)
         second = apply_migrations(db)
-        assert [m.version for m in first] == [1] == [m.version for m in MIGRATIONS]
+        expected = list(range(1, len(MIGRATIONS) + 1))
+        assert [m.version for m in first] == expected == [m.version for m in MIGRATIONS]
         assert second == []
         assert current_version(db) == LATEST_VERSION
         assert set(db.get_tables()) >= TABLES
-        assert [r.version for r in SchemaMigration.select()] == [1]
+        assert [r.version for r in SchemaMigration.select()] == expected
     with open_store(config.store) as db:  # now the schema check passes
         assert current_version(db) == LATEST_VERSION
 
