@@ -235,11 +235,16 @@ class LdapAccounts:
             except ldap_errors.LDAPAttributeOrValueExistsResult:
                 return False
             except ldap_errors.LDAPNoSuchObjectResult:
-                self.connection.add(
-                    self.group_dn,
-                    ["posixGroup"],
-                    {"cn": self.group, "gidNumber": self.gid_number, "memberUid": [name]},
-                )
+                try:
+                    self.connection.add(
+                        self.group_dn,
+                        ["posixGroup"],
+                        {"cn": self.group, "gidNumber": self.gid_number, "memberUid": [name]},
+                    )
+                except ldap_errors.LDAPEntryAlreadyExistsResult:
+                    # Another process made the group meanwhile (sync beside create, or two
+                    # hosts sharing the directory): join it instead.
+                    return self._add_member(name)
         return True
 
     def _remove_member(self, name: str) -> None:
