@@ -95,20 +95,3 @@ def directory(clean_slapd: Slapd) -> Iterator[LdapAccounts]:
     backend = LdapAccounts(ldap_settings(clean_slapd), GROUP, GID)
     yield backend
     backend.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the harness's own tests (test_slapd_harness.py) before the other LDAP tests.
-
-    test_base_entries_and_password_files compares the order in which slapd lists the base
-    entries, and slapd lists them in another order once ``reset()`` has deleted children
-    of ou=people or ou=groups, which every accounts test does. Only the LDAP tests move;
-    everything else keeps its place."""
-    here = Path(__file__).resolve().parent
-    ldap_positions = [i for i, item in enumerate(items) if item.path.parent == here]
-    if not ldap_positions:
-        return
-    ours = [items[i] for i in ldap_positions]
-    ours.sort(key=lambda item: item.path.name != "test_slapd_harness.py")  # stable
-    for position, item in zip(ldap_positions, ours, strict=True):
-        items[position] = item
