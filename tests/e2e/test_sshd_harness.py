@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from slapd import Slapd, missing_programs
 from sshd_harness import LoginHost, missing_requirements
+from support import missing_service
 
 pytestmark = [pytest.mark.sshd, pytest.mark.e2e]
 
@@ -31,18 +32,6 @@ HOST_FILES = (
     "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/pam.d",
     "/etc/nslcd.conf", "/var/log/btmp", "/var/log/wtmp", "/var/log/lastlog",
 )  # fmt: skip
-
-
-def missing_service(reason: str) -> None:
-    """tests/conftest.py's rule: skip locally, fail under CI=true.
-
-    Not imported from there: with several ``conftest.py`` in test directories that have no
-    ``__init__.py`` (tests/, tests/cli/, tests/ldap/), ``from conftest import ...`` gets
-    whichever of them pytest loaded first.
-    """
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
-    pytest.skip(reason)
 
 
 def _require() -> None:

@@ -15,39 +15,22 @@ test run ``import ldap`` finds it, not python-ldap; the project uses ldap3.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import cast
+from collections.abc import Iterator
 
 import pytest
 from slapd import Slapd, missing_programs
+from support import missing_service
 
 from borghive.config import Config
 from borghive.ldap.accounts import LdapAccounts
 
 from .helpers import GID, GROUP, ldap_settings, with_ldap
 
-ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
-
-
-def _missing_service(config: pytest.Config, reason: str) -> None:
-    """``missing_service`` of tests/conftest.py (skip locally, fail under CI=true).
-
-    Taken from pytest's plugin registry: ``import conftest`` here would find whichever
-    ``conftest`` module pytest imported last, not necessarily the top-level one."""
-    for plugin in config.pluginmanager.get_plugins():
-        module_file = getattr(plugin, "__file__", None)
-        if module_file and Path(module_file).resolve() == ROOT_CONFTEST:
-            cast(Callable[[str], None], plugin.missing_service)(reason)
-            return
-    raise RuntimeError(f"{ROOT_CONFTEST} is not loaded as a conftest plugin")
-
 
 def _require_openldap(config: pytest.Config, *, tls: bool = False) -> None:
     missing = missing_programs(tls=tls)
     if missing:
-        _missing_service(
-            config,
+        missing_service(
             f"OpenLDAP missing: {', '.join(missing)} "
             "(apt-get install --no-install-recommends slapd ldap-utils openssl)",
         )

@@ -17,14 +17,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
+from support import missing_service
 
-ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
 CALLS_SCRIPT = Path(__file__).resolve().parent / "account_calls.py"
 TOOLS = ("groupadd", "useradd", "usermod", "userdel")
 MARKER = ".borghive-test-copy"
@@ -40,17 +40,6 @@ HOST_FILES = (
 )
 GROUP = "borgrepos"
 GID = 200000
-
-
-def _missing_service(config: pytest.Config, reason: str) -> None:
-    """``missing_service`` of tests/conftest.py (skip locally, fail under CI=true), taken
-    from pytest's plugin registry because ``import conftest`` is ambiguous here."""
-    for plugin in config.pluginmanager.get_plugins():
-        module_file = getattr(plugin, "__file__", None)
-        if module_file and Path(module_file).resolve() == ROOT_CONFTEST:
-            cast(Callable[[str], None], plugin.missing_service)(reason)
-            return
-    raise RuntimeError(f"{ROOT_CONFTEST} is not loaded as a conftest plugin")
 
 
 def _hashes() -> dict[str, str]:
@@ -160,12 +149,10 @@ class Sandbox:
 def sandbox(request: pytest.FixtureRequest, tmp_path: Path) -> Sandbox:
     """A private copy of /etc that LocalAccounts calls act on (see the module docstring)."""
     if os.geteuid() != 0:
-        _missing_service(request.config, "the local accounts tests need root")
+        missing_service("the local accounts tests need root")
     if shutil.which("unshare") is None:
-        _missing_service(request.config, "unshare not found (apt-get install util-linux)")
+        missing_service("unshare not found (apt-get install util-linux)")
     missing = [tool for tool in TOOLS if not Path("/usr/sbin", tool).is_file()]
     if missing:
-        _missing_service(
-            request.config, f"shadow-utils missing: {', '.join(missing)} (apt-get install passwd)"
-        )
+        missing_service(f"shadow-utils missing: {', '.join(missing)} (apt-get install passwd)")
     return Sandbox(tmp_path)
