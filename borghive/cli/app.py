@@ -135,7 +135,7 @@ def accounts_session(config: Config) -> Iterator[AccountsBackend]:
 
 
 def _register() -> None:
-    from borghive.cli import authkeys_cmd, config_cmd, doctor, key, migrate, repo, user
+    from borghive.cli import authkeys_cmd, config_cmd, doctor, key, migrate, repo, user, watch
 
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
@@ -144,6 +144,7 @@ def _register() -> None:
     app.command("migrate")(migrate.migrate)
     app.command("authkeys")(authkeys_cmd.authkeys)
     app.command("doctor")(doctor.doctor)
+    app.command("watch")(watch.watch)
 
 
 _register()

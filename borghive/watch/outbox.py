@@ -1,0 +1,73 @@
+"""What the daemon still has to write to the store, kept while the store is away.
+
+Events wait in a bounded queue (the oldest are dropped past ``limit``, and counted); times
+wait in a map with one entry per repository, so they are bounded by the tree. Retries
+back off exponentially; the caller logs each outage once (``outage_started`` tells when).
+The clock is passed in, so this is tested without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from borghive.service.events import EventRecord, RepoKey, RepoTimes
+
+FIRST_DELAY = 0.5
+MAX_DELAY = 15.0
+
+
+@dataclass
+class Outbox:
+    limit: int = 10_000
+    events: deque[EventRecord] = field(default_factory=deque)
+    times: dict[RepoKey, RepoTimes] = field(default_factory=dict)
+    dropped: int = 0
+    failures: int = 0
+    retry_at: float = 0.0
+
+    def add_event(self, record: EventRecord) -> None:
+        if len(self.events) >= self.limit:
+            self.events.popleft()
+            self.dropped += 1
+        self.events.append(record)
+
+    def add_times(self, key: RepoKey, times: RepoTimes) -> None:
+        self.times[key] = times
+
+    def forget(self, key: RepoKey) -> None:
+        """Drop pending times of a repository directory that is gone."""
+        self.times.pop(key, None)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.events or self.times)
+
+    @property
+    def in_outage(self) -> bool:
+        return self.failures > 0
+
+    def due(self, now: float) -> bool:
+        """Whether a write should be tried now."""
+        return self.pending and now >= self.retry_at
+
+    def take(self) -> tuple[list[EventRecord], dict[RepoKey, RepoTimes]]:
+        """Everything pending (left in place until :meth:`written`)."""
+        return list(self.events), dict(self.times)
+
+    def written(self, event_count: int, times: dict[RepoKey, RepoTimes]) -> None:
+        """The first ``event_count`` events and these times are in the store."""
+        for _ in range(event_count):
+            self.events.popleft()
+        for key, value in times.items():
+            if self.times.get(key) == value:
+                del self.times[key]
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def failed(self, now: float) -> float:
+        """A write failed: schedule the next try; returns the delay."""
+        delay = min(MAX_DELAY, FIRST_DELAY * 2.0**self.failures)
+        self.failures += 1
+        self.retry_at = now + delay
+        return delay
