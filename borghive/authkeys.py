@@ -1,8 +1,9 @@
 """sshd's ``AuthorizedKeysCommand``: the authorized_keys lines of one repository user.
 
 This runs inside every SSH login, as an unprivileged user, with a minimal environment and
-stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's (or the
-PostgreSQL driver), reads the values it needs from the validated copy that admin commands
+stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's (for
+PostgreSQL: ctypes and the system libpq, see borghive.pq; psycopg2 only where libpq.so.5
+is missing), reads the values it needs from the validated copy that admin commands
 leave beside the configuration file (see ``config.write_login_cache``; without a current
 copy it loads the file itself), only reads the store, has its own hard timeout, and on any
 error prints nothing, logs one line to syslog and exits non-zero (sshd then refuses the
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 # The C modules under signal, sqlite3 and threading: their Python wrappers import enum,
 # datetime and collections, which together cost this path ~4 ms (python -X importtime),
-# and it needs none of what they add. Fall back to the public modules elsewhere.
+# and it needs none of what they add. Fall back to the public modules elsewhere. (sqlite3's
+# is imported where a SQLite store is opened: see _connect.)
 import _thread as threads
 import os
 import sys
@@ -24,10 +26,8 @@ import time
 
 try:
     import _signal as signals  # type: ignore[import-not-found,unused-ignore]
-    import _sqlite3 as sqlite
 except ImportError:  # pragma: no cover - other Python implementations
     import signal as signals
-    import sqlite3 as sqlite  # type: ignore[no-redef,unused-ignore]
 
 from borghive.keytypes import KEY_TYPES
 from borghive.names import name_problem, path_problem
@@ -37,7 +37,10 @@ from borghive.store.url import SCHEMA_VERSION, sqlite_file
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from sqlite3 import Connection as SqliteConnection
     from typing import Any
+
+    from borghive import pq
 
 TIMEOUT_SECONDS = 5
 USAGE = "usage: borghive [--config PATH] authkeys USER [KEYTYPE KEY]"
@@ -46,21 +49,31 @@ USAGE = "usage: borghive [--config PATH] authkeys USER [KEYTYPE KEY]"
 DEFAULT_CONFIG = "/etc/borghive/borghive.toml"
 CONFIG_ENV = "BORGHIVE_CONFIG"
 LOGIN_CACHE_SUFFIX = ".login-cache"
-LOGIN_CACHE_FORMAT = 1
+LOGIN_CACHE_FORMAT = 2
 
 _REPO_USER_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
 _REPO_USER_CHARS = _REPO_USER_FIRST | frozenset("0123456789_-")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
+# One statement, so one round trip to PostgreSQL: the schema version comes with every row,
+# and the LEFT JOIN of the one-row aggregate gives a row even when the user has no grant
+# (granted NULL): an outdated store is refused whether or not the user is known. {user} and
+# {fingerprint} are the driver's placeholders; {by_key} is empty or the fingerprint test.
 _QUERY = """
-SELECT r.name, r.mode, r.quota, k.key_type, k.public_key, k.name, a.mode,
-       COALESCE(a.allowed_from, k.allowed_from)
-FROM repository r
-JOIN access a ON a.repository_id = r.id
-JOIN ssh_key k ON k.id = a.key_id
-WHERE r.repo_user = {p}{by_key}
-ORDER BY k.name
+WITH schema_version AS (SELECT MAX(version) AS version FROM schema_migration)
+SELECT schema_version.version, grants.*
+FROM schema_version LEFT JOIN (
+    SELECT 1 AS granted, r.name AS repo_name, r.mode AS repo_mode, r.quota, k.key_type,
+           k.public_key, k.name AS key_name, a.mode AS access_mode,
+           COALESCE(a.allowed_from, k.allowed_from) AS allowed_from
+    FROM repository r
+    JOIN access a ON a.repository_id = r.id
+    JOIN ssh_key k ON k.id = a.key_id
+    WHERE r.repo_user = {user}{by_key}
+) AS grants ON 1 = 1
+ORDER BY grants.key_name
 """
+_BY_KEY = " AND k.fingerprint = {fingerprint}"
 
 
 class AuthKeysError(Exception):
@@ -77,14 +90,22 @@ class Settings:
         "connect_timeout",
         "repos_root",
         "rrsync_path",
+        "store_dbname",
+        "store_host",
         "store_password_file",
+        "store_port",
         "store_url",
+        "store_user",
     )
 
     def __init__(
         self,
         *,
         store_url: str,
+        store_host: str | None,
+        store_port: int | None,
+        store_dbname: str | None,
+        store_user: str | None,
         store_password_file: str | None,
         busy_timeout: float,
         connect_timeout: float,
@@ -94,6 +115,12 @@ class Settings:
         rrsync_path: str,
     ) -> None:
         self.store_url = store_url
+        # A PostgreSQL URL's parts, parsed by config.login_settings (urllib.parse costs
+        # this path ~2.5 ms); None for SQLite.
+        self.store_host = store_host
+        self.store_port = store_port
+        self.store_dbname = store_dbname
+        self.store_user = store_user
         self.store_password_file = store_password_file
         self.busy_timeout = busy_timeout
         self.connect_timeout = connect_timeout
@@ -104,8 +131,24 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
-        """From ``config.login_settings`` output; TypeError when keys are missing/extra."""
-        return cls(**values)
+        """From ``config.login_settings`` output. TypeError when keys are missing or extra,
+        ValueError when a store value cannot go to libpq: a text that is not a string
+        without NUL, a port that is not an integer from 1 to 65535."""
+        settings = cls(**values)
+        texts = (
+            settings.store_url,
+            settings.store_host,
+            settings.store_dbname,
+            settings.store_user,
+            settings.store_password_file,
+        )
+        for text in texts:
+            if text is not None and (type(text) is not str or "\0" in text):
+                raise ValueError("a store setting is not a string without NUL")
+        port = settings.store_port
+        if port is not None and (type(port) is not int or not 0 < port < 65536):
+            raise ValueError("store port is not an integer from 1 to 65535")
+        return settings
 
 
 class Grant:
@@ -277,39 +320,82 @@ def authorized_line(settings: Settings, repo_user: str, grant: Grant) -> str | N
     return f"{options} {key_type} {blob} {grant.key_name}\n"
 
 
-def _connect(settings: Settings) -> tuple[Any, str]:
-    """A read-only DB-API connection and its parameter placeholder."""
+def read_secret(path: str, what: str) -> str:
+    """A secret from a file: its first line, stripped (config.read_secret's rules, without
+    importing borghive.config and pathlib). AuthKeysError, without the value, when the file
+    cannot be read, is not UTF-8 or gives an empty secret."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise AuthKeysError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise AuthKeysError(f"{what}: {path} is not UTF-8 text") from None
+    secret = text.splitlines()[0].strip() if text else ""
+    if not secret:
+        raise AuthKeysError(f"{what}: {path} is empty")
+    return secret
+
+
+def postgres_parameters(settings: Settings) -> dict[str, str]:
+    """The libpq connection keywords for the store: read-only, UTF-8, bounded connect."""
+    parameters = {
+        "dbname": settings.store_dbname or "borghive",
+        "port": str(settings.store_port or 5432),
+        "connect_timeout": str(max(1, int(settings.connect_timeout))),
+        "options": "-c default_transaction_read_only=on",
+        "application_name": "borghive-authkeys",
+        "client_encoding": "UTF8",
+    }
+    # left out, not empty: libpq's defaults apply (local socket, the login name)
+    if settings.store_host:
+        parameters["host"] = settings.store_host
+    if settings.store_user:
+        parameters["user"] = settings.store_user
+    if settings.store_password_file:
+        parameters["password"] = read_secret(settings.store_password_file, "store.password_file")
+    return parameters
+
+
+class _Sqlite:
+    """A read-only SQLite connection with pq.Connection's ``rows`` and ``close``."""
+
+    __slots__ = ("connection",)
+    placeholders = ("?", "?")
+
+    def __init__(self, connection: SqliteConnection) -> None:
+        self.connection = connection
+
+    def rows(
+        self, statement: str, parameters: tuple[str, ...], integers: tuple[int, ...] = ()
+    ) -> list[tuple[Any, ...]]:
+        """SQLite's own typed values (``integers`` is for text-only drivers)."""
+        return list(self.connection.execute(statement, parameters).fetchall())
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _connect(settings: Settings) -> _Sqlite | pq.Connection | pq.Psycopg2Connection:
+    """A read-only connection to the store."""
     path = sqlite_file(settings.store_url)
     if path is not None:
+        # Only here: Python 3.11's _sqlite3 loads functools and collections when imported
+        # (~3 ms), which PostgreSQL's path need not pay.
+        try:
+            import _sqlite3 as sqlite
+        except ImportError:  # pragma: no cover - other Python implementations
+            import sqlite3 as sqlite  # type: ignore[no-redef,unused-ignore]
         try:
             connection = sqlite.connect(
                 f"file:{path}?mode=ro", uri=True, timeout=settings.busy_timeout
             )
         except sqlite.Error as exc:
             raise AuthKeysError(f"store {path}: {exc}") from None
-        return connection, "?"
-    from urllib.parse import unquote, urlsplit
+        return _Sqlite(connection)
+    from borghive import pq
 
-    import psycopg2
-
-    parts = urlsplit(settings.store_url)
-    password = None
-    if settings.store_password_file:
-        from pathlib import Path
-
-        from borghive.config import read_secret
-
-        password = read_secret(Path(settings.store_password_file), "store.password_file")
-    connection = psycopg2.connect(
-        dbname=unquote(parts.path.lstrip("/")) or "borghive",
-        host=parts.hostname or None,
-        port=parts.port or 5432,
-        user=unquote(parts.username) if parts.username else None,
-        password=password,
-        connect_timeout=max(1, int(settings.connect_timeout)),
-        options="-c default_transaction_read_only=on",
-    )
-    return connection, "%s"
+    return pq.connect(postgres_parameters(settings))
 
 
 def is_repo_user(name: str) -> bool:
@@ -328,22 +414,22 @@ def grants_for(
         fingerprint = key_fingerprint(key)
         if fingerprint is None or key_type not in KEY_TYPES:
             return []
-    connection, placeholder = _connect(settings)
+    connection = _connect(settings)
     try:
-        cursor = connection.cursor()
-        cursor.execute("SELECT MAX(version) FROM schema_migration")
-        (version,) = cursor.fetchone()
-        if version != SCHEMA_VERSION:
-            raise AuthKeysError(
-                f"store schema version {version}, this borghive needs {SCHEMA_VERSION}"
-            )
-        by_key = f" AND k.fingerprint = {placeholder}" if fingerprint else ""
+        user, by_fingerprint = connection.placeholders
+        by_key = _BY_KEY.format(fingerprint=by_fingerprint) if fingerprint else ""
         parameters = (repo_user, fingerprint) if fingerprint else (repo_user,)
-        cursor.execute(_QUERY.format(p=placeholder, by_key=by_key), parameters)
-        rows = cursor.fetchall()
+        statement = _QUERY.format(user=user, by_key=by_key)
+        # integers: the schema version and the quota (for libpq's text results)
+        rows = connection.rows(statement, parameters, integers=(0, 4))
     finally:
         connection.close()
-    grants = [Grant(*row) for row in rows]
+    # every row carries the version, and there is always at least one
+    versions = {row[0] for row in rows}
+    if versions != {SCHEMA_VERSION}:
+        version = ", ".join(sorted(str(v) for v in versions))
+        raise AuthKeysError(f"store schema version {version}, this borghive needs {SCHEMA_VERSION}")
+    grants = [Grant(*row[2:]) for row in rows if row[1] is not None]
     if key_type is not None:
         grants = [g for g in grants if g.key_type == key_type]
     return grants
@@ -384,7 +470,7 @@ def _cached_settings(path: str) -> Settings | None:
         return None
     try:
         return Settings.from_mapping(payload["settings"])
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 

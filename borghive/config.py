@@ -102,6 +102,27 @@ class LdapConfig:
     operation_timeout: float = 10.0
 
 
+SmtpSecurity = Literal["starttls", "tls", "none"]
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """How alerts reach repository owners: SMTP, webhooks, Pushover; the quota warning."""
+
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: SmtpSecurity = "none"
+    smtp_user: str = ""
+    smtp_password_file: Path | None = None
+    smtp_timeout: float = 30.0
+    mail_from: str = ""
+    pushover_url: str = "https://api.pushover.net/1/messages.json"
+    pushover_token_file: Path | None = None
+    webhook_timeout: float = 10.0
+    webhook_secret_file: Path | None = None
+    quota_warn_percent: int = 90
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole effective configuration; ``source`` says where it came from."""
@@ -113,6 +134,7 @@ class Config:
     keys: KeysConfig = field(default_factory=KeysConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     ldap: LdapConfig = field(default_factory=LdapConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -122,6 +144,7 @@ SECTIONS: dict[str, type[Any]] = {
     "keys": KeysConfig,
     "accounts": AccountsConfig,
     "ldap": LdapConfig,
+    "alerts": AlertsConfig,
 }
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -343,6 +366,35 @@ def validate(config: Config) -> list[str]:
         problems.append("ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
     if not (0 < ldap.connect_timeout < math.inf and 0 < ldap.operation_timeout < math.inf):
         problems.append("ldap: timeouts must be positive and finite")
+    problems.extend(_alerts_problems(config.alerts))
+    return problems
+
+
+def _alerts_problems(alerts: AlertsConfig) -> list[str]:
+    problems: list[str] = []
+    if not 1 <= alerts.smtp_port <= 65535:
+        problems.append("alerts.smtp_port: must be between 1 and 65535")
+    if not (0 < alerts.smtp_timeout < math.inf and 0 < alerts.webhook_timeout < math.inf):
+        problems.append("alerts: timeouts must be positive and finite")
+    if not alerts.pushover_url.startswith(("https://", "http://")):
+        problems.append("alerts.pushover_url: expected an https:// URL")
+    if alerts.mail_from and (
+        "@" not in alerts.mail_from or any(c in alerts.mail_from for c in "\r\n<>")
+    ):
+        problems.append("alerts.mail_from: expected one plain e-mail address")
+    if bool(alerts.smtp_user) != (alerts.smtp_password_file is not None):
+        problems.append("alerts.smtp_user, smtp_password_file: set both or neither")
+    if (
+        alerts.smtp_user
+        and alerts.smtp_security == "none"
+        and alerts.smtp_host not in ("localhost", "127.0.0.1", "::1")
+    ):
+        problems.append(
+            'alerts.smtp_security: "none" would send the SMTP password unencrypted to '
+            f'{alerts.smtp_host}; use "starttls" or "tls"'
+        )
+    if not 1 <= alerts.quota_warn_percent <= 99:
+        problems.append("alerts.quota_warn_percent: must be between 1 and 99")
     return problems
 
 
@@ -390,14 +442,42 @@ def read_secret(path: Path, what: str) -> str:
 # set; otherwise it loads the file itself. The copy can make logins faster, never different.
 
 LOGIN_CACHE_SUFFIX = ".login-cache"
-LOGIN_CACHE_FORMAT = 1
+LOGIN_CACHE_FORMAT = 2
 
 
-def login_settings(config: Config) -> dict[str, str | float | None]:
-    """The values ``authkeys`` needs, as plain data."""
+def store_address(url: str) -> tuple[str | None, int | None, str | None, str | None]:
+    """(host, port, database, user) of a ``postgresql://`` store URL, read as store/db.py
+    reads it (no host: libpq's default socket; no port: 5432; no database: borghive), or
+    all None for another URL. Raises ConfigError when the port is not a valid number."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return None, None, None, None
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise ConfigError("store.url: the port is not a number from 1 to 65535") from None
+    return (
+        parts.hostname or None,
+        port,
+        unquote(parts.path.lstrip("/")) or "borghive",
+        unquote(parts.username) if parts.username else None,
+    )
+
+
+def login_settings(config: Config) -> dict[str, str | int | float | None]:
+    """The values ``authkeys`` needs, as plain data; a PostgreSQL URL already split into
+    its parts (urllib.parse would cost every login ~2.5 ms). Raises ConfigError when the
+    store URL cannot be split."""
     password_file = config.store.password_file
+    host, port, database, user = store_address(config.store.url)
     return {
         "store_url": config.store.url,
+        "store_host": host,
+        "store_port": port,
+        "store_dbname": database,
+        "store_user": user,
         "store_password_file": None if password_file is None else str(password_file),
         "busy_timeout": config.store.busy_timeout,
         "connect_timeout": config.store.connect_timeout,

@@ -135,7 +135,18 @@ def accounts_session(config: Config) -> Iterator[AccountsBackend]:
 
 
 def _register() -> None:
-    from borghive.cli import authkeys_cmd, config_cmd, doctor, key, migrate, repo, user, watch
+    from borghive.cli import (
+        alert,
+        authkeys_cmd,
+        config_cmd,
+        doctor,
+        key,
+        migrate,
+        repo,
+        stats,
+        user,
+        watch,
+    )
 
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
@@ -145,6 +156,8 @@ def _register() -> None:
     app.command("authkeys")(authkeys_cmd.authkeys)
     app.command("doctor")(doctor.doctor)
     app.command("watch")(watch.watch)
+    app.add_typer(stats.app, name="stats")
+    app.add_typer(alert.app, name="alert")
 
 
 _register()

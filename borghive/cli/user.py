@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from borghive.cli import notify
 from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, fields, say, table, when
@@ -125,3 +126,6 @@ def remove(ctx: typer.Context, name: NameArgument) -> None:
     with store_session(ctx):
         users.remove_user(name)
     say(f"removed user {name}")
+
+
+app.add_typer(notify.app, name="notify")

@@ -11,7 +11,9 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.render import say
 from borghive.config import Config, load_config
-from borghive.service.events import open_event_store
+from borghive.errors import BorghiveError, NotFoundError
+from borghive.service.events import RepoKey, open_event_store
+from borghive.service.stats import refresh_repository
 
 
 def _configure_logging(debug: bool) -> None:
@@ -32,6 +34,15 @@ def watch(
             help="Rescan the repos tree, set last access/update from mtimes, and exit.",
         ),
     ] = False,
+    stats_delay: Annotated[
+        float,
+        typer.Option(
+            "--stats-delay",
+            min=0.0,
+            help="Seconds after a repository's update before its usage is measured "
+            "(later updates restart the wait).",
+        ),
+    ] = 30.0,
 ) -> None:
     """Record repository events (created, opened, closed, updated, deleted) from inotify."""
     from borghive.watch.daemon import Daemon
@@ -49,8 +60,24 @@ def watch(
             )
             return
 
-        def reload() -> Config:
-            return load_config(app_state.config_path)
+        current = [config]
 
-        status = Daemon(config, reload=reload).run()
+        def reload() -> Config:
+            current[0] = load_config(app_state.config_path)
+            return current[0]
+
+        def refresh(key: RepoKey) -> None:
+            """After an update: measure the repository (stats service), off the loop."""
+            log = logging.getLogger("borghive.watch")
+            try:
+                result = refresh_repository(current[0], key.repo_user)
+            except NotFoundError:
+                log.debug("statistics of %s/%s: not in the store", key.repo_user, key.name)
+                return
+            except BorghiveError as error:  # the store is away: the next update retries
+                log.warning("statistics of %s/%s: %s", key.repo_user, key.name, error.message)
+                return
+            log.info("statistics of %s/%s: %s", key.repo_user, key.name, result.status)
+
+        status = Daemon(config, reload=reload, refresh=refresh, refresh_delay=stats_delay).run()
     raise typer.Exit(status)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         open_store,
         raw_rows,
         rows,
+        store_errors,
         write_transaction,
     )
     from borghive.store.url import describe
@@ -29,6 +30,7 @@ __all__ = [
     "open_store",
     "raw_rows",
     "rows",
+    "store_errors",
     "write_transaction",
 ]
 

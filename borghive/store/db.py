@@ -148,6 +148,17 @@ def open_store(
             db.close()
 
 
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """Driver failures inside the block as StoreUnavailableError (exit 75), for work done
+    outside :func:`open_store`'s block, e.g. in a daemon's worker thread."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        where = describe(database.obj.database) if database.obj is not None else "store"
+        raise StoreUnavailableError(f"store {where}: {_reason(exc)}") from None
+
+
 def _reason(exc: BaseException) -> str:
     """The first line of a driver message; DSNs with credentials are never part of it."""
     text = str(exc).strip().splitlines()

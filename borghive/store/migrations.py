@@ -84,6 +84,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX statistic_repository_time ON statistic (repository_id, time)",
         ),
     ),
+    Migration(
+        2,
+        "statistic: apparent size, segments, timestamps, borg config, lock, walk time",
+        (
+            "ALTER TABLE statistic ADD COLUMN apparent_bytes BIGINT",
+            "ALTER TABLE statistic ADD COLUMN segment_count INTEGER",
+            "ALTER TABLE statistic ADD COLUMN last_access TIMESTAMP",
+            "ALTER TABLE statistic ADD COLUMN last_update TIMESTAMP",
+            "ALTER TABLE statistic ADD COLUMN initialised BOOLEAN",
+            "ALTER TABLE statistic ADD COLUMN borg_version INTEGER",
+            "ALTER TABLE statistic ADD COLUMN has_key BOOLEAN",
+            "ALTER TABLE statistic ADD COLUMN locked BOOLEAN",
+            "ALTER TABLE statistic ADD COLUMN duration DOUBLE PRECISION",
+        ),
+    ),
+    Migration(
+        3,
+        "alerts: notify_channel per owner, alert_state per repository and channel",
+        (
+            """CREATE TABLE notify_channel (
+                id {pk},
+                owner_id INTEGER NOT NULL REFERENCES person (id) ON DELETE CASCADE,
+                kind VARCHAR(16) NOT NULL CHECK (kind IN ('email', 'webhook', 'pushover')),
+                target VARCHAR(2048) NOT NULL,
+                created TIMESTAMP NOT NULL,
+                UNIQUE (owner_id, kind, target))""",
+            """CREATE TABLE alert_state (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                channel_id INTEGER NOT NULL REFERENCES notify_channel (id) ON DELETE CASCADE,
+                kind VARCHAR(16) NOT NULL CHECK (kind IN ('stale', 'quota')),
+                since TIMESTAMP NOT NULL,
+                level INTEGER NOT NULL,
+                last_sent TIMESTAMP,
+                sent_count INTEGER NOT NULL,
+                recovering BOOLEAN NOT NULL,
+                failures INTEGER NOT NULL,
+                last_error TEXT,
+                UNIQUE (repository_id, channel_id, kind))""",
+            "CREATE INDEX alert_state_channel_id ON alert_state (channel_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -11,9 +11,11 @@ import datetime as dt
 from peewee import (
     AutoField,
     BigIntegerField,
+    BooleanField,
     CharField,
     DatabaseProxy,
     DateTimeField,
+    FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -113,9 +115,62 @@ class Statistic(BaseModel):
     time = DateTimeField(default=utcnow)
     bytes_used = BigIntegerField()
     file_count = IntegerField()
+    # Added by migration 2; null on rows collected before it.
+    apparent_bytes = BigIntegerField(null=True)
+    segment_count = IntegerField(null=True)
+    last_access = DateTimeField(null=True)
+    last_update = DateTimeField(null=True)
+    initialised = BooleanField(null=True)
+    borg_version = IntegerField(null=True)
+    has_key = BooleanField(null=True)
+    locked = BooleanField(null=True)
+    duration = FloatField(null=True)
 
     class Meta:
         table_name = "statistic"
+
+
+NOTIFY_KINDS = ("email", "webhook", "pushover")
+ALERT_KINDS = ("stale", "quota")
+
+
+class NotifyChannel(BaseModel):
+    """Where an owner's alerts go (migration 3)."""
+
+    id = AutoField()
+    owner = ForeignKeyField(User, backref="channels", on_delete="CASCADE")
+    kind = CharField(max_length=16)
+    target = CharField(max_length=2048)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "notify_channel"
+        indexes = ((("owner", "kind", "target"), True),)
+
+
+class AlertState(BaseModel):
+    """What was sent for one alert of one repository through one channel (migration 3).
+
+    ``since`` is when the condition began (stale: the last update, else creation); ``level``
+    the quota percentage last announced; ``recovering`` a recovery notice still to send.
+    A failed send only counts ``failures`` and keeps ``last_error``: it is retried.
+    """
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="alert_states", on_delete="CASCADE")
+    channel = ForeignKeyField(NotifyChannel, backref="alert_states", on_delete="CASCADE")
+    kind = CharField(max_length=16)
+    since = DateTimeField()
+    level = IntegerField(default=0)
+    last_sent = DateTimeField(null=True)
+    sent_count = IntegerField(default=0)
+    recovering = BooleanField(default=False)
+    failures = IntegerField(default=0)
+    last_error = TextField(null=True)
+
+    class Meta:
+        table_name = "alert_state"
+        indexes = ((("repository", "channel", "kind"), True),)
 
 
 class SchemaMigration(BaseModel):

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 # The schema version this code needs; store/migrations.py checks it is its latest.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 def sqlite_file(url: str) -> str | None:

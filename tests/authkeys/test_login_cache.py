@@ -86,12 +86,29 @@ def test_a_current_copy_is_used_and_the_config_loader_is_not_imported(
 
     assert copy == cache_of(config_file)
     assert_answer(run_authkeys(config_file, user), expected)
-    imported = probe_modules(config_file, user)
-    # psycopg2 itself needs re and pathlib; SQLite's path imports none of these.
-    assert "borghive.config" not in imported
-    assert "tomllib" not in imported
-    if backend == "sqlite":
-        assert imported == []
+    # neither path imports any of these: PostgreSQL's goes through ctypes, not psycopg2
+    # (which needs re and pathlib), with the URL already split and its own password reader
+    assert probe_modules(config_file, user) == []
+
+
+def test_the_store_password_file_is_read_without_the_config_loader(
+    alice: Config, config_file: Path, granted: tuple[str, str], tmp_path: Path
+) -> None:
+    """(The test server trusts every connection: the password is sent but not checked.)"""
+    user, expected = granted
+    password_file = tmp_path / "store-password"
+    password_file.write_text("s3cret\n")
+    text = config_file.read_text().replace(
+        "[store]\n", f'[store]\npassword_file = "{password_file}"\n'
+    )
+    config_file.write_text(text)
+    assert write_login_cache(load(config_file), environ={}) == cache_of(config_file)
+
+    assert_answer(run_authkeys(config_file, user), expected)
+    assert probe_modules(config_file, user) == []
+    password_file.write_text("\n")  # empty: refused where the store needs it (PostgreSQL)
+    if alice.store.url.startswith("postgresql"):
+        assert_refused(run_authkeys(config_file, user))
 
 
 def test_a_stale_copy_is_ignored(
@@ -157,6 +174,23 @@ def test_a_forged_current_copy_still_cannot_inject(
     assert_refused(run_authkeys(config_file, user))
 
 
+@pytest.mark.parametrize(
+    "values",
+    [{"store_port": "5432"}, {"store_port": 0}, {"store_host": "db\0"}, {"store_user": 7}],
+    ids=["port-text", "port-zero", "host-nul", "user-number"],
+)
+def test_a_copy_with_store_values_libpq_cannot_take_falls_back(
+    alice: Config, config_file: Path, granted: tuple[str, str], values: dict[str, object]
+) -> None:
+    user, expected = granted
+    copy = write_login_cache(load(config_file), environ={})
+    assert copy is not None
+    # a valid borg path too: the answer shows whether the copy was used
+    forge(copy, borg_path="/opt/forged/borg", **values)
+
+    assert_answer(run_authkeys(config_file, user), expected)
+
+
 def test_a_corrupt_copy_falls_back(
     alice: Config, config_file: Path, granted: tuple[str, str]
 ) -> None:
@@ -186,7 +220,7 @@ def load(config_file: Path) -> Config:
     return config.load_config(config_file, environ={})
 
 
-def forge(copy: Path, **settings: str) -> None:
+def forge(copy: Path, **settings: object) -> None:
     """Rewrite a current copy with other settings, keeping it current."""
     payload = marshal.loads(copy.read_bytes())  # noqa: S302 - the test's own file
     payload["settings"].update(settings)

@@ -18,6 +18,7 @@ from borghive.config import AccountsConfig, BorgConfig, Config, LdapConfig, Stor
 from borghive.service import doctor, repos, users
 from borghive.service.doctor import Check, Identity, check_authkeys_command, identity
 from borghive.store import execute, open_store, write_transaction
+from borghive.store.url import SCHEMA_VERSION
 
 from .conftest import USER, Host, executable, write_limits
 
@@ -365,7 +366,8 @@ def test_outdated_store_fails(migrated: Config) -> None:
         execute("DELETE FROM schema_migration", db=db)
     check, count = doctor.check_store(migrated)
     assert (check.status, count) == ("FAIL", None)
-    assert "schema version 0, this borghive needs 1 (run 'borghive migrate')" in check.detail
+    needs = f"schema version 0, this borghive needs {SCHEMA_VERSION} (run 'borghive migrate')"
+    assert needs in check.detail
 
 
 def test_missing_sqlite_store_fails(tmp_path: Path) -> None:

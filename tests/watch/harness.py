@@ -99,6 +99,14 @@ class StoreReader:
     def kinds(self, repo_user: str) -> list[str]:
         return [kind for kind, _ in self.events(repo_user)]
 
+    def statistics(self, repo_user: str) -> list[tuple[object, ...]]:
+        """(bytes_used, file_count) of each Statistic row of the repository, oldest first."""
+        return self._query(
+            "SELECT s.bytes_used, s.file_count FROM statistic s JOIN repository r"
+            " ON r.id = s.repository_id WHERE r.repo_user = ? ORDER BY s.id",
+            (repo_user,),
+        )
+
     def times(self, repo_user: str) -> tuple[str | None, str | None]:
         (row,) = self._query(
             "SELECT last_access, last_update FROM repository WHERE repo_user = ?", (repo_user,)
@@ -145,7 +153,15 @@ class WatchProcess:
         self.log = log
         self._stderr = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [borghive_command(), "--config", str(config_file), "--debug", "watch"],
+            [
+                borghive_command(),
+                "--config",
+                str(config_file),
+                "--debug",
+                "watch",
+                "--stats-delay",
+                "0.2",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
             env={k: v for k, v in os.environ.items() if not k.startswith("BORGHIVE_")},

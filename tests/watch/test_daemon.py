@@ -57,6 +57,11 @@ def test_borg_operations_record_one_event_sequence_each(
     seen += ["opened", "updated", "closed"]
     _expect(reader, repo_user, seen)
     assert reader.events(repo_user)[-2] == ("updated", "1 commit")
+    # After an update the daemon has the stats service measure the repository.
+    wait_for(lambda: reader.statistics(repo_user), what="a statistics refresh")
+    bytes_used, file_count = reader.statistics(repo_user)[-1]
+    assert int(str(bytes_used)) > 0
+    assert int(str(file_count)) > 0
     wait_for(
         lambda: (
             reader.times(repo_user)

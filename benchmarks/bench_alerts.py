@@ -1,0 +1,254 @@
+"""Wall time of ``alert check`` over a large store, channel time excluded.
+
+Seeds a scratch store (SQLite, or a throwaway PostgreSQL server with ``--postgres``) with
+``--repos`` repositories (default 10,000) of ``--owners`` owners, one e-mail channel each,
+an alert period on every repository, three usage points per repository and a quota on
+every tenth; ``--firing`` of them (default 500) have had no backup for longer than their
+period. Then it runs the service as ``borghive alert check`` does, through:
+
+* a no-op channel (the check's own cost: read, plan, write states and events);
+* a real local webhook (``http.server`` on 127.0.0.1) through the real ``Notifier``, with
+  the time spent inside the channel measured and subtracted;
+
+and a second run right after each (nothing due: the steady state of a cron job every few
+minutes), plus ``--dry-run`` and ``alert list``. Target: under 10 s excluding the channels.
+It is a benchmark, not a test: it prints figures and exits 1 when the target fails.
+
+    .venv/bin/python benchmarks/bench_alerts.py [--repos 10000] [--firing 500] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from bench_foundation import free_port, postgres_server
+
+from borghive.config import AlertsConfig, Config, ReposConfig, StoreConfig
+from borghive.service import alerts
+from borghive.service.notify import Message, Notifier
+from borghive.store import open_store, write_transaction
+from borghive.store.migrations import apply_migrations
+from borghive.store.models import (
+    AlertState,
+    Event,
+    NotifyChannel,
+    Repository,
+    Statistic,
+    User,
+)
+
+TARGET_S = 10.0
+
+
+def seed(config: Config, repos: int, owners: int, firing: int, now: dt.datetime) -> None:
+    naive = now.replace(tzinfo=None)
+    with open_store(config.store, check_schema=False, create=True) as db:
+        apply_migrations(db)
+        with write_transaction():
+            User.insert_many(
+                [
+                    {"name": f"owner{i:05d}", "email": f"owner{i}@example.org", "created": naive}
+                    for i in range(owners)
+                ]
+            ).execute()
+            ids = [u.id for u in User.select(User.id).order_by(User.id)]
+            NotifyChannel.insert_many(
+                [
+                    {
+                        "owner": ids[i],
+                        "kind": "email",
+                        "target": f"owner{i}@example.org",
+                        "created": naive,
+                    }
+                    for i in range(owners)
+                ]
+            ).execute()
+            step = max(1, repos // firing)
+            rows = []
+            for n in range(repos):
+                stale = n % step == 0 and n // step < firing
+                rows.append(
+                    {
+                        "owner": ids[n % owners],
+                        "name": f"repo{n:05d}",
+                        "repo_user": f"r{n:07d}",
+                        "uid_number": 200000 + n,
+                        "mode": "borg",
+                        "quota": 10**12 if n % 10 == 0 else None,
+                        "alert_after": 86400,
+                        "last_update": naive - dt.timedelta(days=3 if stale else 0, hours=2),
+                        "created": naive - dt.timedelta(days=60),
+                    }
+                )
+            for start in range(0, len(rows), 500):
+                Repository.insert_many(rows[start : start + 500]).execute()
+            repo_ids = [r.id for r in Repository.select(Repository.id)]
+            points = [
+                {
+                    "repository": rid,
+                    "time": naive - dt.timedelta(days=d),
+                    "bytes_used": 10**9,
+                    "file_count": 100,
+                }
+                for rid in repo_ids
+                for d in (0, 1, 2)
+            ]
+            for start in range(0, len(points), 500):
+                Statistic.insert_many(points[start : start + 500]).execute()
+
+
+@contextlib.contextmanager
+def webhook_server() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def reset(config: Config) -> None:
+    with open_store(config.store), write_transaction():
+        AlertState.delete().execute()
+        Event.delete().execute()
+
+
+def timed_check(config: Config, clock: alerts.Clock, send: object, label: str) -> float:
+    spent = [0.0]
+    calls = [0]
+
+    def sender(kind: str, target: str, message: Message) -> None:
+        calls[0] += 1
+        started = time.perf_counter()
+        if callable(send):
+            send(kind, target, message)
+        spent[0] += time.perf_counter() - started
+
+    with open_store(config.store):
+        started = time.perf_counter()
+        report = alerts.check_alerts(config, clock, sender=sender)
+        total = time.perf_counter() - started
+    own = total - spent[0]
+    print(
+        f"  {label:<34} {total:7.3f} s total, {spent[0]:7.3f} s in channels, "
+        f"{own:7.3f} s own  ({report.repositories} checked, {report.firing} firing, "
+        f"{calls[0]} sent, {report.failed} failed)"
+    )
+    return own
+
+
+def timed(config: Config, label: str, action: object) -> float:
+    with open_store(config.store):
+        started = time.perf_counter()
+        result = action() if callable(action) else None
+        elapsed = time.perf_counter() - started
+    print(f"  {label:<34} {elapsed:7.3f} s  ({len(result) if result is not None else 0} rows)")
+    return elapsed
+
+
+def command(config: Config, workdir: Path) -> float:
+    """The installed command end to end (interpreter start included), as cron runs it."""
+    path = workdir / "borghive.toml"
+    path.write_text(
+        f'[store]\nurl = "{config.store.url}"\n[repos]\nroot = "{config.repos.root}"\n'
+        f'host = "{config.repos.host}"\n'
+    )
+    borghive = str(Path(sys.executable).parent / "borghive")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [borghive, "--config", str(path), "alert", "check", "--dry-run", "--json"],
+        capture_output=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    planned = len(json.loads(done.stdout)["deliveries"]) if done.returncode == 0 else -1
+    print(f"  {'borghive alert check --dry-run':<34} {elapsed:7.3f} s  ({planned} planned)")
+    return elapsed
+
+
+def run(url: str, args: argparse.Namespace, workdir: Path) -> bool:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    config = Config(
+        source="<bench>",
+        store=StoreConfig(url=url, busy_timeout=30.0),
+        repos=ReposConfig(root=workdir / "repos", host="backup.example.org"),
+    )
+    started = time.perf_counter()
+    seed(config, args.repos, args.owners, args.firing, now)
+    print(
+        f"seeded {args.repos} repositories, {args.owners} owners/channels, "
+        f"{args.repos * 3} usage points in {time.perf_counter() - started:.1f} s "
+        f"({url.split(':')[0]})"
+    )
+
+    def clock() -> dt.datetime:
+        return now
+
+    worst = 0.0
+    timed(config, "dry run", lambda: alerts.check_alerts(config, clock, dry_run=True).deliveries)
+    timed(config, "alert list", lambda: alerts.list_firing(config, clock))
+    worst = max(worst, command(config, workdir))
+    worst = max(worst, timed_check(config, clock, None, "check, no-op channel"))
+    worst = max(worst, timed_check(config, clock, None, "check again, nothing due"))
+    reset(config)
+    webhook_config = dataclasses.replace(config, alerts=AlertsConfig(webhook_timeout=5.0))
+    with webhook_server() as hook:
+        with open_store(config.store), write_transaction():
+            NotifyChannel.update(kind="webhook", target=hook).execute()
+        notifier = Notifier(webhook_config.alerts)
+        worst = max(
+            worst, timed_check(webhook_config, clock, notifier.send, "check, real local webhook")
+        )
+    ok = worst < TARGET_S
+    print(
+        f"worst own time {worst:.3f} s; target < {TARGET_S:.0f} s: {'met' if ok else 'MISSED'} "
+        f"({TARGET_S / worst if worst else float('inf'):.0f}x headroom)"
+    )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repos", type=int, default=10_000)
+    parser.add_argument("--owners", type=int, default=1_000)
+    parser.add_argument("--firing", type=int, default=500)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="borghive-bench-alerts-") as tmp:
+        workdir = Path(tmp)
+        if args.postgres:
+            with postgres_server() as url:
+                ok = run(url, args, workdir)
+        else:
+            ok = run(f"sqlite:///{workdir}/borghive.db", args, workdir)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""Alerts: stale backups and full quotas, told to the owner through each of their channels.
+
+A repository with an alert period fires when its last update (or, never updated, its
+creation) is older than that period. The owner's re-alert interval spaces the reminders and
+their expiration (counted from the last update) ends them; the first alert of an episode is
+always sent. When backups resume, a recovery notice follows. A repository with a quota warns
+once when its latest measured usage reaches ``alerts.quota_warn_percent``, once more at 100 %.
+
+What was sent is kept per repository, channel and kind in ``alert_state``, so each run only
+sends what is due. A check reads the store, sends outside any transaction (a slow channel
+must not hold the store's write lock), then records states and ``alert``/``recovered``
+events in one transaction. A failed delivery is logged and counted but not recorded as sent:
+the next run tries again. Time comes from the ``clock`` argument (aware UTC).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from borghive.config import Config
+from borghive.errors import ConflictError, NotFoundError
+from borghive.quantities import format_duration, format_size
+from borghive.service.alert_messages import (
+    quota_message,
+    recovered_message,
+    stale_message,
+    trial_message,
+)
+from borghive.service.alert_snapshot import (
+    ChannelRow,
+    RepoRow,
+    Snapshot,
+    StateRow,
+    load_snapshot,
+)
+from borghive.service.notify import (
+    DeliveryError,
+    Message,
+    Notifier,
+    Sender,
+    describe_channel,
+    list_channels,
+)
+from borghive.store import execute, is_sqlite, raw_rows, write_transaction
+from borghive.store.models import AlertState, Event, NotifyChannel, Repository
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+_CHUNK = 500
+_CHECK_LOCK = 0x616C7274  # "alrt": PostgreSQL advisory lock, one check at a time
+
+
+def system_clock() -> dt.datetime:
+    """Aware UTC now."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert condition that holds now."""
+
+    owner: str
+    repository: str
+    kind: str  # "stale" or "quota"
+    since: dt.datetime
+    level: int  # quota: the percentage reached (warn level or 100); stale: 0
+    last_update: dt.datetime | None
+    alert_after: int | None
+    bytes_used: int | None
+    quota: int | None
+    channels: int
+    notified: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message through one channel: sent, failed (``error``), or only planned."""
+
+    repository: str | None
+    event: str  # "alert", "quota", "recovered" or "test"
+    channel: str
+    sent: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    time: dt.datetime
+    dry_run: bool
+    repositories: int
+    firing: int
+    unnotified: int
+    deliveries: tuple[Delivery, ...]
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for d in self.deliveries if d.error is not None)
+
+
+@dataclass
+class _Plan:
+    repo: RepoRow
+    channel: ChannelRow
+    kind: str  # alert_state.kind
+    event: str  # "alert", "quota", "recovered"
+    since: dt.datetime
+    level: int
+    state: StateRow | None  # the same episode's state, when there is one
+    state_id: int | None  # the row to update, whatever its episode
+    message: Message
+    detail: str
+
+
+def _aware_now(clock: Clock) -> dt.datetime:
+    now = clock()
+    if now.tzinfo is None:
+        raise ValueError("the alert clock must return an aware datetime")
+    return now.astimezone(dt.UTC)
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _plans(snapshot: Snapshot) -> tuple[list[_Plan], list[int], int]:
+    """What to send now, which state rows to drop silently, and how many firing conditions
+    have nobody to tell."""
+    now, states = snapshot.now, dict(snapshot.states)
+    plans: list[_Plan] = []
+    unnotified = 0
+    messages: dict[tuple[int, str], Message] = {}
+    for repo, kind, since, level in snapshot.conditions:
+        channels = snapshot.channels.get(repo.owner_id, [])
+        if not channels:
+            unnotified += 1
+        facts = repo.facts
+        for channel in channels:
+            state = states.pop((repo.id, channel.id, kind), None)
+            if kind == "stale":
+                same = state is not None and state.since == since and not state.recovering
+                expires = facts.since + dt.timedelta(seconds=repo.expiration)
+                due = (
+                    not same
+                    or state is None
+                    or state.last_sent is None
+                    or (
+                        now >= state.last_sent + dt.timedelta(seconds=repo.realert)
+                        and now < expires
+                    )
+                )
+                if not due:
+                    continue
+                message = messages.get((repo.id, kind))
+                if message is None:
+                    message = stale_message(facts, now, repo.realert, expires)
+                    messages[(repo.id, kind)] = message
+                detail = (
+                    f"{channel.shown}: no backup since {_when(since)} "
+                    f"(alert after {format_duration(facts.alert_after)})"
+                )
+                event = "alert"
+            else:
+                same = state is not None  # dropped once usage falls below
+                if state is not None and state.level >= level:
+                    continue
+                message = messages.get((repo.id, kind))
+                if message is None:
+                    message = quota_message(facts, level, now)
+                    messages[(repo.id, kind)] = message
+                detail = (
+                    f"{channel.shown}: quota {level}% reached ({format_size(facts.bytes_used)} "
+                    f"of {format_size(facts.quota)})"
+                )
+                event = "quota"
+            plans.append(
+                _Plan(
+                    repo,
+                    channel,
+                    kind,
+                    event,
+                    since,
+                    level,
+                    state if same else None,
+                    None if state is None else state.id,
+                    message,
+                    detail,
+                )
+            )
+    dropped: list[int] = []
+    channels_by_id = {c.id: c for owned in snapshot.channels.values() for c in owned}
+    for (repo_id, channel_id, kind), state in states.items():
+        owner_repo, owner_channel = snapshot.repos.get(repo_id), channels_by_id.get(channel_id)
+        if (
+            kind != "stale"
+            or owner_repo is None
+            or owner_channel is None
+            or state.last_sent is None
+            or owner_repo.facts.since <= state.since
+        ):
+            dropped.append(state.id)  # nothing was said, or nothing resumed: forget quietly
+            continue
+        repo, channel = owner_repo, owner_channel
+        plans.append(
+            _Plan(
+                repo,
+                channel,
+                kind,
+                "recovered",
+                state.since,
+                0,
+                state,
+                state.id,
+                recovered_message(repo.facts, state.since, now),
+                f"{channel.shown}: backups resumed (last update "
+                f"{_when(repo.facts.last_update)}, none since {_when(state.since)} before)",
+            )
+        )
+    return plans, dropped, unnotified
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "never" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def check_alerts(
+    config: Config, clock: Clock, *, sender: Sender | None = None, dry_run: bool = False
+) -> CheckReport:
+    """Send every alert, reminder and recovery notice that is due now; with ``dry_run``
+    only report them. Raises ConflictError when another check holds the PostgreSQL lock."""
+    now = _aware_now(clock)
+    locked = False
+    if not dry_run and not is_sqlite():
+        locked = bool(execute("SELECT pg_try_advisory_lock(%s)", (_CHECK_LOCK,)).fetchone()[0])
+        if not locked:
+            raise ConflictError(
+                "another 'borghive alert check' is running", hint="it will be tried again"
+            )
+    try:
+        snapshot = load_snapshot(config, now)
+        plans, dropped, unnotified = _plans(snapshot)
+        firing = len(snapshot.conditions)
+        if dry_run:
+            deliveries = tuple(
+                Delivery(p.repo.facts.reference, p.event, p.channel.shown, sent=False)
+                for p in plans
+            )
+            return CheckReport(now, True, len(snapshot.repos), firing, unnotified, deliveries)
+        send = sender or Notifier(config.alerts).send
+        outcomes: list[tuple[_Plan, str | None]] = []
+        for plan in plans:
+            try:
+                send(plan.channel.kind, plan.channel.target, plan.message)
+                outcomes.append((plan, None))
+            except DeliveryError as exc:
+                log.warning(
+                    "%s for %s through %s failed (retried next run): %s",
+                    plan.event,
+                    plan.repo.facts.reference,
+                    plan.channel.shown,
+                    exc.reason,
+                )
+                outcomes.append((plan, exc.reason))
+        _record(outcomes, dropped, now)
+    finally:
+        if locked:
+            execute("SELECT pg_advisory_unlock(%s)", (_CHECK_LOCK,))
+    deliveries = tuple(
+        Delivery(p.repo.facts.reference, p.event, p.channel.shown, error is None, error)
+        for p, error in outcomes
+    )
+    return CheckReport(now, False, len(snapshot.repos), firing, unnotified, deliveries)
+
+
+def _existing(model: type[Repository] | type[NotifyChannel], ids: Iterable[int]) -> set[int]:
+    wanted, found = sorted(set(ids)), set[int]()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(i for (i,) in raw_rows(model.select(model.id).where(model.id.in_(chunk))))
+    return found
+
+
+def _record(outcomes: list[tuple[_Plan, str | None]], dropped: list[int], now: dt.datetime) -> None:
+    """Write what was sent (states, events) in one transaction; repositories or channels
+    deleted meanwhile are skipped."""
+    stamp = _naive(now)
+    with write_transaction():
+        repos = _existing(Repository, (p.repo.id for p, _ in outcomes))
+        channels = _existing(NotifyChannel, (p.channel.id for p, _ in outcomes))
+        events: list[dict[str, object]] = []
+        inserts: list[dict[str, object]] = []
+        deletes = list(dropped)
+        for plan, error in outcomes:
+            if plan.repo.id not in repos or plan.channel.id not in channels:
+                continue
+            state = plan.state
+            if error is None:
+                kind = "recovered" if plan.event == "recovered" else "alert"
+                events.append(
+                    {"repository": plan.repo.id, "kind": kind, "time": stamp, "detail": plan.detail}
+                )
+            if plan.event == "recovered":
+                if error is None:
+                    deletes.append(plan.state_id or 0)
+                else:
+                    AlertState.update(
+                        recovering=True,
+                        failures=AlertState.failures + 1,
+                        last_error=error,
+                    ).where(AlertState.id == plan.state_id).execute()
+                continue
+            values: dict[str, object] = {
+                "since": _naive(plan.since),
+                "level": plan.level if error is None else (state.level if state else 0),
+                "last_sent": stamp if error is None else _sent(state),
+                "sent_count": (state.sent_count if state else 0) + (error is None),
+                "recovering": False,
+                "failures": 0 if error is None else (state.failures if state else 0) + 1,
+                "last_error": error,
+            }
+            if plan.state_id is None:
+                inserts.append(
+                    {"repository": plan.repo.id, "channel": plan.channel.id, "kind": plan.kind}
+                    | values
+                )
+            else:
+                AlertState.update(**values).where(AlertState.id == plan.state_id).execute()
+        for start in range(0, len(deletes), _CHUNK):
+            AlertState.delete().where(AlertState.id.in_(deletes[start : start + _CHUNK])).execute()
+        for start in range(0, len(inserts), 100):
+            AlertState.insert_many(inserts[start : start + 100]).execute()
+        for start in range(0, len(events), 200):
+            Event.insert_many(events[start : start + 200]).execute()
+
+
+def _sent(state: StateRow | None) -> dt.datetime | None:
+    return None if state is None or state.last_sent is None else _naive(state.last_sent)
+
+
+def list_firing(config: Config, clock: Clock) -> list[Firing]:
+    """Every alert condition that holds now, by owner and repository, with when its owner
+    was last told (None: not yet, or nobody to tell)."""
+    snapshot = load_snapshot(config, _aware_now(clock))
+    result: list[Firing] = []
+    for repo, kind, since, level in snapshot.conditions:
+        channels = snapshot.channels.get(repo.owner_id, [])
+        told = [
+            state.last_sent
+            for channel in channels
+            if (state := snapshot.states.get((repo.id, channel.id, kind))) is not None
+            and state.last_sent is not None
+            and (state.since == since if kind == "stale" else state.level > 0)
+        ]
+        facts = repo.facts
+        result.append(
+            Firing(
+                owner=facts.owner,
+                repository=facts.reference,
+                kind=kind,
+                since=since,
+                level=level,
+                last_update=facts.last_update,
+                alert_after=facts.alert_after,
+                bytes_used=facts.bytes_used,
+                quota=facts.quota,
+                channels=len(channels),
+                notified=max(told, default=None),
+            )
+        )
+    return sorted(result, key=lambda f: (f.owner, f.repository, f.kind))
+
+
+def send_test(
+    config: Config, owner: str, clock: Clock, *, sender: Sender | None = None
+) -> list[Delivery]:
+    """Send a test message through each of ``owner``'s channels; report each outcome.
+    Raises NotFoundError for an unknown owner or one without channels."""
+    channels = list_channels(owner)
+    if not channels:
+        raise NotFoundError(
+            f"user {owner!r} has no notification channels",
+            hint=f"add one with 'borghive user notify add {owner} email ADDRESS'",
+        )
+    now = _aware_now(clock)
+    send = sender or Notifier(config.alerts).send
+    deliveries: list[Delivery] = []
+    for channel in channels:
+        shown = describe_channel(channel.kind, channel.target)
+        try:
+            send(channel.kind, channel.target, trial_message(owner, shown, now))
+            deliveries.append(Delivery(None, "test", shown, sent=True))
+        except DeliveryError as exc:
+            deliveries.append(Delivery(None, "test", shown, sent=False, error=exc.reason))
+    return deliveries
