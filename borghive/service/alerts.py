@@ -39,7 +39,6 @@ from borghive.service.alert_snapshot import (
 from borghive.service.notify import (
     DeliveryError,
     Message,
-    Notifier,
     Sender,
     describe_channel,
     list_channels,
@@ -48,6 +47,14 @@ from borghive.store import execute, is_sqlite, raw_rows, write_transaction
 from borghive.store.models import AlertState, Event, NotifyChannel, Repository
 
 log = logging.getLogger(__name__)
+
+
+def _notifier(config: Config) -> Sender:
+    """The real channels (imported only when something is sent: smtplib, ssl, urllib)."""
+    from borghive.service.delivery import Notifier
+
+    return Notifier(config.alerts).send
+
 
 Clock = Callable[[], dt.datetime]
 _CHUNK = 500
@@ -249,7 +256,7 @@ def check_alerts(
                 for p in plans
             )
             return CheckReport(now, True, len(snapshot.repos), firing, unnotified, deliveries)
-        send = sender or Notifier(config.alerts).send
+        send = sender or _notifier(config)
         outcomes: list[tuple[_Plan, str | None]] = []
         for plan in plans:
             try:
@@ -385,7 +392,7 @@ def send_test(
             hint=f"add one with 'borghive user notify add {owner} email ADDRESS'",
         )
     now = _aware_now(clock)
-    send = sender or Notifier(config.alerts).send
+    send = sender or _notifier(config)
     deliveries: list[Delivery] = []
     for channel in channels:
         shown = describe_channel(channel.kind, channel.target)

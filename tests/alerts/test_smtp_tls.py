@@ -21,7 +21,7 @@ import pytest
 from support import free_port, missing_service
 
 from borghive.config import AlertsConfig, Config, SmtpSecurity
-from borghive.service import alerts, notify
+from borghive.service import alerts, delivery, notify
 from borghive.store.models import AlertState, Event
 
 from .conftest import Clock, Mailbox, _Handler
@@ -251,7 +251,9 @@ def test_starttls_delivers_and_logs_in_only_after_the_handshake(
     smtp_server: StartServer, certificates: Certificates, trust_test_ca: Path, tmp_path: Path
 ) -> None:
     box = smtp_server(starttls=certificates.server)
-    notify.Notifier(settings(tmp_path, box, "starttls")).send("email", "alice@example.org", MESSAGE)
+    delivery.Notifier(settings(tmp_path, box, "starttls")).send(
+        "email", "alice@example.org", MESSAGE
+    )
     assert_delivered(box)
 
 
@@ -259,7 +261,7 @@ def test_implicit_tls_delivers_and_logs_in(
     smtp_server: StartServer, certificates: Certificates, trust_test_ca: Path, tmp_path: Path
 ) -> None:
     box = smtp_server(implicit=certificates.server)
-    notify.Notifier(settings(tmp_path, box, "tls")).send("email", "alice@example.org", MESSAGE)
+    delivery.Notifier(settings(tmp_path, box, "tls")).send("email", "alice@example.org", MESSAGE)
     assert_delivered(box)
 
 
@@ -282,7 +284,7 @@ def test_a_certificate_that_does_not_verify_fails_without_a_login(
 ) -> None:
     served: tuple[Path, Path] = getattr(certificates, pair)
     box = smtp_server(**{"starttls" if security == "starttls" else "implicit": served})
-    notifier = notify.Notifier(settings(tmp_path, box, security))
+    notifier = delivery.Notifier(settings(tmp_path, box, security))
     with pytest.raises(notify.DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as failure:
         notifier.send("email", "alice@example.org", MESSAGE)
     assert expected in failure.value.reason
@@ -301,7 +303,7 @@ def test_the_system_trust_store_alone_does_not_trust_the_test_ca(
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     box = smtp_server(starttls=certificates.server)
     with pytest.raises(notify.DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
-        notify.Notifier(settings(tmp_path, box, "starttls")).send(
+        delivery.Notifier(settings(tmp_path, box, "starttls")).send(
             "email", "alice@example.org", MESSAGE
         )
     assert box.logins == [] and box.messages == []
@@ -311,13 +313,13 @@ def test_starttls_never_falls_back_to_sending_the_password_in_the_clear(
     smtp_server: StartServer, trust_test_ca: Path, tmp_path: Path
 ) -> None:
     box = smtp_server()  # no STARTTLS, but AUTH offered on the plain connection
-    notifier = notify.Notifier(settings(tmp_path, box, "starttls"))
+    notifier = delivery.Notifier(settings(tmp_path, box, "starttls"))
     with pytest.raises(notify.DeliveryError, match="STARTTLS extension not supported"):
         notifier.send("email", "alice@example.org", MESSAGE)
     assert box.logins == [] and box.messages == []
     # The same server with smtp_security = "none" does take the login: the refusal above
     # is the notifier's, not the server's.
-    notify.Notifier(settings(tmp_path, box, "none")).send("email", "alice@example.org", MESSAGE)
+    delivery.Notifier(settings(tmp_path, box, "none")).send("email", "alice@example.org", MESSAGE)
     assert [login.tls for login in box.logins] == [None]
 
 
