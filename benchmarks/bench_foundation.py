@@ -27,14 +27,11 @@ import base64
 import contextlib
 import datetime as dt
 import fcntl
-import glob
 import hashlib
 import json
 import os
 import pty
 import shutil
-import signal
-import socket
 import statistics
 import struct
 import subprocess
@@ -46,6 +43,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from pgserver import postgres_bindir, running_postgres
+from support import free_port  # noqa: F401 - re-exported for the other benchmarks
 
 VENV_BIN = Path(sys.executable).parent
 PYTHON = str(VENV_BIN / "python")
@@ -62,111 +63,15 @@ CREATE_TARGET_S = 0.300
 # --- scratch store -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answered on 127.0.0.1:{port} within {timeout}s")
-
-
-def _postgres_bindir() -> Path | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), reverse=True)
-    if candidates:
-        return Path(candidates[0]).parent
-    found = shutil.which("postgres")
-    return Path(found).parent if found else None
-
-
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server (as tests/conftest.py starts one); yields a store URL."""
-    bindir = _postgres_bindir()
+    """A throwaway PostgreSQL server (tests/pgserver.py, as the test suite starts one);
+    yields a store URL."""
+    bindir = postgres_bindir()
     if bindir is None:
         sys.exit("bench: PostgreSQL server binaries not found (apt-get install postgresql)")
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    datadir = Path(tempfile.mkdtemp(prefix="borghive-bench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(datadir, "postgres", "postgres")
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    log_path = datadir.parent / f"{datadir.name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                *prefix,
-                str(bindir / "postgres"),
-                "-D",
-                str(datadir),
-                "-p",
-                str(port),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"unix_socket_directories={datadir}",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port(port)
-            import psycopg2
-
-            for attempt in range(50):  # the port answers slightly before connections do
-                try:
-                    connection = psycopg2.connect(
-                        host="127.0.0.1", port=port, user="postgres", dbname="postgres"
-                    )
-                    connection.autocommit = True
-                    with connection.cursor() as cursor:
-                        cursor.execute("CREATE DATABASE borghive_bench")
-                    connection.close()
-                    break
-                except psycopg2.OperationalError:
-                    if attempt == 49:
-                        raise
-                    time.sleep(0.1)
-            yield f"postgresql://postgres@127.0.0.1:{port}/borghive_bench"
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            shutil.rmtree(datadir, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                log_path.unlink()
+    with running_postgres(bindir, "borghive_bench") as server:
+        yield server.url
 
 
 def write_config(scratch: Path, store_url: str) -> Path:

@@ -8,61 +8,15 @@ PostgreSQL the ``pg`` tests skip locally; under ``CI=true`` they fail instead.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import glob
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import config_toml, free_port, make_config, missing_service, wait_for_port
+from pgserver import PostgresServer, postgres_bindir, running_postgres
+from support import config_toml, make_config, missing_service
 
 from borghive.config import Config
-
-
-def _postgres_bindir() -> Path | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), reverse=True)
-    if candidates:
-        return Path(candidates[0]).parent
-    found = shutil.which("postgres")
-    return Path(found).parent if found else None
-
-
-@dataclasses.dataclass
-class PostgresServer:
-    port: int
-    admin_url: str
-    database: str
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
-
-    def psql(self, sql: str, database: str = "postgres") -> None:
-        import psycopg2
-
-        connection = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=database
-        )
-        connection.autocommit = True
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-        finally:
-            connection.close()
-
-
-def _as_postgres_user() -> list[str]:
-    """Prefix to run PostgreSQL's programs as the ``postgres`` user when we are root."""
-    if os.geteuid() != 0:
-        return []
-    return ["runuser", "-u", "postgres", "--"]
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +31,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
         server.psql(f"DROP DATABASE IF EXISTS {server.database}")
         return
-    bindir = _postgres_bindir()
+    bindir = postgres_bindir()
     if bindir is None:
         missing_service("PostgreSQL server binaries not found (apt-get install postgresql)")
     try:
@@ -85,79 +39,8 @@ def postgres_server() -> Iterator[PostgresServer]:
     except ImportError:
         missing_service("psycopg2 not installed (pip install 'borghive[postgres]')")
     assert bindir is not None
-    datadir = Path(tempfile.mkdtemp(prefix="borghive-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(datadir, "postgres", "postgres")
-    prefix = _as_postgres_user()
-    subprocess.run(
-        [
-            *prefix,
-            str(bindir / "initdb"),
-            "-D",
-            str(datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = free_port()
-    log = open(datadir.parent / f"{datadir.name}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            *prefix,
-            str(bindir / "postgres"),
-            "-D",
-            str(datadir),
-            "-p",
-            str(port),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"unix_socket_directories={datadir}",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port)
-        server = PostgresServer(
-            port, f"postgresql://postgres@127.0.0.1:{port}/postgres", f"borghive_test_{port}"
-        )
-        for _ in range(50):  # the port answers slightly before connections are accepted
-            try:
-                server.psql(f"CREATE DATABASE {server.database}")
-                break
-            except Exception:  # noqa: BLE001 - retried until the server is ready
-                time.sleep(0.1)
+    with running_postgres(bindir) as server:
         yield server
-        with contextlib.suppress(Exception):
-            server.psql(f"DROP DATABASE IF EXISTS {server.database} WITH (FORCE)")
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-        shutil.rmtree(datadir, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(datadir.parent / f"{datadir.name}.log")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
