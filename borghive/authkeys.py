@@ -29,6 +29,14 @@ try:
 except ImportError:  # pragma: no cover - other Python implementations
     import signal as signals
 
+from borghive.configfiles import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    LOGIN_CACHE_FORMAT,
+    LOGIN_CACHE_SUFFIX,
+    has_overrides,
+    read_secret,
+)
 from borghive.keytypes import KEY_TYPES
 from borghive.names import name_problem, path_problem
 from borghive.store.url import SCHEMA_VERSION, sqlite_file
@@ -44,12 +52,6 @@ if TYPE_CHECKING:
 
 TIMEOUT_SECONDS = 5
 USAGE = "usage: borghive [--config PATH] authkeys USER [KEYTYPE KEY]"
-# The same default and variables as borghive.config, which this module must not import
-# on its fast path (a test checks they agree).
-DEFAULT_CONFIG = "/etc/borghive/borghive.toml"
-CONFIG_ENV = "BORGHIVE_CONFIG"
-LOGIN_CACHE_SUFFIX = ".login-cache"
-LOGIN_CACHE_FORMAT = 2
 
 _REPO_USER_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz")
 _REPO_USER_CHARS = _REPO_USER_FIRST | frozenset("0123456789_-")
@@ -320,23 +322,6 @@ def authorized_line(settings: Settings, repo_user: str, grant: Grant) -> str | N
     return f"{options} {key_type} {blob} {grant.key_name}\n"
 
 
-def read_secret(path: str, what: str) -> str:
-    """A secret from a file: its first line, stripped (config.read_secret's rules, without
-    importing borghive.config and pathlib). AuthKeysError, without the value, when the file
-    cannot be read, is not UTF-8 or gives an empty secret."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise AuthKeysError(f"{what}: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise AuthKeysError(f"{what}: {path} is not UTF-8 text") from None
-    secret = text.splitlines()[0].strip() if text else ""
-    if not secret:
-        raise AuthKeysError(f"{what}: {path} is empty")
-    return secret
-
-
 def postgres_parameters(settings: Settings) -> dict[str, str]:
     """The libpq connection keywords for the store: read-only, UTF-8, bounded connect."""
     parameters = {
@@ -479,7 +464,7 @@ def load_settings(config_path: str | None, environ: dict[str, str] | None = None
     BORGHIVE_* override is set, else from the full, strict configuration loader."""
     environ = dict(os.environ) if environ is None else environ
     path = config_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG
-    overridden = any(k.startswith("BORGHIVE_") and k != CONFIG_ENV for k in environ)
+    overridden = has_overrides(environ)
     if not overridden:
         cached = _cached_settings(os.path.abspath(path))
         if cached is not None:

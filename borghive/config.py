@@ -21,12 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from borghive.configfiles import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    ENV_PREFIX,
+    LOGIN_CACHE_FORMAT,
+    LOGIN_CACHE_SUFFIX,
+    has_overrides,
+)
+from borghive.configfiles import read_secret as read_secret  # re-exported for callers
 from borghive.errors import ConfigError
 from borghive.names import path_problem
 
-DEFAULT_CONFIG_PATH = Path("/etc/borghive/borghive.toml")
-CONFIG_ENV = "BORGHIVE_CONFIG"
-ENV_PREFIX = "BORGHIVE_"
+DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 
 AccountsBackend = Literal["none", "ldap", "local"]
 
@@ -419,20 +426,6 @@ def config_as_dict(config: Config) -> dict[str, Any]:
     return result
 
 
-def read_secret(path: Path, what: str) -> str:
-    """Read a secret from a file (first line, stripped); raise ConfigError without its value."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what}: {path} is not UTF-8 text") from None
-    secret = text.splitlines()[0].strip() if text else ""
-    if not secret:
-        raise ConfigError(f"{what}: {path} is empty")
-    return secret
-
-
 # -- the login path's copy ------------------------------------------------------------------
 # ``borghive authkeys`` runs for every key of every SSH login. Parsing TOML and building
 # these dataclasses costs it more than the interpreter's own start, so commands an admin
@@ -440,9 +433,6 @@ def read_secret(path: Path, what: str) -> str:
 # few values it needs beside the file, in marshal format. authkeys uses it only while the
 # file's identity (device, inode, size, mtime) is unchanged and no BORGHIVE_* override is
 # set; otherwise it loads the file itself. The copy can make logins faster, never different.
-
-LOGIN_CACHE_SUFFIX = ".login-cache"
-LOGIN_CACHE_FORMAT = 2
 
 
 def store_address(url: str) -> tuple[str | None, int | None, str | None, str | None]:
@@ -492,11 +482,6 @@ def file_identity(path: str) -> list[int]:
     """(device, inode, size, mtime in ns) of a file: what the login cache is keyed on."""
     st = os.stat(path)
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-
-
-def has_overrides(environ: Mapping[str, str]) -> bool:
-    """Whether any BORGHIVE_* variable other than BORGHIVE_CONFIG changes the values."""
-    return any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
 
 
 def write_login_cache(config: Config, environ: Mapping[str, str] | None = None) -> Path | None:

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import ldap3
 from ldap3.core import exceptions as ldap_errors
 
-from borghive.config import LdapConfig, read_secret
+from borghive.config import LdapConfig
+from borghive.configfiles import read_secret
 from borghive.errors import (
     BorghiveError,
     ConfigError,

@@ -19,7 +19,8 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from borghive import __version__
-from borghive.config import AlertsConfig, read_secret
+from borghive.config import AlertsConfig
+from borghive.configfiles import read_secret
 from borghive.errors import ConfigError
 from borghive.service.notify import SIGNATURE_HEADER, DeliveryError, Message
 

@@ -21,7 +21,8 @@ from peewee import (
     SqliteDatabase,
 )
 
-from borghive.config import StoreConfig, read_secret
+from borghive.config import StoreConfig
+from borghive.configfiles import read_secret
 from borghive.errors import ConfigError, StoreOutdatedError, StoreUnavailableError
 from borghive.store.models import database
 from borghive.store.url import describe, sqlite_path

@@ -1,0 +1,44 @@
+"""Where the configuration lives and how secret files are read: shared by the strict
+loader (borghive/config.py) and the login path (borghive/authkeys.py), which must not
+import the loader. Imports nothing but borghive.errors."""
+
+from __future__ import annotations
+
+import os
+
+from borghive.errors import ConfigError
+
+# Not typing.TYPE_CHECKING, and no collections.abc at run time: the login path imports this.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+DEFAULT_CONFIG = "/etc/borghive/borghive.toml"
+CONFIG_ENV = "BORGHIVE_CONFIG"
+ENV_PREFIX = "BORGHIVE_"
+
+# The login path's validated copy of the configuration, beside the file (config.py).
+LOGIN_CACHE_SUFFIX = ".login-cache"
+LOGIN_CACHE_FORMAT = 2
+
+
+def has_overrides(environ: Mapping[str, str]) -> bool:
+    """Whether any BORGHIVE_* variable other than BORGHIVE_CONFIG changes the values (the
+    login copy is then not used, nor written)."""
+    return any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
+
+
+def read_secret(path: str | os.PathLike[str], what: str) -> str:
+    """A secret from a file: its first line, stripped. Raises ConfigError naming the file,
+    never showing its content, when it cannot be read, is not UTF-8 or gives nothing."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: {path} is not UTF-8 text") from None
+    secret = text.splitlines()[0].strip() if text else ""
+    if not secret:
+        raise ConfigError(f"{what}: {path} is empty")
+    return secret
