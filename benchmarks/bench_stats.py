@@ -6,7 +6,8 @@ SQLite store with one record per repository, then in the same run times, warm ca
 
 * ``du -s -B1 <root>`` once over the whole tree (the floor: one single-threaded walk);
 * ``du -s -B1 <repository>`` once per repository (what a shell loop would do);
-* ``borghive stats collect --quiet`` as a subprocess (walk, store, prune).
+* ``borghive stats collect --json`` as a subprocess (walk, store, prune, print), the same
+  number of times as the single du, interleaved with it; medians are compared.
 
 Targets: collect at least 5x faster than per-repository du, and within 1.5x of a single du.
 Memory: peak RSS of a walker worker measuring one repository of ``--files`` files and one of
@@ -14,15 +15,17 @@ Memory: peak RSS of a walker worker measuring one repository of ``--files`` file
 process's peak RSS at a quarter of the repositories and at all of them.
 
     .venv/bin/python benchmarks/bench_stats.py [--repos 10000] [--files 100]
-        [--big-files 200000] [--keep]
+        [--big-files 200000] [--rounds 3] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,6 +112,10 @@ def seed_store(scratch: Path, root: Path, made: list[tuple[str, str]]) -> Path:
     return config
 
 
+def _runs(values: list[float]) -> str:
+    return "/".join(f"{value:.2f}" for value in values)
+
+
 def timed(command: list[str]) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -151,6 +158,7 @@ def main() -> int:
     parser.add_argument("--repos", type=int, default=10000)
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--big-files", type=int, default=200000)
+    parser.add_argument("--rounds", type=int, default=3, help="Timed runs of each; medians.")
     parser.add_argument("--keep", action="store_true", help="Keep the scratch directory.")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="borghive-bench-stats-"))
@@ -167,7 +175,14 @@ def main() -> int:
         repositories = sorted(p for p in root.glob("*/*"))
         timed(["du", "-s", "-B1", str(root)])  # warm the cache once for everybody
 
-        single, single_out = timed(["du", "-s", "-B1", str(root)])
+        collect_command = [BORGHIVE, "--config", str(config), "stats", "collect", "--json"]
+        singles: list[float] = []
+        collects: list[float] = []
+        for _ in range(args.rounds):  # interleaved, so that both see the same machine
+            single, single_out = timed(["du", "-s", "-B1", str(root)])
+            singles.append(single)
+            collect_seconds, collect_out = timed(collect_command)
+            collects.append(collect_seconds)
         started = time.perf_counter()
         total = 0
         for path in repositories:
@@ -176,17 +191,18 @@ def main() -> int:
             ).stdout
             total += int(out.split()[0])
         per_repo = time.perf_counter() - started
-        collect_command = [BORGHIVE, "--config", str(config), "stats", "collect", "--json"]
-        collect_seconds, collect_out = timed(collect_command)
-        import json
-
         result = json.loads(collect_out)
         collected = result["bytes_used"]
-        print(f"single du over the root      {single:8.2f} s  ({int(single_out.split()[0])} B)")
+        single, collect_seconds = statistics.median(singles), statistics.median(collects)
+        print(
+            f"single du over the root      {single:8.2f} s  median of {_runs(singles)} "
+            f"({int(single_out.split()[0])} B)"
+        )
         print(f"du once per repository       {per_repo:8.2f} s  ({total} B)")
         print(
-            f"borghive stats collect       {collect_seconds:8.2f} s  ({collected} B, "
-            f"{result['measured']} measured, {result['failed']} failed)"
+            f"borghive stats collect       {collect_seconds:8.2f} s  median of "
+            f"{_runs(collects)} ({collected} B, {result['measured']} measured, "
+            f"{result['failed']} failed)"
         )
         faster = per_repo / collect_seconds
         versus_single = collect_seconds / single

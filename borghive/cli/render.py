@@ -33,26 +33,27 @@ def _field_names(kind: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(kind))
 
 
-def jsonable(value: Any) -> Any:
-    """Dataclasses, datetimes and paths as plain JSON data."""
-    if value is None or isinstance(value, str | int | float):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: jsonable(getattr(value, name)) for name in _field_names(type(value))}
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
+def _plain(value: Any) -> Any:
+    """What the json encoder cannot write itself: dataclasses as objects, datetimes in ISO
+    8601, paths as text. Called by the (C) encoder only for such values, so ten thousand
+    records cost no Python walk over every field."""
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "__dict__"):  # fields in order, no copy needed for reading
+            return value.__dict__
+        return {name: getattr(value, name) for name in _field_names(type(value))}
     if isinstance(value, Path):
         return str(value)
-    return value
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def emit_json(value: Any) -> None:
-    """Print ``value`` as indented JSON on stdout."""
-    sys.stdout.write(json.dumps(jsonable(value), indent=2) + "\n")
+    """Print ``value`` as JSON on stdout: indented on a terminal, one line for a pipe.
+    Indenting selects the json module's pure-Python encoder, which takes half a second
+    for ten thousand repositories; ``jq .`` indents piped output when a person wants it."""
+    indent = 2 if sys.stdout.isatty() else None
+    sys.stdout.write(json.dumps(value, indent=indent, default=_plain) + "\n")
 
 
 def when(value: dt.datetime | None) -> str:

@@ -13,19 +13,17 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from peewee import Case
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
 from borghive.service.repos import find_repository
-from borghive.service.usage import RepositoryUsage, measure_all, worker_command
-from borghive.store import rows, store_errors, write_transaction
-from borghive.store.models import Repository, Statistic, User, database, utcnow
+from borghive.service.usage import RepositoryUsage, Walkers, worker_command
+from borghive.store import execute_many, raw_rows, rows, store_errors, write_transaction
+from borghive.store.models import Repository, Statistic, User, utcnow
 
 DEFAULT_TIME_LIMIT = 300.0
-_BATCH = 500  # rows per INSERT / ids per DELETE: well under SQLite's variable limit
+_STORE_EVERY = 2500  # measured repositories per transaction
+_BATCH = 500  # ids per DELETE: well under SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -88,14 +86,8 @@ ProgressCallback = Callable[[int, int, CollectedRepository], None]
 
 
 def _utc(epoch: float | None) -> dt.datetime | None:
-    """An epoch time as the store's naive UTC, to the microsecond."""
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(tzinfo=dt.UTC)
+    """An epoch time as an aware UTC datetime, to the microsecond."""
+    return None if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 def _targets(config: Config, references: Sequence[str]) -> list[tuple[int, str, str, str, str]]:
@@ -108,7 +100,7 @@ def _targets(config: Config, references: Sequence[str]) -> list[tuple[int, str, 
             found[repo.id] = (repo.id, repo.owner.name, repo.name, repo.repo_user)
         chosen = list(found.values())
     else:
-        chosen = rows(
+        chosen = raw_rows(  # plain driver tuples: no peewee conversion of 10,000 rows
             Repository.select(Repository.id, User.name, Repository.name, Repository.repo_user)
             .join(User)
             .order_by(User.name, Repository.name)
@@ -144,24 +136,29 @@ def collect(
     if not (0 < time_limit < math.inf):
         raise InvalidInputError("the time limit must be a positive number of seconds")
     started = time.monotonic()
-    targets = _targets(config, references)
-    by_path = {target[4]: target for target in targets}
-    since = None if changed_since is None else time.time() - changed_since
     workers = jobs if jobs is not None else min(8, os.cpu_count() or 1)
-    results: list[tuple[int, CollectedRepository]] = []
-    for usage in measure_all(
-        list(by_path),
-        jobs=max(1, workers),
-        limit=time_limit,
-        since=since,
-        command=worker_command(worker_prefix),
-    ):
-        repo_id, owner, name, user, _ = by_path[usage.path]
-        item = _collected(owner, name, user, usage)
-        results.append((repo_id, item))
-        if progress is not None:
-            progress(len(results), len(targets), item)
-    _store(results)
+    if references:
+        workers = min(workers, len(references))
+    # The walkers boot while the store is read.
+    with Walkers(workers, worker_command(worker_prefix)) as walkers:
+        targets = _targets(config, references)
+        by_path = {target[4]: target for target in targets}
+        since = None if changed_since is None else time.time() - changed_since
+        results: list[tuple[int, CollectedRepository]] = []
+        stored = 0
+        for usage in walkers.measure(list(by_path), limit=time_limit, since=since):
+            repo_id, owner, name, user, _ = by_path[usage.path]
+            item = _collected(owner, name, user, usage)
+            results.append((repo_id, item))
+            if progress is not None:
+                progress(len(results), len(targets), item)
+            if len(results) - stored >= _STORE_EVERY:
+                # Written while the walk goes on, a short transaction at a time: the
+                # store's write lock is never held for long, and little is left to
+                # write at the end.
+                _store(results[stored:])
+                stored = len(results)
+    _store(results[stored:])
     pruned = prune(retention).deleted if retention is not None else 0
     ordered = tuple(item for _, item in sorted(results, key=lambda r: (r[1].owner, r[1].name)))
     return CollectResult(
@@ -187,8 +184,8 @@ def _collected(owner: str, name: str, user: str, usage: RepositoryUsage) -> Coll
         apparent_bytes=usage.apparent_bytes,
         file_count=usage.file_count,
         segment_count=usage.segment_count,
-        last_access=_aware(_utc(usage.last_access)),
-        last_update=_aware(_utc(usage.last_update)),
+        last_access=_utc(usage.last_access),
+        last_update=_utc(usage.last_update),
         initialised=usage.initialised,
         borg_version=usage.borg_version,
         has_key=usage.has_key,
@@ -199,105 +196,76 @@ def _collected(owner: str, name: str, user: str, usage: RepositoryUsage) -> Coll
     )
 
 
-def _later(stored: dt.datetime | None, measured: dt.datetime | None) -> dt.datetime | None:
-    if measured is None:
-        return stored
-    return measured if stored is None or measured > stored else stored
-
-
 def _store(results: Sequence[tuple[int, CollectedRepository]]) -> None:
     """One transaction: the Statistic rows of measured repositories, and the timestamps of
-    measured and unchanged ones (only ever moved forward: the watch daemon sets them too)."""
+    measured and unchanged ones (only ever moved forward: the watch daemon sets them too).
+
+    Prepared statements run once per row (:func:`execute_many`): peewee's ``insert_many``
+    builds the SQL value by value, and ten thousand single-row queries through the ORM
+    cost more than the whole walk."""
     now = utcnow()
-    stored_rows = [
-        (
-            repo_id,
-            now,
-            item.bytes_used,
-            item.file_count,
-            item.apparent_bytes,
-            item.segment_count,
-            _naive(item.last_access),
-            _naive(item.last_update),
-            item.initialised,
-            item.borg_version,
-            item.has_key,
-            item.locked,
-            item.duration,
-        )
-        for repo_id, item in results
-        if item.status == "ok"
-    ]
-    seen = {repo_id: item for repo_id, item in results if item.status in ("ok", "unchanged")}
-    with write_transaction():
-        _insert_statistics(stored_rows)
-        ids = list(seen)
-        changed: dict[int, tuple[dt.datetime | None, dt.datetime | None]] = {}
-        for start in range(0, len(ids), _BATCH):
-            for repo_id, access, update in rows(
-                Repository.select(
-                    Repository.id, Repository.last_access, Repository.last_update
-                ).where(Repository.id.in_(ids[start : start + _BATCH]))
-            ):
-                item = seen[repo_id]
-                new = (
-                    _later(access, _naive(item.last_access)),
-                    _later(update, _naive(item.last_update)),
+    statistics = []
+    moved: dict[str, list[tuple[dt.datetime, int, dt.datetime]]] = {
+        "last_access": [],
+        "last_update": [],
+    }
+    for repo_id, item in results:
+        if item.status not in ("ok", "unchanged"):
+            continue
+        access, update = _naive(item.last_access), _naive(item.last_update)
+        if access is not None:
+            moved["last_access"].append((access, repo_id, access))
+        if update is not None:
+            moved["last_update"].append((update, repo_id, update))
+        if item.status == "ok":
+            statistics.append(
+                (
+                    repo_id,
+                    now,
+                    item.bytes_used,
+                    item.file_count,
+                    item.apparent_bytes,
+                    item.segment_count,
+                    access,
+                    update,
+                    item.initialised,
+                    item.borg_version,
+                    item.has_key,
+                    item.locked,
+                    item.duration,
                 )
-                if new != (access, update):
-                    changed[repo_id] = new
-        _update_timestamps(changed)
+            )
+    with write_transaction():
+        execute_many(_INSERT_STATISTIC, statistics)
+        for column, values in moved.items():
+            execute_many(
+                f"UPDATE repository SET {column} = {{p}} "  # noqa: S608 - fixed names
+                f"WHERE id = {{p}} AND ({column} IS NULL OR {column} < {{p}})",
+                values,
+            )
 
 
-_STATISTIC_FIELDS = (
-    Statistic.repository,
-    Statistic.time,
-    Statistic.bytes_used,
-    Statistic.file_count,
-    Statistic.apparent_bytes,
-    Statistic.segment_count,
-    Statistic.last_access,
-    Statistic.last_update,
-    Statistic.initialised,
-    Statistic.borg_version,
-    Statistic.has_key,
-    Statistic.locked,
-    Statistic.duration,
+_INSERT_STATISTIC = "INSERT INTO statistic ({}) VALUES ({})".format(  # noqa: S608 - fixed names
+    ", ".join(
+        field.column_name
+        for field in (
+            Statistic.repository,
+            Statistic.time,
+            Statistic.bytes_used,
+            Statistic.file_count,
+            Statistic.apparent_bytes,
+            Statistic.segment_count,
+            Statistic.last_access,
+            Statistic.last_update,
+            Statistic.initialised,
+            Statistic.borg_version,
+            Statistic.has_key,
+            Statistic.locked,
+            Statistic.duration,
+        )
+    ),
+    ", ".join(["{p}"] * 13),
 )
-
-
-def _insert_statistics(values: list[tuple[Any, ...]]) -> None:
-    """INSERT the rows with one prepared statement (``executemany``): peewee's
-    ``insert_many`` builds the SQL value by value, which costs seconds for 10,000 rows."""
-    if not values:
-        return
-    db: Any = database.obj
-    columns = ", ".join(field.column_name for field in _STATISTIC_FIELDS)
-    marks = ", ".join([db.param] * len(_STATISTIC_FIELDS))
-    converters: list[Callable[[Any], Any]] = [field.db_value for field in _STATISTIC_FIELDS]
-    cursor = db.cursor()
-    cursor.executemany(
-        f"INSERT INTO statistic ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
-        [
-            tuple(convert(value) for convert, value in zip(converters, row, strict=True))
-            for row in values
-        ],
-    )
-
-
-def _update_timestamps(changed: dict[int, tuple[dt.datetime | None, dt.datetime | None]]) -> None:
-    """Set many repositories' timestamps with one UPDATE … CASE per chunk: ten thousand
-    single-row updates would cost more than the whole walk."""
-    ids = list(changed)
-    for start in range(0, len(ids), _BATCH // 2):
-        chunk = ids[start : start + _BATCH // 2]
-        columns: dict[Any, Any] = {}
-        for position, column in enumerate((Repository.last_access, Repository.last_update)):
-            # Only non-null values: PostgreSQL cannot type a CASE of nothing but NULLs.
-            cases = [(i, changed[i][position]) for i in chunk if changed[i][position]]
-            if cases:
-                columns[column] = Case(Repository.id, cases, column)
-        Repository.update(columns).where(Repository.id.in_(chunk)).execute()
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:

@@ -2,7 +2,7 @@
 
 The walk itself (:func:`measure`) runs in worker processes (``python -m
 borghive.service.usage``): a request line carries a batch of paths, and the worker answers
-one JSON line per path as soon as it is measured. Why processes and not a thread pool: a
+one JSON line per path, gathered for a few milliseconds. Why processes and not a thread pool: a
 thread blocked in ``stat``/``open`` on a dead NFS or FUSE mount (or opening a FIFO) cannot
 be interrupted or killed, and Python waits for every non-daemon thread at exit, so one
 hanging path would hang the run; and walking is CPU-bound Python, which threads would run
@@ -22,11 +22,13 @@ import contextlib
 import json
 import math
 import os
+import re
 import select
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 _CONFIG_LIMIT = 1 << 20  # a borg config is a few hundred bytes; refuse to slurp more
+_CONFIG_CHUNK = 4096
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -156,28 +159,30 @@ def _walk(fd: int, shown: str, tally: _Tally, *, in_data: bool, top: bool = Fals
             os.close(child)
 
 
+_SECTION = re.compile(r"^[ \t]*\[[ \t]*([^\]\n]*?)[ \t]*\][ \t]*$", re.M)
+_VERSION = re.compile(r"^[ \t]*version[ \t]*=[ \t]*(\S*)", re.M | re.I)
+_KEY = re.compile(r"^[ \t]*key[ \t]*=[ \t]*(\S?)", re.M | re.I)
+
+
 def parse_borg_config(text: str) -> tuple[int | None, bool]:
     """(repository version, holds a key) from a borg ``config`` (INI). No passphrase is
     needed: a repokey is stored encrypted, but whether ``key =`` is set is plain text.
-    A small line parser: configparser costs more than the whole walk of a small repository.
+    Regular expressions over the ``[repository]`` section: configparser, even a loop over
+    the lines, costs more than the walk of a small repository (the key is a kilobyte of
+    base64 over several lines).
     """
-    section = ""
-    version: int | None = None
-    has_key = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-            continue
-        if section != "repository" or "=" not in line or line.startswith(("#", ";")):
-            continue
-        key, _, value = line.partition("=")
-        key, value = key.strip().lower(), value.strip()
-        if key == "version":
-            version = int(value) if value.isdigit() else None
-        elif key == "key":
-            has_key = bool(value)
-    return version, has_key
+    headers = list(_SECTION.finditer(text))
+    for index, header in enumerate(headers):
+        if header.group(1) == "repository":
+            end = headers[index + 1].start() if index + 1 < len(headers) else len(text)
+            body = text[header.end() : end]
+            break
+    else:
+        return None, False
+    version = _VERSION.search(body)
+    key = _KEY.search(body)
+    number = version.group(1) if version else ""
+    return (int(number) if number.isdigit() else None), bool(key and key.group(1))
 
 
 def _read_borg_config(fd: int) -> tuple[int | None, bool]:
@@ -185,10 +190,18 @@ def _read_borg_config(fd: int) -> tuple[int | None, bool]:
     # Opened as borg opens it (blocking): a FIFO or a dead mount here hangs the worker,
     # which the parent's time limit handles.
     config = os.open("config", os.O_RDONLY | os.O_CLOEXEC, dir_fd=fd)
+    chunks = []
     try:
-        raw = os.read(config, _CONFIG_LIMIT)
+        # Small reads: os.read(fd, n) allocates n bytes before it reads, and a 1 MiB
+        # buffer per repository cost more than the walk of a small one.
+        for _ in range(_CONFIG_LIMIT // _CONFIG_CHUNK):
+            chunk = os.read(config, _CONFIG_CHUNK)
+            chunks.append(chunk)
+            if len(chunk) < _CONFIG_CHUNK:
+                break
     finally:
         os.close(config)
+    raw = b"".join(chunks)
     return parse_borg_config(raw.decode("utf-8", "replace"))
 
 
@@ -263,15 +276,58 @@ def measure(path: str, since: float | None = None) -> RepositoryUsage:
         os.close(fd)
 
 
-def serve(lines: Iterable[str], write: Callable[[str], Any]) -> None:
+def serve(lines: Iterable[str], write: Callable[[str], Any], interval: float = 0.02) -> None:
     """The worker loop: each request line is JSON ``{"paths": [...], "since": ...}``; one
-    JSON reply line per path, in order, written as soon as that path is measured."""
-    for line in lines:
-        request = json.loads(line)
-        for path in request["paths"]:
-            usage = measure(path, request.get("since"))
-            # Positional (a list in field order): decoding it costs the parent half a dict.
-            write(json.dumps(list(usage.__dict__.values())) + "\n")
+    JSON reply line per path, in order.
+
+    Replies are written by a second thread, gathered for up to ``interval`` seconds and
+    at once at the end of each request: a write (and a wake-up of the parent) per
+    repository cost more than measuring a small one. The thread also writes while the
+    main thread hangs in the kernel on a dead mount, so everything measured before a
+    hanging path reaches the parent, which can blame the right one.
+    """
+    replies: list[str] = []
+    urgent = False
+    finished = False
+    change = threading.Condition()
+
+    def flush() -> None:
+        nonlocal urgent
+        while True:
+            with change:
+                change.wait_for(lambda: bool(replies) or finished)
+                if not replies:
+                    return
+                if not urgent:
+                    change.wait(interval)  # let more gather; woken early at a request's end
+                text = "".join(replies)
+                replies.clear()
+                urgent = False
+            write(text)
+
+    writer = threading.Thread(target=flush, name="replies", daemon=True)
+    writer.start()
+    try:
+        for line in lines:
+            request = json.loads(line)
+            for path in request["paths"]:
+                usage = measure(path, request.get("since"))
+                # Positional (a list in field order): decoding it costs the parent half a
+                # dict.
+                reply = json.dumps(list(usage.__dict__.values())) + "\n"
+                with change:
+                    replies.append(reply)
+                    if len(replies) == 1:
+                        change.notify()
+            with change:
+                urgent = True
+                change.notify()
+    finally:
+        with change:
+            finished = True
+            urgent = True
+            change.notify()
+        writer.join()
 
 
 class _Worker:
@@ -354,32 +410,43 @@ def worker_command(prefix: Sequence[str] = ()) -> list[str]:
     return [*prefix, sys.executable, "-m", "borghive.service.usage"]
 
 
-def measure_all(
-    paths: Sequence[str],
-    *,
-    jobs: int,
-    limit: float,
-    since: float | None = None,
-    command: Sequence[str] | None = None,
-    batch: int = 32,
-) -> Iterator[RepositoryUsage]:
-    """Measure ``paths`` in ``jobs`` worker processes, yielding results as they complete
-    (not in the order given). A path that takes longer than ``limit`` seconds yields
-    ``timeout``; its worker is killed and the paths queued behind it go to a new one.
+class Walkers:
+    """A pool of ``jobs`` worker processes. They are started at once, so that they boot
+    while the caller still reads the store; :meth:`measure` starts more when some die.
+    Use as a context manager: leaving it ends (or kills) every worker."""
 
-    Each worker gets ``batch`` paths at a time and is topped up when half are answered,
-    so it never waits for the parent: one request/reply round trip per repository cost
-    more than walking a small repository.
-    """
-    command = worker_command() if command is None else list(command)
-    todo = collections.deque(paths)
-    workers: list[_Worker] = []
-    failures = 0
-    try:
+    def __init__(self, jobs: int, command: Sequence[str] | None = None) -> None:
+        self.jobs = max(1, jobs)
+        self.command = worker_command() if command is None else list(command)
+        self.workers: list[_Worker] = []
+        with contextlib.suppress(OSError):  # measure() retries, and reports the failure
+            while len(self.workers) < self.jobs:
+                self.workers.append(_Worker(self.command))
+
+    def __enter__(self) -> Walkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def measure(
+        self, paths: Sequence[str], *, limit: float, since: float | None = None, batch: int = 128
+    ) -> Iterator[RepositoryUsage]:
+        """Measure ``paths``, yielding results as they complete (not in the order given).
+        A path that takes longer than ``limit`` seconds yields ``timeout``; its worker is
+        killed and the paths queued behind it go to a new one.
+
+        Each worker gets up to ``batch`` paths at a time and is topped up when half are
+        answered, so it never waits for the parent: one request/reply round trip per
+        repository cost more than walking a small repository.
+        """
+        todo = collections.deque(paths)
+        workers = self.workers
+        failures = 0
         while todo or any(worker.pending for worker in workers):
-            while todo and len(workers) < max(1, jobs):
+            while todo and len(workers) < self.jobs:
                 try:
-                    workers.append(_Worker(command))
+                    workers.append(_Worker(self.command))
                 except OSError as error:
                     failures += 1
                     if failures > 3:  # the command itself is broken: fail every path
@@ -390,7 +457,10 @@ def measure_all(
                     break
             for worker in workers:
                 if todo and len(worker.pending) <= batch // 2:
-                    share = [todo.popleft() for _ in range(min(batch, len(todo)))]
+                    # Smaller shares near the end: no worker is left with a long queue
+                    # while the others idle.
+                    size = max(1, min(batch, len(todo) // (2 * len(workers))))
+                    share = [todo.popleft() for _ in range(min(size, len(todo)))]
                     # A dead worker's pipe fails here and reads as EOF below, where its
                     # pending paths are requeued.
                     with contextlib.suppress(OSError, EOFError):
@@ -418,14 +488,34 @@ def measure_all(
                     if failed and worker.pending:  # it died under the path it was measuring
                         yield RepositoryUsage(worker.pending.popleft(), "error", problem=failed)
                     todo.extendleft(reversed(worker.pending))
-    finally:
-        for worker in workers:  # all told first, so they exit in parallel
+
+    def close(self) -> None:
+        """End every worker: idle ones are told (all first, so they exit in parallel),
+        busy ones (the caller stopped early) are killed."""
+        for worker in self.workers:
             if worker.pending:
                 worker.kill()
             else:
                 worker.finish()
-        for worker in workers:
+        for worker in self.workers:
             worker.close()
+        self.workers = []
+
+
+def measure_all(
+    paths: Sequence[str],
+    *,
+    jobs: int,
+    limit: float,
+    since: float | None = None,
+    command: Sequence[str] | None = None,
+    batch: int = 128,
+) -> Iterator[RepositoryUsage]:
+    """:meth:`Walkers.measure` of ``paths`` with a pool of at most ``jobs`` workers."""
+    if not paths:
+        return
+    with Walkers(min(jobs, len(paths)), command) as walkers:
+        yield from walkers.measure(paths, limit=limit, since=since, batch=batch)
 
 
 if __name__ == "__main__":

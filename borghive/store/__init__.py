@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from borghive.store.db import (
         execute,
+        execute_many,
         is_sqlite,
         open_store,
         raw_rows,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "describe",
     "execute",
+    "execute_many",
     "is_sqlite",
     "open_store",
     "raw_rows",

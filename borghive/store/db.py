@@ -8,7 +8,7 @@ database. Writers take the lock up front (``BEGIN IMMEDIATE``) and wait ``busy_t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -63,6 +63,24 @@ def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
 def execute(sql: str, params: tuple[Any, ...] = (), db: Database | None = None) -> Any:
     """Run raw SQL on ``db`` (default: the bound store) and return the cursor."""
     return (database.obj if db is None else db).execute_sql(sql, params)
+
+
+def execute_many(sql: str, params: Sequence[Sequence[Any]]) -> None:
+    """Run one statement for each parameter row on the bound store. ``sql`` marks its
+    parameters ``{p}`` (the driver's placeholder is filled in). SQLite prepares it once
+    (``executemany``); psycopg2's ``executemany`` would make one round trip per row, so
+    PostgreSQL gets pages of statements (``execute_batch``)."""
+    if not params:
+        return
+    db: Any = database.obj
+    statement = sql.format(p=db.param)
+    cursor = db.cursor()
+    if isinstance(db, SqliteDatabase):
+        cursor.executemany(statement, params)
+        return
+    from psycopg2.extras import execute_batch
+
+    execute_batch(cursor, statement, params, page_size=500)
 
 
 def raw_rows(query: Any) -> list[tuple[Any, ...]]:

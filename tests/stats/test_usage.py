@@ -171,6 +171,24 @@ def test_hanging_repository_hits_the_time_limit_and_the_rest_is_measured(
     assert [pid for pid in stuck if _parent(pid) == os.getpid()] == []
 
 
+def test_a_hang_is_blamed_on_the_hanging_repository_not_on_those_measured_before_it(
+    tmp_path: Path, make_borg_repo: Callable[[Path], Path]
+) -> None:
+    """Replies are gathered for a few milliseconds before they are written: the ones
+    measured just before a hang must still reach the parent, in the same batch."""
+    before = [make_borg_repo(tmp_path / f"before{i}") for i in range(3)]
+    hanging = tmp_path / "hanging"
+    hanging.mkdir()
+    os.mkfifo(hanging / "config")
+    after = make_borg_repo(tmp_path / "after")
+    paths = [*(str(p) for p in before), str(hanging), str(after)]
+    results = {r.path: r for r in measure_all(paths, jobs=1, limit=1.0)}
+    assert [results[str(p)].status for p in before] == ["ok", "ok", "ok"]
+    assert results[str(hanging)].status == "timeout"
+    assert results[str(after)].status == "ok"
+    assert results[str(after)].bytes_used == du(after)
+
+
 def _parent(pid: str) -> int:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
