@@ -131,6 +131,16 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class StatsConfig:
+    """How ``borghive stats collect`` walks the repositories and how long points are kept."""
+
+    keep_all_days: int = 90
+    keep_weekly: bool = True
+    time_limit: float = 300.0
+    jobs: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration; ``source`` says where it came from."""
 
@@ -142,6 +152,7 @@ class Config:
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
     ldap: LdapConfig = field(default_factory=LdapConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -152,6 +163,7 @@ SECTIONS: dict[str, type[Any]] = {
     "accounts": AccountsConfig,
     "ldap": LdapConfig,
     "alerts": AlertsConfig,
+    "stats": StatsConfig,
 }
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -374,6 +386,13 @@ def validate(config: Config) -> list[str]:
     if not (0 < ldap.connect_timeout < math.inf and 0 < ldap.operation_timeout < math.inf):
         problems.append("ldap: timeouts must be positive and finite")
     problems.extend(_alerts_problems(config.alerts))
+    stats = config.stats
+    if stats.keep_all_days < 1:
+        problems.append("stats.keep_all_days: must be at least 1")
+    if not 0 < stats.time_limit < math.inf:
+        problems.append("stats.time_limit: must be a positive number of seconds")
+    if not 0 <= stats.jobs <= 256:
+        problems.append("stats.jobs: must be between 0 (one per CPU, at most 8) and 256")
     return problems
 
 

@@ -28,20 +28,41 @@ app = typer.Typer(
 )
 
 KeepAllDaysOption = Annotated[
-    int,
-    typer.Option("--keep-all-days", help="Keep every point this many days, then thin out."),
+    int | None,
+    typer.Option(
+        "--keep-all-days",
+        help="Keep every point this many days, then thin out (default: stats.keep_all_days).",
+    ),
 ]
 KeepWeeklyOption = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--keep-weekly/--no-keep-weekly",
-        help="Past --keep-all-days keep one point per week; --no-keep-weekly deletes them.",
+        help="Past --keep-all-days keep one point per week; --no-keep-weekly deletes them "
+        "(default: stats.keep_weekly).",
+        show_default=False,
     ),
 ]
 TimeLimitOption = Annotated[
-    str,
-    typer.Option("--time-limit", help="Give up on a repository after this long (e.g. 30s, 5m)."),
+    str | None,
+    typer.Option(
+        "--time-limit",
+        help="Give up on a repository after this long, e.g. 30s, 5m (default: stats.time_limit).",
+    ),
 ]
+
+
+def _retention(
+    ctx: typer.Context, keep_all_days: int | None, keep_weekly: bool | None
+) -> Retention:
+    """The ``[stats]`` retention, with what the command line overrides."""
+    configured = Retention.configured(state(ctx).config)
+    return Retention(
+        configured.keep_all_days if keep_all_days is None else keep_all_days,
+        configured.keep_weekly if keep_weekly is None else keep_weekly,
+    )
+
+
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -104,11 +125,16 @@ def collect(
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", help="Repositories measured at once (default: CPUs, max 8)."),
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=0,
+            help="Repositories measured at once (default: stats.jobs; 0: CPUs, at most 8).",
+        ),
     ] = None,
-    time_limit: TimeLimitOption = "5m",
-    keep_all_days: KeepAllDaysOption = 90,
-    keep_weekly: KeepWeeklyOption = True,
+    time_limit: TimeLimitOption = None,
+    keep_all_days: KeepAllDaysOption = None,
+    keep_weekly: KeepWeeklyOption = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing unless a repository failed.")
     ] = False,
@@ -117,8 +143,8 @@ def collect(
     """Measure repositories on disk (as du counts) and record one point each; prune old
     points. Exit 1 when a repository timed out or could not be read."""
     since = None if changed_since is None else parse_duration(changed_since)
-    limit = float(parse_duration(time_limit))
-    retention = Retention(keep_all_days=keep_all_days, keep_weekly=keep_weekly)
+    limit = None if time_limit is None else float(parse_duration(time_limit))
+    retention = _retention(ctx, keep_all_days, keep_weekly)
     config = state(ctx).config
     with store_session(ctx), _progress(not (json or quiet), "measuring") as progress:
         result = stats.collect(
@@ -246,17 +272,21 @@ def history(
 @app.command("prune")
 def prune(
     ctx: typer.Context,
-    keep_all_days: KeepAllDaysOption = 90,
-    keep_weekly: KeepWeeklyOption = True,
+    keep_all_days: KeepAllDaysOption = None,
+    keep_weekly: KeepWeeklyOption = None,
     json: JsonOption = False,
 ) -> None:
     """Delete old points: keep all for --keep-all-days, then one per week."""
+    retention = _retention(ctx, keep_all_days, keep_weekly)
     with store_session(ctx):
-        result = stats.prune(Retention(keep_all_days=keep_all_days, keep_weekly=keep_weekly))
+        result = stats.prune(retention)
     if json:
         emit_json(result)
         return
-    say(f"deleted {result.deleted} points, kept {result.kept} older than {keep_all_days} days")
+    say(
+        f"deleted {result.deleted} points, kept {result.kept} older than "
+        f"{result.keep_all_days} days"
+    )
 
 
 @app.command("export")
@@ -270,7 +300,10 @@ def export(
             dir_okay=False,
         ),
     ],
-    time_limit: TimeLimitOption = "5s",
+    time_limit: Annotated[
+        str,
+        typer.Option("--time-limit", help="Leave out a repository's open state after this long."),
+    ] = "5s",
     json: JsonOption = False,
 ) -> None:
     """Export the latest statistics for Prometheus (node_exporter textfile collector)."""

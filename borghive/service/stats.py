@@ -21,7 +21,6 @@ from borghive.service.usage import RepositoryUsage, Walkers, worker_command
 from borghive.store import execute_many, raw_rows, rows, store_errors, write_transaction
 from borghive.store.models import Repository, Statistic, User, utcnow
 
-DEFAULT_TIME_LIMIT = 300.0
 _STORE_EVERY = 2500  # measured repositories per transaction
 _BATCH = 500  # ids per DELETE: well under SQLite's variable limit
 
@@ -33,6 +32,11 @@ class Retention:
 
     keep_all_days: int = 90
     keep_weekly: bool = True
+
+    @classmethod
+    def configured(cls, config: Config) -> Retention:
+        """The retention of the ``[stats]`` section."""
+        return cls(config.stats.keep_all_days, config.stats.keep_weekly)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def collect(
     *,
     changed_since: int | None = None,
     jobs: int | None = None,
-    time_limit: float = DEFAULT_TIME_LIMIT,
+    time_limit: float | None = None,
     retention: Retention | None = None,
     progress: ProgressCallback | None = None,
     worker_prefix: Sequence[str] = (),
@@ -130,13 +134,18 @@ def collect(
     ``changed_since`` (seconds): skip the walk of repositories with no change on disk in
     that period (they get no row). ``time_limit``: seconds one repository may take; a
     slower one is reported as ``timeout`` and skipped. ``retention``: prune afterwards.
+    ``jobs`` and ``time_limit`` default to the ``[stats]`` section (jobs 0: one per CPU,
+    at most 8).
     ``worker_prefix`` runs the walkers through another command (tests: ``setpriv``).
     Raises NotFoundError, InvalidInputError.
     """
+    time_limit = config.stats.time_limit if time_limit is None else time_limit
     if not (0 < time_limit < math.inf):
         raise InvalidInputError("the time limit must be a positive number of seconds")
     started = time.monotonic()
-    workers = jobs if jobs is not None else min(8, os.cpu_count() or 1)
+    workers = config.stats.jobs if jobs is None else jobs
+    if workers <= 0:
+        workers = min(8, os.cpu_count() or 1)
     if references:
         workers = min(workers, len(references))
     # The walkers boot while the store is read.
@@ -273,7 +282,7 @@ def _naive(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def refresh_repository(
-    config: Config, repo_user_or_reference: str, *, time_limit: float = DEFAULT_TIME_LIMIT
+    config: Config, repo_user_or_reference: str, *, time_limit: float | None = None
 ) -> CollectedRepository:
     """Measure one repository now and store its Statistic row (the watch daemon calls this
     after an update). Raises NotFoundError; a failed walk is returned, not raised."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -95,6 +96,33 @@ def test_collect_reports_a_hanging_repository_and_exits_1(cli: Cli) -> None:
     assert result.exit_code == 1
     assert "borghive: warning: alice/stuck: timeout" in result.stderr
     assert "1 failed" in result.stdout
+
+
+def test_the_stats_section_sets_retention_and_time_limit(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[stats]`` (here through its environment variables) is what cron's plain
+    ``stats collect`` / ``stats prune`` apply; options on the command line win."""
+    cli.ok("stats", "collect", "--quiet")
+    with open_store(cli.config.store):
+        ten_days_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=10)
+        Statistic.update(time=ten_days_ago).execute()
+    monkeypatch.setenv("BORGHIVE_STATS_KEEP_ALL_DAYS", "5")
+    monkeypatch.setenv("BORGHIVE_STATS_KEEP_WEEKLY", "false")
+    kept = json.loads(cli.ok("stats", "prune", "--keep-all-days", "30", "--json").stdout)
+    assert (kept["deleted"], kept["keep_all_days"], kept["keep_weekly"]) == (0, 30, False)
+    pruned = json.loads(cli.ok("stats", "prune", "--json").stdout)
+    assert (pruned["deleted"], pruned["keep_all_days"]) == (1, 5)
+
+    with open_store(cli.config.store):
+        created = repos.create_repository(cli.config, accounts_backend(cli.config), "alice/stuck")
+    path = Path(created.repository.path)
+    path.mkdir(parents=True)
+    os.mkfifo(path / "config")
+    monkeypatch.setenv("BORGHIVE_STATS_TIME_LIMIT", "1")
+    result = cli.run("stats", "collect", "alice/stuck", "--json")
+    assert result.exit_code == 1
+    assert "no answer within 1s" in result.stderr
 
 
 def test_unknown_repository_and_bad_duration(cli: Cli) -> None:

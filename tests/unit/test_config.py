@@ -288,6 +288,10 @@ shell = "sh"
 [ldap]
 url = "http://ldap"
 operation_timeout = 0
+[stats]
+keep_all_days = 0
+time_limit = -5
+jobs = 1000
 """,
     )
     unsafe_path = (
@@ -309,6 +313,9 @@ operation_timeout = 0
             "accounts.shell: must be an absolute path",
             "ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
             "ldap: timeouts must be positive and finite",
+            "stats.keep_all_days: must be at least 1",
+            "stats.time_limit: must be a positive number of seconds",
+            "stats.jobs: must be between 0 (one per CPU, at most 8) and 256",
         ]
     )
 
