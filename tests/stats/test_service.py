@@ -64,6 +64,34 @@ def test_collect_stores_one_point_per_measured_repository(alice: tuple[Config, P
     assert Statistic.select().count() == 2
 
 
+def test_timestamps_only_move_forward(alice: tuple[Config, Path]) -> None:
+    """The watch daemon may have set a newer time than the files show: collect keeps it,
+    and fills in what is unset."""
+    config, path = alice
+    later = utcnow().replace(microsecond=0) + dt.timedelta(days=1)
+    Repository.update(last_update=later, last_access=None).where(
+        Repository.name == "laptop"
+    ).execute()
+    stats.collect(config)
+    repo = Repository.get(Repository.name == "laptop")
+    assert repo.last_update == later
+    expected = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+    assert repo.last_access == expected
+
+
+def test_points_are_written_in_several_transactions_during_the_walk(
+    store: Config, make_borg_repo: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stats, "_STORE_EVERY", 2)
+    users.add_user("bob")
+    paths = [make_borg_repo(_repository(store, f"bob/r{i}")) for i in range(5)]
+    result = stats.collect(store, jobs=2)
+    assert result.measured == 5
+    stored = {point.repository.name: point.bytes_used for point in Statistic.select()}
+    assert stored == {f"r{i}": du(path) for i, path in enumerate(paths)}
+    assert all(repo.last_update is not None for repo in Repository.select())
+
+
 def test_refresh_repository_by_repository_user(alice: tuple[Config, Path]) -> None:
     config, path = alice
     repo_user = Repository.get(Repository.name == "laptop").repo_user
