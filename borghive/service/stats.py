@@ -18,11 +18,17 @@ from borghive.config import Config
 from borghive.errors import InvalidInputError
 from borghive.service.repos import find_repository
 from borghive.service.usage import RepositoryUsage, Walkers, worker_command
-from borghive.store import execute_many, raw_rows, rows, store_errors, write_transaction
-from borghive.store.models import Repository, Statistic, User, utcnow
+from borghive.store import (
+    execute,
+    execute_many,
+    is_sqlite,
+    raw_rows,
+    store_errors,
+    write_transaction,
+)
+from borghive.store.models import Repository, Statistic, User, database, utcnow
 
 _STORE_EVERY = 2500  # measured repositories per transaction
-_BATCH = 500  # ids per DELETE: well under SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -298,25 +304,27 @@ def prune(retention: Retention | None = None) -> PruneResult:
     if retention.keep_all_days < 1:
         raise InvalidInputError("keep-all-days must be at least 1")
     cutoff = utcnow() - dt.timedelta(days=retention.keep_all_days)
-    with write_transaction():
-        old = rows(
-            Statistic.select(Statistic.id, Statistic.repository, Statistic.time)
-            .where(Statistic.time < cutoff)
-            .order_by(Statistic.repository, Statistic.time.desc(), Statistic.id.desc())
+    mark = database.obj.param
+    if retention.keep_weekly:
+        # The week's Monday, so that a week is an ISO week on both back ends. All in one
+        # statement: the database ranks a year's points faster than Python reads them.
+        week = "date(time, 'weekday 0', '-6 days')" if is_sqlite() else "date_trunc('week', time)"
+        statement = (
+            "DELETE FROM statistic WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "  # noqa: S608
+            f"(PARTITION BY repository_id, {week} ORDER BY time DESC, id DESC) AS place "
+            f"FROM statistic WHERE time < {mark}) AS ranked WHERE place > 1)"
         )
-        weeks: set[tuple[int, int, int]] = set()
-        doomed: list[int] = []
-        for point_id, repo_id, when in old:
-            year, week, _ = when.isocalendar()
-            if retention.keep_weekly and (repo_id, year, week) not in weeks:
-                weeks.add((repo_id, year, week))
-                continue
-            doomed.append(point_id)
-        for start in range(0, len(doomed), _BATCH):
-            Statistic.delete().where(Statistic.id.in_(doomed[start : start + _BATCH])).execute()
+    else:
+        statement = f"DELETE FROM statistic WHERE time < {mark}"  # noqa: S608 - fixed names
+    with write_transaction():
+        deleted = execute(statement, (cutoff,)).rowcount
+        [(kept,)] = execute(
+            f"SELECT COUNT(*) FROM statistic WHERE time < {mark}",  # noqa: S608 - fixed names
+            (cutoff,),
+        ).fetchall()
     return PruneResult(
-        deleted=len(doomed),
-        kept=len(old) - len(doomed),
+        deleted=deleted,
+        kept=kept,
         keep_all_days=retention.keep_all_days,
         keep_weekly=retention.keep_weekly,
     )

@@ -131,27 +131,38 @@ def test_timeout_is_reported_and_skipped(alice: tuple[Config, Path]) -> None:
     assert Statistic.select().count() == 1
 
 
-def test_prune_keeps_recent_points_and_one_per_week(store: Config) -> None:
+def test_prune_keeps_recent_points_and_the_newest_of_each_iso_week(store: Config) -> None:
     users.add_user("bob")
     _repository(store, "bob/one")
-    repo = Repository.get()
+    _repository(store, "bob/two")
     now = utcnow()
-    for days in range(0, 200):  # one point a day
-        Statistic.create(
-            repository=repo,
-            time=now - dt.timedelta(days=days, hours=1),
-            bytes_used=days,
-            file_count=1,
-        )
+    created: dict[int, list[dt.datetime]] = {}
+    for repo in Repository.select():
+        # One point every 11 hours for 200 days: weeks hold 15 or 16, and the hours move
+        # around midnight, so the Sunday/Monday boundary is tested each week.
+        times = [now - dt.timedelta(hours=1 + 11 * step) for step in range(0, 200 * 24 // 11)]
+        created[repo.id] = times
+        for number, when in enumerate(times):
+            Statistic.create(repository=repo, time=when, bytes_used=number, file_count=1)
+    cutoff = now - dt.timedelta(days=90)
     result = stats.prune(Retention(keep_all_days=90, keep_weekly=True))
-    left = [p.time for p in Statistic.select()]
-    recent = [t for t in left if t >= now - dt.timedelta(days=90)]
-    older = [t for t in left if t < now - dt.timedelta(days=90)]
-    assert len(recent) == 90
-    weeks = [t.isocalendar()[:2] for t in older]
-    assert len(weeks) == len(set(weeks)) and 15 <= len(weeks) <= 17
-    assert result.deleted == 200 - len(left)
-    assert stats.prune(Retention(keep_all_days=90, keep_weekly=False)).deleted == len(older)
+    for repo_id, times in created.items():
+        newest_of_week: dict[tuple[int, int], dt.datetime] = {}
+        for when in times:
+            if when < cutoff:
+                iso = when.isocalendar()
+                week = (iso.year, iso.week)
+                newest_of_week[week] = max(when, newest_of_week.get(week, when))
+        expected = sorted([t for t in times if t >= cutoff] + list(newest_of_week.values()))
+        left = sorted(p.time for p in Statistic.select().where(Statistic.repository == repo_id))
+        assert left == expected
+        assert 15 <= len(newest_of_week) <= 17
+    total = sum(len(times) for times in created.values())
+    assert result.deleted == total - Statistic.select().count()
+    older = Statistic.select().where(Statistic.time < cutoff).count()
+    assert result.kept == older
+    assert stats.prune(Retention(keep_all_days=90, keep_weekly=False)).deleted == older
+    assert Statistic.select().where(Statistic.time < cutoff).count() == 0
 
 
 def test_show_reports_changes_quota_and_staleness(alice: tuple[Config, Path]) -> None:
