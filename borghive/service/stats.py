@@ -1,8 +1,9 @@
 """Usage statistics: collect (one Statistic row per repository per run), refresh one
 repository for the watch daemon, and prune old points.
 
-The walks run outside any transaction (in worker processes, see ``service/usage.py``), so
-a long collect never holds the store's write lock; the rows are written at the end.
+The walks run in worker processes (``service/usage.py``, ``service/walk.py``), outside any
+transaction; the points are written in short transactions while the walk goes on, so a
+long collect never holds the store's write lock for long.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from borghive.config import Config
 from borghive.errors import InvalidInputError
 from borghive.service.repos import find_repository
-from borghive.service.usage import RepositoryUsage, Walkers, worker_command
+from borghive.service.usage import Walkers, worker_command
+from borghive.service.walk import RepositoryUsage
 from borghive.store import (
     execute,
     execute_many,
