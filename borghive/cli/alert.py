@@ -10,7 +10,7 @@ import typer
 
 from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
-from borghive.cli.render import emit_json, say, table, when
+from borghive.cli.render import counted, emit_json, say, table, when
 from borghive.quantities import format_duration, format_size
 from borghive.service import alerts
 
@@ -52,8 +52,9 @@ def check(
                 say(f"{verb} {delivery.event} for {delivery.repository} to {delivery.channel}")
         sent = sum(1 for d in report.deliveries if d.error is None)
         say(
-            f"checked {report.repositories} repositories: {report.firing} alerts firing, "
-            f"{sent} messages {verb}, {report.failed} failed, "
+            f"checked {counted(report.repositories, 'repository', 'repositories')}: "
+            f"{counted(report.firing, 'alert')} firing, {counted(sent, 'message')} {verb}, "
+            f"{report.failed} failed, "
             f"{report.unnotified} with no channel to tell"
         )
     if report.failed:

@@ -10,7 +10,7 @@ import typer
 
 from borghive.cli.app import state, store_session
 from borghive.cli.options import JsonOption, YesOption
-from borghive.cli.render import emit_json, fields, say, table, when
+from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.errors import InvalidInputError
 from borghive.service import keys
 from borghive.sshkeys import MAX_KEY_TEXT
@@ -136,5 +136,9 @@ def remove(
         typer.confirm(f"Revoke {key} from every repository and remove it?", abort=True, err=True)
     with store_session(ctx):
         info = keys.remove_key(key, force=force)
-    revoked = f" (revoked from {len(info.grants)} repositories)" if info.grants else ""
+    revoked = (
+        f" (revoked from {counted(len(info.grants), 'repository', 'repositories')})"
+        if info.grants
+        else ""
+    )
     say(f"removed key {info.owner}/{info.name}{revoked}")

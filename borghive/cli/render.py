@@ -56,6 +56,11 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=indent, default=_plain) + "\n")
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 repository``, ``2 repositories``: a count with its noun in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {plural or noun + 's'}"
+
+
 def when(value: dt.datetime | None) -> str:
     """A timestamp for people: UTC, to the minute; ``never`` for None."""
     return "never" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")

@@ -9,7 +9,7 @@ import typer
 
 from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
-from borghive.cli.render import emit_json, fields, say, table, when
+from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service import repos
 from borghive.service.repos import RepoChanges, RepoDetail
@@ -325,6 +325,7 @@ def sync(
             [(i.name, i.action, "yes" if i.done else "no", i.detail) for i in report.items],
         )
     say(
-        f"{report.checked} repositories checked, {len(report.items)} accounts differ"
+        f"{counted(report.checked, 'repository', 'repositories')} checked, "
+        f"{counted(len(report.items), 'account')} differ"
         + (" (dry run: nothing changed)" if dry_run else "")
     )

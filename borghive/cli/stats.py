@@ -12,7 +12,7 @@ import typer
 
 from borghive.cli.app import state, store_session
 from borghive.cli.options import JsonOption
-from borghive.cli.render import console, emit_json, say, table, when
+from borghive.cli.render import console, counted, emit_json, say, table, when
 from borghive.quantities import format_duration, format_size, parse_duration
 from borghive.service import stats, stats_export, stats_report
 from borghive.service.stats import CollectedRepository, Retention
@@ -165,7 +165,8 @@ def collect(
         emit_json(result)
     elif not quiet:
         say(
-            f"measured {result.measured} repositories ({format_size(result.bytes_used)}), "
+            f"measured {counted(result.measured, 'repository', 'repositories')} "
+            f"({format_size(result.bytes_used)}), "
             f"{result.unchanged} unchanged, {result.missing} not initialised, "
             f"{result.failed} failed, {result.pruned} old points pruned "
             f"in {result.duration:.1f}s"
@@ -317,4 +318,7 @@ def export(
     if json:
         emit_json(result)
         return
-    say(f"wrote {result.samples} samples of {result.repositories} repositories to {result.path}")
+    say(
+        f"wrote {result.samples} samples of "
+        f"{counted(result.repositories, 'repository', 'repositories')} to {result.path}"
+    )

@@ -106,7 +106,7 @@ def test_alert_check_dry_run_then_real_then_quiet(cli: Runner, mailbox: Mailbox)
 
     sent = cli.ok("alert", "check").stdout
     assert "sent alert for alice/laptop to email alice@example.org" in sent
-    assert "1 alerts firing, 1 messages sent, 0 failed" in sent
+    assert "1 alert firing, 1 message sent, 0 failed" in sent
     assert len(mailbox.messages) == 1
 
     again = cli.json("alert", "check")
@@ -134,7 +134,7 @@ def test_alert_check_exits_1_and_warns_when_a_channel_fails(
     assert result.exit_code == 1
     assert "borghive: warning: alert for alice/laptop through webhook" in result.stderr
     assert "HTTP 500" in result.stderr
-    assert "1 messages sent, 1 failed" in result.stdout
+    assert "1 message sent, 1 failed" in result.stdout
     assert len(mailbox.messages) == 1
     web.status["/hook"] = 200
     assert "sent alert for alice/laptop to webhook" in cli.ok("alert", "check").stdout

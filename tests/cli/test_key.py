@@ -156,7 +156,7 @@ def test_remove_is_refused_while_the_key_grants_access(populated: Cli) -> None:
 
 def test_remove_force_revokes_everywhere(populated: Cli) -> None:
     result = populated.ok("key", "remove", "alice/laptop", "--force", "--yes")
-    assert "removed key alice/laptop (revoked from 1 repositories)" in result.stdout
+    assert "removed key alice/laptop (revoked from 1 repository)" in result.stdout
     _, keys_after, repos_after = populated.snapshot()
     assert [k.name for k in keys_after] == ["desktop", "phone"]
     assert [r.key_count for r in repos_after] == [0]

@@ -59,7 +59,7 @@ def test_collect_show_history_prune_export(cli: Cli, tmp_path: Path) -> None:
     assert data["repositories"][0]["bytes_used"] == du(_path(cli))
 
     summary = cli.ok("stats", "collect", "alice/laptop")
-    assert summary.stdout.startswith("measured 1 repositories")
+    assert summary.stdout.startswith("measured 1 repository (")
     assert cli.ok("stats", "collect", "--quiet").stdout == ""
 
     shown = cli.ok("stats", "show")
@@ -80,7 +80,7 @@ def test_collect_show_history_prune_export(cli: Cli, tmp_path: Path) -> None:
 
     target = tmp_path / "borghive.prom"
     exported = cli.ok("stats", "export", "--prometheus", str(target))
-    assert "samples of 1 repositories" in exported.stdout
+    assert "samples of 1 repository to" in exported.stdout
     assert 'borghive_repository_size_bytes{owner="alice"' in target.read_text()
     with open_store(cli.config.store):
         assert Statistic.select().count() == 3
