@@ -4,7 +4,7 @@ This runs inside every SSH login, as an unprivileged user, with a minimal enviro
 stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's (for
 PostgreSQL: ctypes and the system libpq, see borghive.pq; psycopg2 only where libpq.so.5
 is missing), reads the values it needs from the validated copy that admin commands
-leave beside the configuration file (see ``config.write_login_cache``; without a current
+leave beside the configuration file (see ``login_copy.write_login_cache``; without a current
 copy it loads the file itself), only reads the store, has its own hard timeout, and on any
 error prints nothing, logs one line to syslog and exits non-zero (sshd then refuses the
 key). An unknown user is not an error: no output, exit 0.
@@ -83,7 +83,7 @@ class AuthKeysError(Exception):
 
 
 class Settings:
-    """The configuration values the login path needs (see config.login_settings)."""
+    """The configuration values the login path needs (see login_copy.login_settings)."""
 
     __slots__ = (
         "borg_path",
@@ -117,7 +117,7 @@ class Settings:
         rrsync_path: str,
     ) -> None:
         self.store_url = store_url
-        # A PostgreSQL URL's parts, parsed by config.login_settings (urllib.parse costs
+        # A PostgreSQL URL's parts, parsed by login_copy.login_settings (urllib.parse costs
         # this path ~2.5 ms); None for SQLite.
         self.store_host = store_host
         self.store_port = store_port
@@ -133,7 +133,7 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
-        """From ``config.login_settings`` output. TypeError when keys are missing or extra,
+        """From ``login_copy.login_settings`` output. TypeError when keys are missing or extra,
         ValueError when a store value cannot go to libpq: a text that is not a string
         without NUL, a port that is not an integer from 1 to 65535."""
         settings = cls(**values)
@@ -471,7 +471,8 @@ def load_settings(config_path: str | None, environ: dict[str, str] | None = None
             return cached
     from pathlib import Path
 
-    from borghive.config import load_config, login_settings
+    from borghive.config import load_config
+    from borghive.login_copy import login_settings
 
     config = load_config(Path(config_path) if config_path else None, environ)
     return Settings.from_mapping(login_settings(config))

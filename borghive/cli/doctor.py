@@ -10,7 +10,7 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, emit_json
-from borghive.config import write_login_cache
+from borghive.login_copy import write_login_cache
 from borghive.service.doctor import (
     DEFAULT_AUTHKEYS_COMMAND,
     DEFAULT_COMMAND_USER,
@@ -51,7 +51,7 @@ def doctor(
     """Check the setup: sshd's key command and its user, the store, borg, the repos root,
     LDAP, inotify limits. Exit 1 when a check fails."""
     config = state(ctx).config
-    write_login_cache(config)  # the login path's copy of the configuration, see config.py
+    write_login_cache(config)  # the login path's copy of the configuration, see login_copy.py
     checks = run_checks(config, authkeys_command=authkeys_command, command_user=command_user)
     if json:
         emit_json(checks)

@@ -7,7 +7,7 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, say
-from borghive.config import write_login_cache
+from borghive.login_copy import write_login_cache
 from borghive.store import describe, open_store
 from borghive.store.migrations import LATEST_VERSION, apply_migrations
 
@@ -17,7 +17,7 @@ def migrate(ctx: typer.Context, json: JsonOption = False) -> None:
     config = state(ctx).config
     with open_store(config.store, check_schema=False, create=True) as db:
         applied = apply_migrations(db)
-    write_login_cache(config)  # the login path's copy of the configuration, see config.py
+    write_login_cache(config)  # the login path's copy of the configuration, see login_copy.py
     if json:
         emit_json({"applied": [m.version for m in applied], "version": LATEST_VERSION})
         return

@@ -1,4 +1,4 @@
-"""The login path's copy of the configuration (config.write_login_cache): used only while
+"""The login path's copy of the configuration (login_copy.write_login_cache): used only while
 current and trustworthy, never able to change an answer, only to make it cheaper."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from borghive import authkeys, config
-from borghive.config import Config, write_login_cache
+from borghive import authkeys, config, login_copy
+from borghive.config import Config
+from borghive.login_copy import file_identity, write_login_cache
 
 from .helpers import (
     SSHD_ENV,
@@ -67,14 +68,14 @@ def granted(alice: Config, config_file: Path, public_keys: list[PublicKey]) -> t
 
 
 def cache_of(config_file: Path) -> Path:
-    return Path(str(config_file) + config.LOGIN_CACHE_SUFFIX)
+    return Path(str(config_file) + login_copy.LOGIN_CACHE_SUFFIX)
 
 
 def test_constants_agree_with_the_configuration_module() -> None:
     assert str(config.DEFAULT_CONFIG_PATH) == authkeys.DEFAULT_CONFIG
     assert authkeys.CONFIG_ENV == config.CONFIG_ENV
-    assert authkeys.LOGIN_CACHE_SUFFIX == config.LOGIN_CACHE_SUFFIX
-    assert authkeys.LOGIN_CACHE_FORMAT == config.LOGIN_CACHE_FORMAT
+    assert authkeys.LOGIN_CACHE_SUFFIX == login_copy.LOGIN_CACHE_SUFFIX
+    assert authkeys.LOGIN_CACHE_FORMAT == login_copy.LOGIN_CACHE_FORMAT
 
 
 def test_a_current_copy_is_used_and_the_config_loader_is_not_imported(
@@ -213,7 +214,7 @@ def test_config_check_writes_the_copy(alice: Config, config_file: Path) -> None:
     assert f"login path copy refreshed: {cache_of(config_file)}" in result.stdout
     payload = marshal.loads(cache_of(config_file).read_bytes())  # noqa: S302 - test's own
     assert payload["settings"]["store_url"] == alice.store.url
-    assert payload["identity"] == config.file_identity(str(config_file))
+    assert payload["identity"] == file_identity(str(config_file))
 
 
 def load(config_file: Path) -> Config:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from support import config_toml, make_config
 
-from borghive import authkeys, config, pq
+from borghive import authkeys, config, login_copy, pq
 from borghive.config import Config
 from borghive.errors import ConfigError
 
@@ -31,7 +31,7 @@ PG = [pytest.param("pg", marks=pytest.mark.pg)]
 
 
 def settings_of(configuration: Config) -> authkeys.Settings:
-    return authkeys.Settings.from_mapping(config.login_settings(configuration))
+    return authkeys.Settings.from_mapping(login_copy.login_settings(configuration))
 
 
 @pytest.fixture(params=["libpq", "psycopg2"])
@@ -266,7 +266,7 @@ def test_login_settings_split_the_url_as_the_store_does(tmp_path: Path, url: str
     from borghive.store.db import build_database
 
     configuration = make_config(tmp_path, url)
-    values = config.login_settings(configuration)
+    values = login_copy.login_settings(configuration)
     database = build_database(configuration.store)
 
     split = (values["store_dbname"], values["store_host"], values["store_port"])
@@ -283,11 +283,11 @@ def test_login_settings_refuse_a_bad_port(tmp_path: Path) -> None:
     for url in ("postgresql://host:99999/db", "postgresql://host:port/db"):
         configuration = make_config(tmp_path, url)
         with pytest.raises(ConfigError, match="port"):
-            config.login_settings(configuration)
+            login_copy.login_settings(configuration)
 
 
 def test_sqlite_settings_have_no_address(tmp_path: Path) -> None:
-    values = config.login_settings(make_config(tmp_path, f"sqlite:///{tmp_path}/b.db"))
+    values = login_copy.login_settings(make_config(tmp_path, f"sqlite:///{tmp_path}/b.db"))
 
     assert [values[f"store_{part}"] for part in ("host", "port", "dbname", "user")] == [None] * 4
 
@@ -306,7 +306,7 @@ def test_sqlite_settings_have_no_address(tmp_path: Path) -> None:
     ],
 )
 def test_settings_refuse_what_libpq_cannot_take(tmp_path: Path, change: dict[str, object]) -> None:
-    values = config.login_settings(make_config(tmp_path, "postgresql://postgres@db/borghive"))
+    values = login_copy.login_settings(make_config(tmp_path, "postgresql://postgres@db/borghive"))
     values.update(change)  # type: ignore[arg-type] - deliberately wrong types
 
     with pytest.raises(ValueError, match="store"):
@@ -316,9 +316,9 @@ def test_settings_refuse_what_libpq_cannot_take(tmp_path: Path, change: dict[str
 def test_connection_parameters(tmp_path: Path) -> None:
     password_file = tmp_path / "password"
     password_file.write_text("  s3cret \n")
-    values = config.login_settings(make_config(tmp_path, "postgresql://back%40up@db:6432/hive"))
+    values = login_copy.login_settings(make_config(tmp_path, "postgresql://back%40up@db:6432/hive"))
     with_password = {**values, "store_password_file": str(password_file), "connect_timeout": 2.5}
-    local = config.login_settings(make_config(tmp_path, "postgresql:///"))
+    local = login_copy.login_settings(make_config(tmp_path, "postgresql:///"))
 
     assert authkeys.postgres_parameters(authkeys.Settings.from_mapping(with_password)) == {
         "host": "db",

@@ -1,0 +1,103 @@
+"""The login path's copy of the configuration.
+
+``borghive authkeys`` runs for every key of every SSH login. Parsing TOML and building
+these dataclasses costs it more than the interpreter's own start, so commands an admin
+runs after editing the file (config check, migrate, doctor) leave a validated copy of the
+few values it needs beside the file, in marshal format. authkeys uses it only while the
+file's identity (device, inode, size, mtime) is unchanged and no BORGHIVE_* override is
+set; otherwise it loads the file itself. The copy can make logins faster, never different.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from borghive.config import Config, load_config
+from borghive.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, has_overrides
+from borghive.errors import ConfigError
+
+
+def store_address(url: str) -> tuple[str | None, int | None, str | None, str | None]:
+    """(host, port, database, user) of a ``postgresql://`` store URL, read as store/db.py
+    reads it (no host: libpq's default socket; no port: 5432; no database: borghive), or
+    all None for another URL. Raises ConfigError when the port is not a valid number."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return None, None, None, None
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise ConfigError("store.url: the port is not a number from 1 to 65535") from None
+    return (
+        parts.hostname or None,
+        port,
+        unquote(parts.path.lstrip("/")) or "borghive",
+        unquote(parts.username) if parts.username else None,
+    )
+
+
+def login_settings(config: Config) -> dict[str, str | int | float | None]:
+    """The values ``authkeys`` needs, as plain data; a PostgreSQL URL already split into
+    its parts (urllib.parse would cost every login ~2.5 ms). Raises ConfigError when the
+    store URL cannot be split."""
+    password_file = config.store.password_file
+    host, port, database, user = store_address(config.store.url)
+    return {
+        "store_url": config.store.url,
+        "store_host": host,
+        "store_port": port,
+        "store_dbname": database,
+        "store_user": user,
+        "store_password_file": None if password_file is None else str(password_file),
+        "busy_timeout": config.store.busy_timeout,
+        "connect_timeout": config.store.connect_timeout,
+        "repos_root": str(config.repos.root),
+        "borg_path": str(config.borg.path),
+        "borg_umask": config.borg.umask,
+        "rrsync_path": str(config.borg.rrsync_path),
+    }
+
+
+def file_identity(path: str) -> list[int]:
+    """(device, inode, size, mtime in ns) of a file: what the login cache is keyed on."""
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def write_login_cache(config: Config, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Write the login path's copy of ``config`` beside its file; return its path, or None
+    when there is nothing to cache (built-in defaults, environment overrides) or the file
+    changed meanwhile. Failing to write is not an error: logins just stay slower."""
+    import marshal
+
+    environ = os.environ if environ is None else environ
+    if config.source == Config.source or has_overrides(environ):
+        return None
+    source = os.path.abspath(config.source)
+    try:
+        before = file_identity(source)
+        fresh = load_config(Path(source), environ)
+        if file_identity(source) != before:
+            return None
+        payload = {
+            "format": LOGIN_CACHE_FORMAT,
+            "source": source,
+            "identity": before,
+            "settings": login_settings(fresh),
+        }
+        target = Path(source + LOGIN_CACHE_SUFFIX)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}")
+        status = os.stat(source)
+        with open(temporary, "wb") as handle:
+            # Readable by whoever may read the file itself (sshd's command user), no more.
+            os.fchown(handle.fileno(), -1, status.st_gid)
+            os.fchmod(handle.fileno(), status.st_mode & 0o644)
+            marshal.dump(payload, handle)
+        os.replace(temporary, target)
+    except (OSError, ConfigError):
+        return None
+    return target
