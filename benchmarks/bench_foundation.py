@@ -432,7 +432,7 @@ import borghive.cli.app as app_module
 imported = time.perf_counter()
 import borghive.cli.repo as repo_cli
 import borghive.store
-from borghive.service import repos
+from borghive.service import repo_view, repos
 
 marks = {"config": 0.0, "open": 0.0, "service": 0.0, "render": 0.0, "close": 0.0}
 depth = {name: 0 for name in marks}
@@ -455,7 +455,8 @@ def wrap(module, names, phase):
             setattr(module, name, timed(phase, getattr(module, name)))
 
 wrap(app_module, ("load_config",), "config")
-wrap(repos, ("list_repositories", "show_repository", "create_repository"), "service")
+wrap(repo_view, ("list_repositories", "show_repository"), "service")
+wrap(repos, ("create_repository",), "service")
 wrap(repo_cli, ("table", "fields", "say", "emit_json", "_render_detail"), "render")
 original_open = borghive.store.open_store
 

@@ -11,8 +11,9 @@ from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.quantities import format_duration, format_size, parse_duration, parse_size
-from borghive.service import repos
-from borghive.service.repos import RepoChanges, RepoDetail
+from borghive.service import grants, repo_view, repos
+from borghive.service.repo_view import RepoDetail
+from borghive.service.repos import RepoChanges
 from borghive.service.sync import sync_accounts
 
 app = typer.Typer(
@@ -112,7 +113,7 @@ def list_(
     """List repositories."""
     config = state(ctx).config
     with store_session(ctx, readonly=True):
-        result = repos.list_repositories(config, user)
+        result = repo_view.list_repositories(config, user)
     if json:
         emit_json(result)
         return
@@ -186,7 +187,7 @@ def show(ctx: typer.Context, repository: RepoArgument, json: JsonOption = False)
     """Show a repository: keys, access modes, last access/update, events, usage, account."""
     config = state(ctx).config
     with store_session(ctx, readonly=True), accounts_session(config) as accounts:
-        detail = repos.show_repository(config, accounts, repository)
+        detail = repo_view.show_repository(config, accounts, repository)
     if json:
         emit_json(detail)
     else:
@@ -251,7 +252,7 @@ def grant(
     """Let a key open a repository (or change its access mode)."""
     config = state(ctx).config
     with store_session(ctx):
-        access = repos.grant_access(
+        access = grants.grant_access(
             config, repository, key, append_only=append_only, allowed_from=allowed_from
         )
     if json:
@@ -265,7 +266,7 @@ def revoke(ctx: typer.Context, repository: RepoArgument, key: KeyForRepo) -> Non
     """Stop a key from opening a repository; effective at the next login."""
     config = state(ctx).config
     with store_session(ctx):
-        access = repos.revoke_access(config, repository, key)
+        access = grants.revoke_access(config, repository, key)
     say(f"revoked {access.key} from {repository}")
 
 

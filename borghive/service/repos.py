@@ -15,23 +15,18 @@ from borghive.accounts import (
     GECOS_PREFIX,
     AccountsBackend,
     AccountSpec,
-    AccountState,
-    account_state,
 )
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
 from borghive.names import check_name
 from borghive.service.keys import find_key
-from borghive.service.users import aware, find_user, stored_time
-from borghive.sources import check_sources
-from borghive.store import execute, is_sqlite, raw_rows, rows, write_transaction
+from borghive.service.users import aware, find_user
+from borghive.store import execute, is_sqlite, rows, write_transaction
 from borghive.store.models import (
     REPOSITORY_MODES,
     Access,
-    Event,
     Repository,
     SshKey,
-    Statistic,
     User,
 )
 
@@ -54,38 +49,6 @@ class RepoInfo:
     path: str
     url: str
     key_count: int
-
-
-@dataclass(frozen=True)
-class AccessInfo:
-    key: str
-    fingerprint: str
-    mode: str
-    allowed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class EventInfo:
-    kind: str
-    time: dt.datetime
-    detail: str
-
-
-@dataclass(frozen=True)
-class StatisticInfo:
-    time: dt.datetime
-    bytes_used: int
-    file_count: int
-
-
-@dataclass(frozen=True)
-class RepoDetail:
-    repository: RepoInfo
-    accesses: tuple[AccessInfo, ...]
-    events: tuple[EventInfo, ...]
-    last_statistic: StatisticInfo | None
-    account: AccountState | None
-    accounts_backend: str
 
 
 @dataclass(frozen=True)
@@ -178,7 +141,7 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def _info(config: Config, repo: Repository, owner: str, key_count: int) -> RepoInfo:
+def repo_info(config: Config, repo: Repository, owner: str, key_count: int) -> RepoInfo:
     return RepoInfo(
         owner=owner,
         name=repo.name,
@@ -196,7 +159,7 @@ def _info(config: Config, repo: Repository, owner: str, key_count: int) -> RepoI
     )
 
 
-def _key_count(repo: Repository) -> int:
+def count_keys(repo: Repository) -> int:
     return int(Access.select().where(Access.repository == repo.id).count())
 
 
@@ -303,7 +266,7 @@ def create_repository(
     except BaseException:
         _undo_account(accounts, account_made)
         raise
-    info = _info(config, repo, owner_name, len(granted))
+    info = repo_info(config, repo, owner_name, len(granted))
     init = f"borg init --encryption=repokey-blake2 {info.url}"
     return CreatedRepo(repository=info, init_command=init)
 
@@ -312,120 +275,6 @@ def _undo_account(accounts: AccountsBackend, name: str | None) -> None:
     """Remove an account whose store row did not commit."""
     if name is not None:
         accounts.delete(name)
-
-
-def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo]:
-    """Every repository, or one owner's, by owner and name."""
-    counts: dict[int, int] = dict(
-        rows(Access.select(Access.repository, fn.COUNT(Access.id)).group_by(Access.repository))
-    )
-    query = (
-        Repository.select(
-            User.name,
-            Repository.name,
-            Repository.repo_user,
-            Repository.uid_number,
-            Repository.mode,
-            Repository.quota,
-            Repository.alert_after,
-            Repository.last_access,
-            Repository.last_update,
-            Repository.created,
-            Repository.id,
-        )
-        .join(User)
-        .order_by(User.name, Repository.name)
-    )
-    if owner is not None:
-        query = query.where(User.id == find_user(owner).id)
-    # Plain driver rows and f-strings: model objects, Path joins and peewee's value
-    # conversion made this 5x slower on 10,000 repositories (benchmarks/bench_foundation.py).
-    root = str(config.repos.root).rstrip("/")
-    host, port = config.repos.public_host, config.repos.ssh_port
-    return [
-        RepoInfo(
-            owner=owner_name,
-            name=name,
-            repo_user=user,
-            uid_number=uid,
-            mode=mode,
-            quota=quota,
-            alert_after=alert_after,
-            last_access=None if last_access is None else stored_time(last_access),
-            last_update=None if last_update is None else stored_time(last_update),
-            created=stored_time(created),
-            path=f"{root}/{user}/{name}",
-            url=f"ssh://{user}@{host}:{port}/./{name}",
-            key_count=counts.get(repo_id, 0),
-        )
-        for (
-            owner_name,
-            name,
-            user,
-            uid,
-            mode,
-            quota,
-            alert_after,
-            last_access,
-            last_update,
-            created,
-            repo_id,
-        ) in raw_rows(query)
-    ]
-
-
-def show_repository(
-    config: Config, accounts: AccountsBackend, reference: str, *, events: int = 10
-) -> RepoDetail:
-    """A repository with its keys, recent events, last statistic and account state."""
-    repo = find_repository(reference)
-    owner = repo.owner.name
-    accesses = tuple(
-        AccessInfo(f"{key_owner}/{key_name}", fingerprint, mode, allowed_from)
-        for key_owner, key_name, fingerprint, mode, allowed_from in rows(
-            Access.select(
-                User.name,
-                SshKey.name,
-                SshKey.fingerprint,
-                Access.mode,
-                fn.COALESCE(Access.allowed_from, SshKey.allowed_from),
-            )
-            .join(SshKey)
-            .join(User)
-            .where(Access.repository == repo.id)
-            .order_by(User.name, SshKey.name)
-        )
-    )
-    recent = tuple(
-        EventInfo(e.kind, aware(e.time), e.detail)
-        for e in Event.select()
-        .where(Event.repository == repo.id)
-        .order_by(Event.time.desc(), Event.id.desc())
-        .limit(events)
-    )
-    statistic = (
-        Statistic.select()
-        .where(Statistic.repository == repo.id)
-        .order_by(Statistic.time.desc())
-        .first()
-    )
-    last = (
-        StatisticInfo(aware(statistic.time), statistic.bytes_used, statistic.file_count)
-        if statistic
-        else None
-    )
-    return RepoDetail(
-        repository=_info(config, repo, owner, len(accesses)),
-        accesses=accesses,
-        events=recent,
-        last_statistic=last,
-        account=(
-            None
-            if accounts.name == "none"
-            else account_state(account_spec(config, repo, owner), accounts.get(repo.repo_user))
-        ),
-        accounts_backend=accounts.name,
-    )
 
 
 def set_repository(
@@ -461,47 +310,7 @@ def set_repository(
         elif locked_now is False:
             accounts.lock(repo.repo_user)
         raise
-    return _info(config, repo, owner, _key_count(repo))
-
-
-def grant_access(
-    config: Config,
-    reference: str,
-    key_reference: str,
-    *,
-    append_only: bool = False,
-    allowed_from: str | None = None,
-) -> AccessInfo:
-    """Let a key open a repository (or change how); a bare key name means the owner's key.
-    ``allowed_from`` limits the addresses for this repository (instead of the key's own)."""
-    mode = "append-only" if append_only else "full"
-    sources = check_sources(allowed_from) if allowed_from is not None else None
-    with write_transaction():
-        repo = find_repository(reference)
-        key = find_key(key_reference, owner=repo.owner.name)
-        access = Access.get_or_none((Access.repository == repo.id) & (Access.key == key.id))
-        if access is None:
-            Access.create(repository=repo, key=key, mode=mode, allowed_from=sources)
-        else:
-            access.mode = mode
-            access.allowed_from = sources
-            access.save()
-    return AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, mode, sources)
-
-
-def revoke_access(config: Config, reference: str, key_reference: str) -> AccessInfo:
-    """Stop a key from opening a repository; raise NotFoundError when it had no access."""
-    with write_transaction():
-        repo = find_repository(reference)
-        key = find_key(key_reference, owner=repo.owner.name)
-        access = Access.get_or_none((Access.repository == repo.id) & (Access.key == key.id))
-        if access is None:
-            raise NotFoundError(
-                f"key {key.owner.name}/{key.name} has no access to {repo.owner.name}/{repo.name}"
-            )
-        info = AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, access.mode)
-        access.delete_instance()
-    return info
+    return repo_info(config, repo, owner, count_keys(repo))
 
 
 def delete_repository(
@@ -517,7 +326,7 @@ def delete_repository(
         with write_transaction():
             repo = find_repository(reference)
             owner = repo.owner.name
-            info = _info(config, repo, owner, _key_count(repo))
+            info = repo_info(config, repo, owner, count_keys(repo))
             if purge:  # refuse before anything is deleted, not after the commit
                 _check_purge(config, Path(info.path))
             spec = account_spec(config, repo, owner)

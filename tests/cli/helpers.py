@@ -20,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from borghive.cli.app import app
 from borghive.config import Config
-from borghive.service import keys, repos, users
+from borghive.service import keys, repo_view, users
 from borghive.store import open_store
 
 
@@ -130,7 +130,7 @@ class Cli:
         """Every user, key and repository as the services see them (one store connection):
         compared before and after a refusal to prove it changed nothing."""
         with open_store(self.config.store, readonly=True):
-            return (users.list_users(), keys.list_keys(), repos.list_repositories(self.config))
+            return (users.list_users(), keys.list_keys(), repo_view.list_repositories(self.config))
 
     @property
     def root(self) -> Path:

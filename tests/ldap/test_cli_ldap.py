@@ -15,7 +15,7 @@ from slapd import Slapd
 
 from borghive.cli import render
 from borghive.config import Config
-from borghive.service import repos, users
+from borghive.service import repo_view, repos, users
 from borghive.store import open_store
 
 from .helpers import borghive, members, people, posix_ldif, with_ldap, write_config
@@ -46,7 +46,7 @@ def ldap_cli(migrated: Config, clean_slapd: Slapd, tmp_path: Path) -> Iterator[t
 def repo_users(config: Config) -> dict[str, str]:
     """OWNER/NAME → repository user, from the store."""
     with open_store(config.store):
-        return {f"{r.owner}/{r.name}": r.repo_user for r in repos.list_repositories(config)}
+        return {f"{r.owner}/{r.name}": r.repo_user for r in repo_view.list_repositories(config)}
 
 
 def test_create_show_set_delete(ldap_cli: tuple[Path, Config], clean_slapd: Slapd) -> None:

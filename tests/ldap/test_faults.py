@@ -28,7 +28,7 @@ from borghive.errors import (
     DirectoryUnavailableError,
 )
 from borghive.ldap.accounts import LdapAccounts
-from borghive.service import keys, repos, users
+from borghive.service import keys, repo_view, repos, users
 from borghive.service.repos import RepoChanges, find_repository
 from borghive.service.sync import sync_accounts
 from borghive.store import execute, is_sqlite, write_transaction
@@ -201,7 +201,7 @@ def test_start_tls_with_the_servers_ca_end_to_end(alice: Config, slapd_tls: Slap
     config = with_ldap(alice, slapd_tls, start_tls=True, ca_file=slapd_tls.ca_file)
     with closing(backend_for(config)) as accounts:
         name = create(config, accounts)
-        state = repos.show_repository(config, accounts, "alice/photos").account
+        state = repo_view.show_repository(config, accounts, "alice/photos").account
         assert state is not None and state.matches
         repos.set_repository(config, accounts, "alice/photos", RepoChanges(mode="disabled"))
         found = entry(slapd_tls, name)

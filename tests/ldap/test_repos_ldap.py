@@ -12,7 +12,7 @@ from slapd import Slapd
 from borghive.config import Config
 from borghive.errors import ConfigError
 from borghive.ldap.accounts import LdapAccounts
-from borghive.service import repos, users
+from borghive.service import repo_view, repos, users
 from borghive.service.repos import RepoChanges, account_spec, find_repository
 from borghive.service.sync import SyncItem, sync_accounts
 
@@ -95,7 +95,7 @@ def test_disabling_locks_and_enabling_unlocks(
     repos.set_repository(ldap_config, accounts, "alice/photos", RepoChanges(mode="disabled"))
     found = entry(clean_slapd, name)
     assert found is not None and found["shadowExpire"] == ["1"]
-    assert repos.show_repository(ldap_config, accounts, name).account.matches  # type: ignore[union-attr]
+    assert repo_view.show_repository(ldap_config, accounts, name).account.matches  # type: ignore[union-attr]
 
     repos.set_repository(ldap_config, accounts, "alice/photos", RepoChanges(mode="import"))
     found = entry(clean_slapd, name)
@@ -122,16 +122,16 @@ def test_show_reports_a_matching_account_then_the_drift(
     ldap_config: Config, accounts: LdapAccounts, clean_slapd: Slapd
 ) -> None:
     (name,) = make(ldap_config, accounts, "alice/photos")
-    state = repos.show_repository(ldap_config, accounts, "alice/photos").account
+    state = repo_view.show_repository(ldap_config, accounts, "alice/photos").account
     assert state is not None and state.exists and state.matches and state.problems == ()
 
     set_shell(clean_slapd, name, "/bin/bash")
-    state = repos.show_repository(ldap_config, accounts, "alice/photos").account
+    state = repo_view.show_repository(ldap_config, accounts, "alice/photos").account
     assert state is not None and state.exists and not state.matches
     assert state.problems == ("shell is /bin/bash, expected /bin/sh",)
 
     clean_slapd.ldapdelete(f"uid={name},{clean_slapd.people_dn}")
-    state = repos.show_repository(ldap_config, accounts, "alice/photos").account
+    state = repo_view.show_repository(ldap_config, accounts, "alice/photos").account
     assert state is not None and not state.exists and state.problems == ("missing",)
 
 
@@ -247,5 +247,5 @@ def test_a_malformed_users_dn_is_a_configuration_error(store: Config, clean_slap
     finally:
         backend.close()
     assert raised.value.exit_code == 78
-    assert repos.list_repositories(config) == []
+    assert repo_view.list_repositories(config) == []
     assert people(clean_slapd) == {} and members(clean_slapd) == set()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from borghive.config import Config
-from borghive.service import repos, users
+from borghive.service import repo_view, users
 
 WRITER = textwrap.dedent(
     """
@@ -52,7 +52,7 @@ def test_concurrent_writers(store: Config, tmp_path: Path) -> None:
     outcomes = [worker.communicate(timeout=60) for worker in workers]
 
     assert [w.returncode for w in workers] == [0] * 8, [err for _, err in outcomes]
-    created = repos.list_repositories(store)
+    created = repo_view.list_repositories(store)
     assert len(created) == 80
     assert {r.name for r in created} == {f"w{w}-{n}" for w in range(8) for n in range(10)}
     assert len({r.repo_user for r in created}) == 80

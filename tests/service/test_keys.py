@@ -8,7 +8,7 @@ import pytest
 
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.service import keys, repos, users
+from borghive.service import keys, repo_view, repos, users
 from borghive.store.models import Access, Repository, SshKey
 
 from .conftest import GeneratedKey
@@ -169,6 +169,6 @@ def test_remove_with_force_revokes_everywhere(
     assert [k.name for k in keys.list_keys()] == ["desktop"]
     assert count(Repository) == 2
     assert count(Access) == 1
-    assert [a.key for a in repos.show_repository(alice, accounts, "alice/home").accesses] == [
+    assert [a.key for a in repo_view.show_repository(alice, accounts, "alice/home").accesses] == [
         "alice/desktop"
     ]

@@ -17,7 +17,7 @@ from borghive.errors import (
     NotFoundError,
     RefusedError,
 )
-from borghive.service import keys, repos, users
+from borghive.service import grants, keys, repo_view, repos, users
 from borghive.service.repos import RepoChanges
 from borghive.store.models import Access, Event, Repository, Statistic
 
@@ -62,7 +62,7 @@ def test_create(people: Config, accounts: FakeAccounts) -> None:
     assert info.url == f"ssh://{user}@backup.example.org:22/./home"
     assert info.path == str(people.repos.root / user / "home")
     assert created.init_command == f"borg init --encryption=repokey-blake2 {info.url}"
-    accesses = repos.show_repository(people, accounts, "alice/home").accesses
+    accesses = repo_view.show_repository(people, accounts, "alice/home").accesses
     assert [(a.key, a.mode, a.fingerprint) for a in accesses] == [
         ("alice/desktop", "append-only", fingerprint_of("alice/desktop")),
         ("alice/laptop", "full", fingerprint_of("alice/laptop")),
@@ -185,8 +185,8 @@ def test_list(people: Config, accounts: FakeAccounts) -> None:
     repos.create_repository(people, accounts, "alice/work", keys=["laptop", "desktop"])
     repos.create_repository(people, accounts, "alice/home")
 
-    everything = repos.list_repositories(people)
-    alices = repos.list_repositories(people, owner="alice")
+    everything = repo_view.list_repositories(people)
+    alices = repo_view.list_repositories(people, owner="alice")
 
     assert [(r.owner, r.name) for r in everything] == [
         ("alice", "home"),
@@ -194,9 +194,9 @@ def test_list(people: Config, accounts: FakeAccounts) -> None:
         ("bob", "home"),
     ]
     assert [(r.name, r.key_count) for r in alices] == [("home", 0), ("work", 2)]
-    assert repos.list_repositories(people, owner="bob")[0].url.startswith("ssh://r")
+    assert repo_view.list_repositories(people, owner="bob")[0].url.startswith("ssh://r")
     with pytest.raises(NotFoundError):
-        repos.list_repositories(people, owner="carol")
+        repo_view.list_repositories(people, owner="carol")
 
 
 def test_show(people: Config, accounts: FakeAccounts) -> None:
@@ -221,7 +221,7 @@ def test_show(people: Config, accounts: FakeAccounts) -> None:
     )
     Statistic.create(repository=row, time=start - dt.timedelta(days=1), bytes_used=1, file_count=1)
 
-    detail = repos.show_repository(people, accounts, "alice/home", events=3)
+    detail = repo_view.show_repository(people, accounts, "alice/home", events=3)
 
     assert detail.repository == info
     assert [(a.key, a.mode) for a in detail.accesses] == [
@@ -238,12 +238,12 @@ def test_show(people: Config, accounts: FakeAccounts) -> None:
     assert detail.last_statistic.time == (start + dt.timedelta(days=1)).replace(tzinfo=dt.UTC)
     assert detail.account is not None and detail.account.matches
     assert detail.accounts_backend == "fake"
-    by_user = repos.show_repository(people, accounts, other.repo_user)
+    by_user = repo_view.show_repository(people, accounts, other.repo_user)
     assert [e.kind for e in by_user.events] == ["alert"]
     assert by_user.last_statistic is None
     assert by_user.accesses == ()
     with pytest.raises(NotFoundError, match="alice/nothing"):
-        repos.show_repository(people, accounts, "alice/nothing")
+        repo_view.show_repository(people, accounts, "alice/nothing")
 
 
 def test_set_quota_alert_and_mode(people: Config, accounts: FakeAccounts) -> None:
@@ -265,7 +265,7 @@ def test_set_quota_alert_and_mode(people: Config, accounts: FakeAccounts) -> Non
 
     repos.set_repository(people, accounts, "alice/home", RepoChanges(mode="disabled"))
     assert accounts.calls == [("lock", info.repo_user)]
-    assert repos.list_repositories(people)[0].mode == "disabled"
+    assert repo_view.list_repositories(people)[0].mode == "disabled"
 
     repos.set_repository(people, accounts, "alice/home", RepoChanges(mode="borg"))
     assert accounts.calls == [("lock", info.repo_user), ("unlock", info.repo_user)]
@@ -290,14 +290,14 @@ def test_set_refusals(people: Config, accounts: FakeAccounts) -> None:
 def test_grant_upserts_mode(people: Config, accounts: FakeAccounts) -> None:
     repos.create_repository(people, accounts, "alice/home")
 
-    granted = repos.grant_access(people, "alice/home", "laptop")
+    granted = grants.grant_access(people, "alice/home", "laptop")
     assert (granted.key, granted.mode) == ("alice/laptop", "full")
     assert granted.fingerprint == fingerprint_of("alice/laptop")
-    again = repos.grant_access(people, "alice/home", "alice/laptop", append_only=True)
+    again = grants.grant_access(people, "alice/home", "alice/laptop", append_only=True)
     assert again.mode == "append-only"
-    repos.grant_access(people, "alice/home", "bob/laptop")
+    grants.grant_access(people, "alice/home", "bob/laptop")
 
-    accesses = repos.show_repository(people, accounts, "alice/home").accesses
+    accesses = repo_view.show_repository(people, accounts, "alice/home").accesses
     assert [(a.key, a.mode) for a in accesses] == [
         ("alice/laptop", "append-only"),
         ("bob/laptop", "full"),
@@ -310,9 +310,9 @@ def test_grant_refusals(people: Config, accounts: FakeAccounts) -> None:
     before = snapshot()
 
     with pytest.raises(NotFoundError, match="alice/phone"):
-        repos.grant_access(people, "alice/home", "phone")
+        grants.grant_access(people, "alice/home", "phone")
     with pytest.raises(NotFoundError, match="alice/nothing"):
-        repos.grant_access(people, "alice/nothing", "laptop")
+        grants.grant_access(people, "alice/nothing", "laptop")
 
     assert snapshot() == before
 
@@ -320,16 +320,16 @@ def test_grant_refusals(people: Config, accounts: FakeAccounts) -> None:
 def test_revoke(people: Config, accounts: FakeAccounts) -> None:
     repos.create_repository(people, accounts, "alice/home", keys=["laptop", "bob/laptop"])
 
-    revoked = repos.revoke_access(people, "alice/home", "laptop")
+    revoked = grants.revoke_access(people, "alice/home", "laptop")
 
     assert (revoked.key, revoked.mode) == ("alice/laptop", "full")
-    accesses = repos.show_repository(people, accounts, "alice/home").accesses
+    accesses = repo_view.show_repository(people, accounts, "alice/home").accesses
     assert [a.key for a in accesses] == ["bob/laptop"]
     before = snapshot()
     with pytest.raises(NotFoundError, match="alice/laptop has no access to alice/home"):
-        repos.revoke_access(people, "alice/home", "laptop")
+        grants.revoke_access(people, "alice/home", "laptop")
     with pytest.raises(NotFoundError, match="alice/desktop has no access"):
-        repos.revoke_access(people, "alice/home", "desktop")
+        grants.revoke_access(people, "alice/home", "desktop")
     assert snapshot() == before
 
 
@@ -354,7 +354,7 @@ def test_delete_keeps_data(people: Config, accounts: FakeAccounts) -> None:
     assert deleted.repository == info
     assert (deleted.purged, deleted.data_left) == (False, str(path))
     assert (path / "config").is_file()
-    assert [r.name for r in repos.list_repositories(people)] == ["work"]
+    assert [r.name for r in repo_view.list_repositories(people)] == ["work"]
     assert rows_of(Access) == [kept.repo_user]
     assert count(Event) == 0
     assert count(Statistic) == 0
@@ -389,7 +389,7 @@ def test_delete_with_purge(people: Config, accounts: FakeAccounts) -> None:
     assert not path.parent.exists()
     assert (other_path / "config").is_file()
     assert people.repos.root.is_dir()
-    assert [r.name for r in repos.list_repositories(people)] == ["work"]
+    assert [r.name for r in repo_view.list_repositories(people)] == ["work"]
     assert accounts.calls[-1] == ("delete", info.repo_user)
 
 

@@ -53,7 +53,7 @@ READER = textwrap.dedent(
     from pathlib import Path
     from borghive.config import Config, ReposConfig, StoreConfig
     from borghive.errors import BorghiveError
-    from borghive.service.repos import list_repositories
+    from borghive.service.repo_view import list_repositories
     from borghive.service.users import add_user
     from borghive.store import open_store
 

@@ -11,7 +11,7 @@ from support import make_config
 
 from borghive.config import Config
 from borghive.errors import ConflictError
-from borghive.service import repos, users
+from borghive.service import repo_view, repos, users
 
 from .helpers import FakeAccounts, snapshot
 
@@ -24,7 +24,7 @@ def small(store: Config, tmp_path: Path) -> Config:
 
 
 def uids(config: Config) -> dict[str, int]:
-    return {r.name: r.uid_number for r in repos.list_repositories(config)}
+    return {r.name: r.uid_number for r in repo_view.list_repositories(config)}
 
 
 def test_gap_below_a_taken_top_is_found(small: Config, accounts: FakeAccounts) -> None:
@@ -66,7 +66,7 @@ def test_exhaustion_by_backend_refused(small: Config, accounts: FakeAccounts) ->
     accounts.uids_in_use.update({1000, 1001, 1002})
     with pytest.raises(ConflictError, match="no free uidNumber"):
         repos.create_repository(small, accounts, "alice/a")
-    assert repos.list_repositories(small) == []
+    assert repo_view.list_repositories(small) == []
 
 
 def test_uid_in_use_by_backend_is_skipped(store: Config, accounts: FakeAccounts) -> None:
