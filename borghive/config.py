@@ -114,6 +114,7 @@ class AlertsConfig:
     smtp_security: SmtpSecurity = "none"
     smtp_user: str = ""
     smtp_password_file: Path | None = None
+    smtp_ca_file: Path | None = None
     smtp_timeout: float = 30.0
     mail_from: str = ""
     pushover_url: str = "https://api.pushover.net/1/messages.json"

@@ -78,8 +78,15 @@ class Notifier:
             if alerts.smtp_password_file is not None
             else None
         )
-        context = ssl.create_default_context()
         where = f"SMTP {alerts.smtp_host}:{alerts.smtp_port}"
+        try:
+            # A private CA replaces the system's trust store for this server only.
+            cafile = None if alerts.smtp_ca_file is None else str(alerts.smtp_ca_file)
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise DeliveryError(
+                f"alerts.smtp_ca_file {alerts.smtp_ca_file}: cannot load: {_reason(exc)}"
+            ) from None
         try:
             smtp: smtplib.SMTP
             if alerts.smtp_security == "tls":

@@ -2,8 +2,9 @@
 from a throwaway CA made with the openssl command.
 
 The notifier verifies servers with ``ssl.create_default_context()``, i.e. against OpenSSL's
-default trust store; an operator with a private CA points ``SSL_CERT_FILE`` at it. The tests
-do the same (``trust_test_ca``), so verification stays on and is what is tested."""
+default trust store, or only against ``alerts.smtp_ca_file``. Most tests make the test CA
+the default store through ``SSL_CERT_FILE`` (``trust_test_ca``), so verification stays on
+and is what is tested."""
 
 from __future__ import annotations
 
@@ -306,6 +307,44 @@ def test_the_system_trust_store_alone_does_not_trust_the_test_ca(
         delivery.Notifier(settings(tmp_path, box, "starttls")).send(
             "email", "alice@example.org", MESSAGE
         )
+    assert box.logins == [] and box.messages == []
+
+
+def test_smtp_ca_file_trusts_a_private_ca_without_touching_the_environment(
+    smtp_server: StartServer,
+    certificates: Certificates,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    box = smtp_server(starttls=certificates.server)
+    with_ca = dataclasses.replace(settings(tmp_path, box, "starttls"), smtp_ca_file=certificates.ca)
+    delivery.Notifier(with_ca).send("email", "alice@example.org", MESSAGE)
+    assert_delivered(box)
+
+    # Only that CA: a server whose certificate another CA signed is refused.
+    rogue = smtp_server(starttls=certificates.untrusted)
+    with pytest.raises(notify.DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+        delivery.Notifier(
+            dataclasses.replace(settings(tmp_path, rogue, "starttls"), smtp_ca_file=certificates.ca)
+        ).send("email", "alice@example.org", MESSAGE)
+    assert rogue.logins == [] and rogue.messages == []
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_a_missing_or_bad_smtp_ca_file_fails_the_delivery_naming_it(
+    smtp_server: StartServer, certificates: Certificates, tmp_path: Path, content: str | None
+) -> None:
+    box = smtp_server(starttls=certificates.server)
+    ca_file = tmp_path / "smtp-ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    broken = dataclasses.replace(settings(tmp_path, box, "starttls"), smtp_ca_file=ca_file)
+    with pytest.raises(notify.DeliveryError) as failure:
+        delivery.Notifier(broken).send("email", "alice@example.org", MESSAGE)
+    assert failure.value.reason.startswith(f"alerts.smtp_ca_file {ca_file}: cannot load: ")
+    assert "\n" not in failure.value.reason
     assert box.logins == [] and box.messages == []
 
 
