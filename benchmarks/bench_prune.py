@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_stats import seed_records
+
 BORGHIVE = str(Path(sys.executable).parent / "borghive")
 PROBE = (
     "import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -34,33 +36,10 @@ PROBE = (
 
 
 def seed(config: Path, database: Path, repos: int, days: int) -> int:
-    """Users and repositories (through the models, for their defaults), then ``days``
-    daily points per repository with plain SQLite; the number of points."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from borghive.config import load_config
-    from borghive.store import open_store, write_transaction
-    from borghive.store.models import Repository, User
-
+    """Users and repositories (bench_stats.seed_records), then ``days`` daily points per
+    repository with plain SQLite; the number of points."""
+    seed_records(config, [(f"r{i:07d}", "backup") for i in range(repos)])
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with open_store(load_config(config).store), write_transaction():
-        owners = (repos + 9) // 10
-        User.insert_many(
-            [{"name": f"user{i:05d}", "created": now} for i in range(owners)]
-        ).execute()
-        ids = [user.id for user in User.select(User.id).order_by(User.id)]
-        rows = [
-            {
-                "owner": ids[i // 10],
-                "name": f"backup{i}",
-                "repo_user": f"r{i:07d}",
-                "uid_number": 200000 + i,
-                "mode": "borg",
-                "created": now,
-            }
-            for i in range(repos)
-        ]
-        for start in range(0, len(rows), 500):
-            Repository.insert_many(rows[start : start + 500]).execute()
     connection = sqlite3.connect(database, isolation_level=None)
     try:
         repo_ids = [row[0] for row in connection.execute("SELECT id FROM repository")]

@@ -73,14 +73,10 @@ def build_tree(root: Path, repos: int, files: int) -> list[tuple[str, str]]:
     return made
 
 
-def seed_store(scratch: Path, root: Path, made: list[tuple[str, str]]) -> Path:
-    """A migrated SQLite store with one user per 10 repositories; returns the config."""
-    config = scratch / "borghive.toml"
-    config.write_text(
-        f'[store]\nurl = "sqlite:///{scratch}/borghive.db"\n[repos]\nroot = "{root}"\n'
-        'host = "backup.example.org"\n'
-    )
-    subprocess.run([BORGHIVE, "--config", str(config), "migrate"], check=True, capture_output=True)
+def seed_records(config: Path, made: list[tuple[str, str]]) -> None:
+    """One owner per 10 repositories and a record per (repository user, name), named
+    ``NAMEindex``, in the migrated store of ``config`` (bulk inserts through the models,
+    so that every column gets its default)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from borghive.config import load_config
     from borghive.store import open_store, write_transaction
@@ -106,6 +102,17 @@ def seed_store(scratch: Path, root: Path, made: list[tuple[str, str]]) -> Path:
         ]
         for start in range(0, len(rows), 500):
             Repository.insert_many(rows[start : start + 500]).execute()
+
+
+def seed_store(scratch: Path, root: Path, made: list[tuple[str, str]]) -> Path:
+    """A migrated SQLite store with one user per 10 repositories; returns the config."""
+    config = scratch / "borghive.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{scratch}/borghive.db"\n[repos]\nroot = "{root}"\n'
+        'host = "backup.example.org"\n'
+    )
+    subprocess.run([BORGHIVE, "--config", str(config), "migrate"], check=True, capture_output=True)
+    seed_records(config, made)
     # The records are named ``backupN`` but the directories ``backup``: rename to match.
     for index, (user, name) in enumerate(made):
         (root / user / name).rename(root / user / f"{name}{index}")
