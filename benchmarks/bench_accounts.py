@@ -95,7 +95,7 @@ def migrate(config_path: Path, env: dict[str, str]) -> None:
 def accounts_ldif(slapd: Slapd, root: Path, repositories: int) -> str:
     """The entries borghive would have made for the repositories ``seed()`` inserts (same
     names, uidNumbers, owners and modes), and the group with every one of them."""
-    from borghive.accounts import days_since_epoch
+    from borghive.rules.accounts import days_since_epoch
 
     users = max(1, repositories // 10)
     today = days_since_epoch()
@@ -170,10 +170,10 @@ def time_create(slapd: Slapd, scratch: Path, env: dict[str, str], runs: int) -> 
 def sync_phases(config_path: Path) -> str:
     """One dry-run sync in-process, split into reading the store, reading the directory
     and comparing."""
-    from borghive.accounts import account_problems
     from borghive.config import load_config
-    from borghive.service.accounts import accounts_backend
-    from borghive.service.sync import expected_accounts
+    from borghive.rules.accounts import account_problems
+    from borghive.service.repositories.backends import accounts_backend
+    from borghive.service.repositories.sync import expected_accounts
     from borghive.store import open_store
 
     config = load_config(config_path)

@@ -222,7 +222,7 @@ def expected_line(config_path: Path, user: str, repo: int, key: int) -> str:
 
 def check_fingerprint(blob: str) -> None:
     """The seeded fingerprint is the real one: compare with ssh-keygen where it exists."""
-    from borghive.sshkeys import fingerprint
+    from borghive.rules.sshkeys import fingerprint
 
     if shutil.which("ssh-keygen") is None:
         return
@@ -442,13 +442,13 @@ PHASES_PROGRAM = r"""
 import time
 started = time.perf_counter()
 import sys
-import borghive.authkeys as a
+import borghive.login.authkeys as a
 imported = time.perf_counter()
 config, user, key_type, key = a.parse_arguments(sys.argv[1:])
 settings = a.load_settings(config)
 loaded = time.perf_counter()
 if not settings.store_url.startswith("sqlite:"):
-    import borghive.pq as pq
+    import borghive.login.pq as pq
     pq.open_library(pq.LIBRARY)
 driver = time.perf_counter()
 connecting = [0.0]
@@ -509,7 +509,7 @@ def print_phases(
             + "".join(f"{statistics.median(samples[p]) * 1000:9.2f}" for p in PHASES)
         )
     print(
-        "  import = import borghive.authkeys; settings = login copy or full config load;\n"
+        "  import = import borghive.login.authkeys; settings = login copy or full config load;\n"
         "  driver = load libpq.so.5 through _ctypes (PostgreSQL only); connect = open the store"
         "\n  (incl. the password file); query = fingerprint of KEY, the one statement (schema"
         " version and grants), fetch; lines = rebuild and validate the lines"
@@ -573,8 +573,8 @@ def print_importtime(venv: Venv, probes: dict[str, Probe], env: dict[str, str]) 
 
 
 def print_plans(scenario: Scenario) -> None:
-    """The authkeys query's plan on the large store (the exact SQL of borghive.authkeys)."""
-    from borghive.authkeys import _BY_KEY, _QUERY
+    """The authkeys query's plan on the large store (the exact SQL of borghive.login.authkeys)."""
+    from borghive.login.authkeys import _BY_KEY, _QUERY
 
     path = scenario.store_url.removeprefix("sqlite:///")
     user, fingerprint = scenario.user, _fingerprint(scenario.blob)
@@ -619,7 +619,7 @@ def print_plans(scenario: Scenario) -> None:
 
 
 def _fingerprint(blob: str) -> str:
-    from borghive.sshkeys import fingerprint
+    from borghive.rules.sshkeys import fingerprint
 
     return fingerprint(blob)
 

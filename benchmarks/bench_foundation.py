@@ -136,7 +136,7 @@ def seed(config_path: Path, repositories: int, keys: int) -> Seeded:
     from peewee import SqliteDatabase
 
     from borghive.config import load_config
-    from borghive.sshkeys import fingerprint, parse_public_key
+    from borghive.rules.sshkeys import fingerprint, parse_public_key
     from borghive.store import open_store
 
     started = time.perf_counter()
@@ -432,7 +432,8 @@ import borghive.cli.app as app_module
 imported = time.perf_counter()
 import borghive.cli.repo as repo_cli
 import borghive.store
-from borghive.service import repo_view, repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.repositories import lifecycle as repos
 
 marks = {"config": 0.0, "open": 0.0, "service": 0.0, "render": 0.0, "close": 0.0}
 depth = {name: 0 for name in marks}

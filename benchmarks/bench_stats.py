@@ -148,7 +148,7 @@ def walker_peak(path: Path) -> tuple[int, float]:
     """Peak RSS (VmHWM, KiB) of one walker process measuring ``path``. Not ru_maxrss: Linux
     carries that over from the forking parent across exec."""
     code = (
-        "import sys; from borghive.service.walk import measure; "
+        "import sys; from borghive.walker.worker import measure; "
         "u = measure(sys.argv[1]); "
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
         "print(hwm.split()[1], u.duration)"

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from borghive.configfiles import CONFIG_ENV, DEFAULT_CONFIG, ENV_PREFIX
-from borghive.configfiles import read_secret as read_secret  # re-exported for callers
 from borghive.errors import ConfigError
-from borghive.names import path_problem
+from borghive.login.configfiles import CONFIG_ENV, DEFAULT_CONFIG, ENV_PREFIX
+from borghive.login.configfiles import read_secret as read_secret  # re-exported for callers
+from borghive.rules.names import path_problem
 
 DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 

@@ -1,6 +1,6 @@
 """The ``borghive`` console script: the login path bypasses the Typer app.
 
-``borghive [--config PATH] authkeys …`` runs :mod:`borghive.authkeys` without importing
+``borghive [--config PATH] authkeys …`` runs :mod:`borghive.login.authkeys` without importing
 typer, rich or the ORM (sshd runs it for every key of every login); every other command
 goes to :mod:`borghive.cli.app`.
 """
@@ -29,7 +29,7 @@ def is_authkeys(argv: list[str]) -> bool:
 def main() -> None:
     argv = sys.argv[1:]
     if is_authkeys(argv):
-        from borghive.authkeys import main as authkeys_main
+        from borghive.login.authkeys import main as authkeys_main
 
         sys.exit(authkeys_main(argv))
     from borghive.cli.app import main as cli_main

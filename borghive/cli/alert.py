@@ -11,8 +11,8 @@ import typer
 from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import counted, emit_json, say, table, when
-from borghive.quantities import format_duration, format_size
-from borghive.service import alerts
+from borghive.rules.quantities import format_duration, format_size
+from borghive.service.alerts import check as alerts
 
 app = typer.Typer(
     help="Alerts: stale backups and full quotas, sent through each owner's channels.",
@@ -24,7 +24,7 @@ def _log_to_stderr() -> None:
     """Delivery failures, logged by the service, as ``borghive: warning:`` lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("borghive: warning: %(message)s"))
-    logger = logging.getLogger("borghive.service.alerts")
+    logger = logging.getLogger("borghive.service.alerts.check")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.WARNING)
     logger.propagate = False

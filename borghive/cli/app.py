@@ -14,9 +14,9 @@ import typer
 from typer.core import TyperGroup
 
 from borghive import __version__
-from borghive.accounts import AccountsBackend
 from borghive.config import Config, load_config
 from borghive.errors import BorghiveError
+from borghive.rules.accounts import AccountsBackend
 
 
 @dataclass
@@ -125,7 +125,7 @@ def store_session(ctx: typer.Context, *, readonly: bool = False) -> Iterator[Con
 @contextmanager
 def accounts_session(config: Config) -> Iterator[AccountsBackend]:
     """The configured accounts backend, closed (connections released) afterwards."""
-    from borghive.service.accounts import accounts_backend
+    from borghive.service.repositories.backends import accounts_backend
 
     accounts = accounts_backend(config)
     try:

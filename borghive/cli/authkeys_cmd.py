@@ -1,7 +1,7 @@
 """``borghive authkeys``: the help and the in-process form of sshd's AuthorizedKeysCommand.
 
 sshd's calls never come here: ``borghive.entry`` sends them straight to
-:mod:`borghive.authkeys`, without loading Typer.
+:mod:`borghive.login.authkeys`, without loading Typer.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from borghive.authkeys import main as authkeys_main
 from borghive.cli.app import state
+from borghive.login.authkeys import main as authkeys_main
 
 
 def authkeys(

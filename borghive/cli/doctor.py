@@ -10,8 +10,8 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, emit_json
-from borghive.login_copy import write_login_cache
-from borghive.service.doctor import (
+from borghive.login.cache import write_login_cache
+from borghive.service.doctor.checks import (
     DEFAULT_AUTHKEYS_COMMAND,
     DEFAULT_COMMAND_USER,
     Check,

@@ -12,8 +12,8 @@ from borghive.cli.app import state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.errors import InvalidInputError
-from borghive.service import keys
-from borghive.sshkeys import MAX_KEY_TEXT
+from borghive.rules.sshkeys import MAX_KEY_TEXT
+from borghive.service.users import keys
 
 app = typer.Typer(help="Manage SSH public keys owned by users.", no_args_is_help=True)
 

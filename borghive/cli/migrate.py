@@ -7,7 +7,7 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, say
-from borghive.login_copy import write_login_cache
+from borghive.login.cache import write_login_cache
 from borghive.store import describe, open_store
 from borghive.store.migrations import LATEST_VERSION, apply_migrations
 

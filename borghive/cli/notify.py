@@ -9,7 +9,7 @@ import typer
 from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, say, table, when
-from borghive.service import notify
+from borghive.service.alerts import channels as notify
 
 app = typer.Typer(
     help="Manage a user's alert channels: e-mail, webhook, Pushover.", no_args_is_help=True

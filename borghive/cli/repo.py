@@ -10,11 +10,13 @@ import typer
 from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
-from borghive.quantities import format_duration, format_size, parse_duration, parse_size
-from borghive.service import grants, repo_view, repos
-from borghive.service.repo_view import RepoDetail
-from borghive.service.repos import RepoChanges
-from borghive.service.sync import sync_accounts
+from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
+from borghive.service.repositories import grants
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.repositories.lifecycle import RepoChanges
+from borghive.service.repositories.sync import sync_accounts
+from borghive.service.repositories.view import RepoDetail
 
 app = typer.Typer(
     help="Manage repositories: create, grant keys, change settings, delete.", no_args_is_help=True

@@ -13,14 +13,16 @@ import typer
 from borghive.cli.app import state, store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, counted, emit_json, say, table, when
-from borghive.quantities import format_duration, format_size, parse_duration
-from borghive.service import stats, stats_export, stats_report
-from borghive.service.stats import CollectedRepository, Retention
+from borghive.rules.quantities import format_duration, format_size, parse_duration
+from borghive.service.stats import collect as stats
+from borghive.service.stats import export as stats_export
+from borghive.service.stats import report as stats_report
+from borghive.service.stats.collect import CollectedRepository, Retention
 
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from borghive.service.stats_report import RepositoryStats
+    from borghive.service.stats.report import RepositoryStats
 
 app = typer.Typer(
     help="Repository usage: collect it from disk, show it, prune it, export it.",

@@ -10,9 +10,9 @@ from borghive.cli import notify
 from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, fields, say, table, when
-from borghive.quantities import format_duration, parse_duration
-from borghive.service import users
-from borghive.service.users import UserInfo
+from borghive.rules.quantities import format_duration, parse_duration
+from borghive.service.users import people as users
+from borghive.service.users.people import UserInfo
 
 app = typer.Typer(
     help="Manage users: the people who own SSH keys and repositories.", no_args_is_help=True

@@ -18,10 +18,10 @@ from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from borghive.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 from borghive.config import LdapConfig
 from borghive.errors import BorghiveError, ConflictError, NotFoundError
 from borghive.ldap.connection import connect, directory_errors, server_address
+from borghive.rules.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 
 _ACCOUNT_ATTRIBUTES = [
     "uid",

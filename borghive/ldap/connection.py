@@ -13,13 +13,13 @@ import ldap3
 from ldap3.core import exceptions as ldap_errors
 
 from borghive.config import LdapConfig
-from borghive.configfiles import read_secret
 from borghive.errors import (
     BorghiveError,
     ConfigError,
     ConflictError,
     DirectoryUnavailableError,
 )
+from borghive.login.configfiles import read_secret
 
 # Failures that a later retry may cure: the server is down, slow or went away.
 _UNAVAILABLE = (

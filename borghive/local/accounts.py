@@ -18,7 +18,6 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from borghive.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 from borghive.errors import (
     BorghiveError,
     ConfigError,
@@ -26,6 +25,7 @@ from borghive.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from borghive.rules.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 
 LOCKED_EXPIRE_DAY = 1
 TOOLS_DIR = Path("/usr/sbin")

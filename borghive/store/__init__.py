@@ -1,7 +1,7 @@
 """The store: peewee models on SQLite or PostgreSQL, and their migrations.
 
 The names below load ``store/db.py`` (and peewee) on first use, so that importing
-``borghive.store.url`` on the login path stays cheap.
+``borghive.login.storeurl`` on the login path stays cheap.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from borghive.login.storeurl import describe
     from borghive.store.db import (
         execute,
         execute_many,
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
         store_errors,
         write_transaction,
     )
-    from borghive.store.url import describe
 
 __all__ = [
     "describe",

@@ -22,10 +22,10 @@ from peewee import (
 )
 
 from borghive.config import StoreConfig
-from borghive.configfiles import read_secret
 from borghive.errors import ConfigError, StoreOutdatedError, StoreUnavailableError
+from borghive.login.configfiles import read_secret
+from borghive.login.storeurl import describe, sqlite_path
 from borghive.store.models import database
-from borghive.store.url import describe, sqlite_path
 
 
 def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:

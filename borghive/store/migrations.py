@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from peewee import Database, PostgresqlDatabase
 
+from borghive.login.storeurl import SCHEMA_VERSION
 from borghive.store.db import execute, write_transaction
 from borghive.store.models import SchemaMigration, utcnow
-from borghive.store.url import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Watches the repos root, every repository user's home and every repository directory (not
 ``data/``). Each raw event is turned into a call of the pure functions in
 :mod:`borghive.watch.classify`; the outcomes go to an :class:`~borghive.watch.outbox.Outbox`
-that is written through :mod:`borghive.service.events`, and kept while the store is away.
+that is written through :mod:`borghive.service.events.writer`, and kept while the store is away.
 
 Signals only set flags, acted on between events: SIGTERM/SIGINT flush and stop (exit 0),
 SIGHUP reloads the configuration. A queue overflow (wd -1) triggers a full rescan.
@@ -25,7 +25,7 @@ import pyinotify
 
 from borghive.config import Config
 from borghive.errors import ConfigError
-from borghive.service.events import EventRecord, RepoKey
+from borghive.service.events.writer import EventRecord, RepoKey
 from borghive.watch.classify import (
     IN_ISDIR,
     Change,

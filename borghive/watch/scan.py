@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from borghive.service.events import RepoKey, RepoTimes
+from borghive.service.events.writer import RepoKey, RepoTimes
 from borghive.watch.classify import index_number
 
 

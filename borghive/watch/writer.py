@@ -13,7 +13,7 @@ from pathlib import Path
 
 from borghive.config import Config
 from borghive.errors import StoreUnavailableError
-from borghive.service.events import RecordReport, RepoKey, record_changes
+from borghive.service.events.writer import RecordReport, RepoKey, record_changes
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import scan_tree
 

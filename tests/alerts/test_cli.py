@@ -14,8 +14,9 @@ from support import config_toml
 from typer.testing import CliRunner, Result
 
 from borghive.config import AlertsConfig, Config
-from borghive.service import repos, users
-from borghive.service.accounts import accounts_backend
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories.backends import accounts_backend
+from borghive.service.users import people as users
 from borghive.store import open_store
 from borghive.store.models import Event, Repository
 

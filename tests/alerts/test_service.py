@@ -12,8 +12,11 @@ from support import free_port
 
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.service import alerts, notify, repos, users
-from borghive.service.accounts import accounts_backend
+from borghive.service.alerts import channels as notify
+from borghive.service.alerts import check as alerts
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories.backends import accounts_backend
+from borghive.service.users import people as users
 from borghive.store.models import AlertState, Event, Repository, Statistic
 
 from .conftest import PUSHOVER_TOKEN, WEBHOOK_SECRET, Clock, Mailbox, Web
@@ -446,7 +449,7 @@ def test_concurrent_checks_on_postgresql_are_refused(
         return
     import psycopg2
 
-    from borghive.service.alerts import _CHECK_LOCK
+    from borghive.service.alerts.check import _CHECK_LOCK
 
     url = alerts_config.store.url
     host, rest = url.split("@", 1)[1].split(":", 1)

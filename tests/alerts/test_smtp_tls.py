@@ -22,7 +22,9 @@ import pytest
 from support import free_port, missing_service
 
 from borghive.config import AlertsConfig, Config, SmtpSecurity
-from borghive.service import alerts, delivery, notify
+from borghive.delivery import notifier as delivery
+from borghive.service.alerts import channels as notify
+from borghive.service.alerts import check as alerts
 from borghive.store.models import AlertState, Event
 
 from .conftest import Clock, Mailbox, _Handler

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from borghive.config import Config
-from borghive.service import users
+from borghive.service.users import people as users
 
 from .helpers import PublicKey
 

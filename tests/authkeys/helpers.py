@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from borghive.accounts import NoAccounts
 from borghive.config import Config
-from borghive.service import keys, repos
+from borghive.rules.accounts import NoAccounts
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import keys
 from borghive.store import execute, is_sqlite
 
 DEVLOG = Path(__file__).with_name("devlog.py")

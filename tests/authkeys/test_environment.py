@@ -120,7 +120,7 @@ def test_unprivileged_reader_never_writes(
 ) -> None:
     """The store as deployed: root-owned, readable by the group of sshd's
     AuthorizedKeysCommandUser (here nobody's group nogroup), not by others."""
-    from borghive.service import users
+    from borghive.service.users import people as users
     from borghive.store import open_store
     from borghive.store.migrations import apply_migrations
 
@@ -190,7 +190,7 @@ print(sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] i
 
 
 def test_login_path_stays_lean(backend: str, photos: tuple[str, str], config_file: Path) -> None:
-    """Not even psycopg2 on PostgreSQL: the system libpq through ctypes (borghive.pq)."""
+    """Not even psycopg2 on PostgreSQL: the system libpq through ctypes (borghive.login.pq)."""
     repo_user, expected = photos
 
     result = _sshd_call([sys.executable, "-c", LEAN_CHECK, str(config_file), repo_user])

@@ -61,7 +61,7 @@ def test_store_is_not_a_database(tmp_path: Path) -> None:
 
 
 def test_store_unreadable_by_the_reader(world_readable: Path, public_keys: list[PublicKey]) -> None:
-    from borghive.service import users
+    from borghive.service.users import people as users
     from borghive.store import open_store
     from borghive.store.migrations import apply_migrations
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from borghive import authkeys, config, login_copy
+from borghive import config
 from borghive.config import Config
-from borghive.login_copy import file_identity, write_login_cache
+from borghive.login import authkeys
+from borghive.login import cache as login_copy
+from borghive.login.cache import file_identity, write_login_cache
 
 from .helpers import (
     SSHD_ENV,

@@ -12,7 +12,7 @@ import pytest
 from support import config_toml
 
 from borghive.config import Config
-from borghive.service import grants
+from borghive.service.repositories import grants
 
 from .helpers import (
     PublicKey,

@@ -1,4 +1,4 @@
-"""The login path's PostgreSQL access (borghive.pq): the system libpq through ctypes, and
+"""The login path's PostgreSQL access (borghive.login.pq): the system libpq through ctypes, and
 psycopg2 where libpq.so.5 cannot be loaded. Both must give the same answers, bind every
 value as a parameter, stay read-only and fail closed; the watchdog must still end a call
 blocked inside libpq."""
@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from support import config_toml, make_config
 
-from borghive import authkeys, config, login_copy, pq
+from borghive import config
 from borghive.config import Config
 from borghive.errors import ConfigError
+from borghive.login import authkeys, pq
+from borghive.login import cache as login_copy
 
 from .helpers import (
     PublicKey,

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from borghive.authkeys import TIMEOUT_SECONDS
 from borghive.config import Config
+from borghive.login.authkeys import TIMEOUT_SECONDS
 
 from .helpers import (
     PublicKey,

@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from borghive.cli import render
 from borghive.config import Config
-from borghive.service import keys, repos, users
-from borghive.service.accounts import accounts_backend
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories.backends import accounts_backend
+from borghive.service.users import keys
+from borghive.service.users import people as users
 from borghive.store import open_store
 
 from .helpers import Cli, ed25519_line

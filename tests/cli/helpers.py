@@ -20,7 +20,9 @@ from typer.testing import CliRunner, Result
 
 from borghive.cli.app import app
 from borghive.config import Config
-from borghive.service import keys, repo_view, users
+from borghive.service.repositories import view as repo_view
+from borghive.service.users import keys
+from borghive.service.users import people as users
 from borghive.store import open_store
 
 

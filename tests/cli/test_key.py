@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from borghive.sshkeys import fingerprint
+from borghive.rules.sshkeys import fingerprint
 
 from .helpers import BAD_NAMES, Cli, assert_refused, ed25519_line, rsa_line
 

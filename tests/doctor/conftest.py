@@ -22,7 +22,7 @@ import pytest
 from support import missing_service
 
 from borghive.config import Config, load_config
-from borghive.service.doctor import Check, run_checks
+from borghive.service.doctor.checks import Check, run_checks
 from borghive.store import open_store
 from borghive.store.migrations import apply_migrations
 

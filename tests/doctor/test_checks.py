@@ -13,12 +13,14 @@ import pytest
 from slapd import Slapd, missing_programs
 from support import missing_service
 
-from borghive.accounts import NoAccounts
 from borghive.config import AccountsConfig, BorgConfig, Config, LdapConfig, StoreConfig
-from borghive.service import doctor, repos, users
-from borghive.service.doctor import Check, Identity, check_authkeys_command, identity
+from borghive.login.storeurl import SCHEMA_VERSION
+from borghive.rules.accounts import NoAccounts
+from borghive.service.doctor import checks as doctor
+from borghive.service.doctor.checks import Check, Identity, check_authkeys_command, identity
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import people as users
 from borghive.store import execute, open_store, write_transaction
-from borghive.store.url import SCHEMA_VERSION
 
 from .conftest import USER, Host, executable, write_limits
 

@@ -18,10 +18,10 @@ from slapd import Slapd
 from typer.core import TyperGroup
 from typer.testing import CliRunner, Result
 
-from borghive.accounts import AccountSpec
 from borghive.cli.app import app
 from borghive.config import AccountsConfig, Config, LdapConfig
 from borghive.ldap.accounts import LdapAccounts
+from borghive.rules.accounts import AccountSpec
 from borghive.store.models import database
 
 GROUP = "borgrepos"

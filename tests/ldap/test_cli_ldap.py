@@ -15,7 +15,9 @@ from slapd import Slapd
 
 from borghive.cli import render
 from borghive.config import Config
-from borghive.service import repo_view, repos, users
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.users import people as users
 from borghive.store import open_store
 
 from .helpers import borghive, members, people, posix_ldif, with_ldap, write_config

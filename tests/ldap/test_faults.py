@@ -28,12 +28,15 @@ from borghive.errors import (
     DirectoryUnavailableError,
 )
 from borghive.ldap.accounts import LdapAccounts
-from borghive.service import keys, repo_view, repos, users
-from borghive.service.repos import RepoChanges, find_repository
-from borghive.service.sync import sync_accounts
+from borghive.login.storeurl import sqlite_path
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.repositories.lifecycle import RepoChanges, find_repository
+from borghive.service.repositories.sync import sync_accounts
+from borghive.service.users import keys
+from borghive.service.users import people as users
 from borghive.store import execute, is_sqlite, write_transaction
 from borghive.store.models import Access, Repository
-from borghive.store.url import sqlite_path
 
 from .helpers import (
     backend_for,

@@ -12,9 +12,11 @@ from slapd import Slapd
 from borghive.config import Config
 from borghive.errors import ConfigError
 from borghive.ldap.accounts import LdapAccounts
-from borghive.service import repo_view, repos, users
-from borghive.service.repos import RepoChanges, account_spec, find_repository
-from borghive.service.sync import SyncItem, sync_accounts
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.repositories.lifecycle import RepoChanges, account_spec, find_repository
+from borghive.service.repositories.sync import SyncItem, sync_accounts
+from borghive.service.users import people as users
 
 from .helpers import backend_for, entry, members, people, posix_ldif, with_ldap
 

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from borghive.accounts import AccountSpec
 from borghive.errors import BorghiveError
 from borghive.local.accounts import LocalAccounts
+from borghive.rules.accounts import AccountSpec
 
 
 def plain(value: Any) -> Any:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from borghive.accounts import AccountSpec
 from borghive.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from borghive.local.accounts import (
     LocalAccounts,
@@ -18,6 +17,7 @@ from borghive.local.accounts import (
     expiry_locks,
     tool_error,
 )
+from borghive.rules.accounts import AccountSpec
 
 UID_WARNING = (
     "useradd warning: r1's uid 200001 outside of the UID_MIN 1000 and UID_MAX 60000 range."

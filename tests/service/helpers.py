@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from borghive.accounts import AccountSpec
 from borghive.errors import BorghiveError
+from borghive.rules.accounts import AccountSpec
 from borghive.store import rows
 from borghive.store.models import Access, Event, Repository, SshKey, Statistic, User
 

@@ -10,15 +10,16 @@ import time
 from pathlib import Path
 
 from borghive.config import Config
-from borghive.service import repo_view, users
+from borghive.service.repositories import view as repo_view
+from borghive.service.users import people as users
 
 WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
     from borghive.config import Config, ReposConfig, StoreConfig
-    from borghive.service.accounts import NoAccounts
-    from borghive.service.repos import create_repository
+    from borghive.service.repositories.backends import NoAccounts
+    from borghive.service.repositories.lifecycle import create_repository
     from borghive.store import open_store
 
     url, root, go, worker = sys.argv[1:]

@@ -8,7 +8,10 @@ import pytest
 
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.service import keys, repo_view, repos, users
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.users import keys
+from borghive.service.users import people as users
 from borghive.store.models import Access, Repository, SshKey
 
 from .conftest import GeneratedKey

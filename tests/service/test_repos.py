@@ -17,8 +17,12 @@ from borghive.errors import (
     NotFoundError,
     RefusedError,
 )
-from borghive.service import grants, keys, repo_view, repos, users
-from borghive.service.repos import RepoChanges
+from borghive.service.repositories import grants
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.repositories.lifecycle import RepoChanges
+from borghive.service.users import keys
+from borghive.service.users import people as users
 from borghive.store.models import Access, Event, Repository, Statistic
 
 from .conftest import GeneratedKey

@@ -16,7 +16,8 @@ from peewee import IntegrityError
 from support import make_config
 
 from borghive.config import Config
-from borghive.service import repos, users
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import people as users
 from borghive.store import execute, open_store
 from borghive.store.migrations import apply_migrations
 from borghive.store.models import User
@@ -53,8 +54,8 @@ READER = textwrap.dedent(
     from pathlib import Path
     from borghive.config import Config, ReposConfig, StoreConfig
     from borghive.errors import BorghiveError
-    from borghive.service.repo_view import list_repositories
-    from borghive.service.users import add_user
+    from borghive.service.repositories.view import list_repositories
+    from borghive.service.users.people import add_user
     from borghive.store import open_store
 
     config = Config(

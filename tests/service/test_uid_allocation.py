@@ -11,7 +11,9 @@ from support import make_config
 
 from borghive.config import Config
 from borghive.errors import ConflictError
-from borghive.service import repo_view, repos, users
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
+from borghive.service.users import people as users
 
 from .helpers import FakeAccounts, snapshot
 

@@ -9,7 +9,9 @@ import pytest
 
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.service import keys, repos, users
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import keys
+from borghive.service.users import people as users
 from borghive.store.models import User
 
 from .conftest import GeneratedKey

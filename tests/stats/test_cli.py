@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 from borghive.cli import render
 from borghive.cli.stats import sparkline
 from borghive.config import Config
-from borghive.service import repos, users
-from borghive.service.accounts import accounts_backend
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories.backends import accounts_backend
+from borghive.service.users import people as users
 from borghive.store import open_store
 from borghive.store.models import Statistic
 

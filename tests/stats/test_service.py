@@ -12,9 +12,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from borghive.config import Config
 from borghive.errors import NotFoundError
-from borghive.service import repos, stats, stats_export, stats_report, users
-from borghive.service.accounts import accounts_backend
-from borghive.service.stats import Retention
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories.backends import accounts_backend
+from borghive.service.stats import collect as stats
+from borghive.service.stats import export as stats_export
+from borghive.service.stats import report as stats_report
+from borghive.service.stats.collect import Retention
+from borghive.service.users import people as users
 from borghive.store.models import Repository, Statistic, utcnow
 
 from .conftest import du

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from borghive.service.usage import measure_all, worker_command
-from borghive.service.walk import measure, parse_borg_config
+from borghive.walker.pool import measure_all, worker_command
+from borghive.walker.worker import measure, parse_borg_config
 
 from .conftest import borg, du
 
@@ -167,7 +167,7 @@ def test_hanging_repository_hits_the_time_limit_and_the_rest_is_measured(
     assert elapsed < 10
     # Nothing is left behind: no worker still waits on the FIFO.
     stuck = subprocess.run(
-        ["pgrep", "-f", "borghive.service.walk"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", "borghive.walker.worker"], capture_output=True, text=True, check=False
     ).stdout.split()
     assert [pid for pid in stuck if _parent(pid) == os.getpid()] == []
 

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from borghive.errors import InvalidInputError
-from borghive.names import MAX_NAME_LENGTH, check_name, name_problem
+from borghive.rules.names import MAX_NAME_LENGTH, check_name, name_problem
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_ALPHABET = "abcXYZ019._-"

@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from borghive.errors import InvalidInputError
-from borghive.quantities import (
+from borghive.rules.quantities import (
     MAX_DURATION,
     format_duration,
     format_size,

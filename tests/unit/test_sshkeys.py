@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from borghive.errors import InvalidInputError
-from borghive.sshkeys import KEY_TYPES, MAX_COMMENT, MAX_KEY_TEXT, fingerprint, parse_public_key
+from borghive.rules.sshkeys import (
+    KEY_TYPES,
+    MAX_COMMENT,
+    MAX_KEY_TEXT,
+    fingerprint,
+    parse_public_key,
+)
 
 SAFE_COMMENT = re.compile(r"[A-Za-z0-9._@+=:,()\[\]-]*")
 

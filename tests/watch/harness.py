@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from borghive.accounts import NoAccounts
 from borghive.config import Config
-from borghive.service import repos, users
+from borghive.login.storeurl import sqlite_path
+from borghive.rules.accounts import NoAccounts
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import people as users
 from borghive.store import open_store
-from borghive.store.url import sqlite_path
 
 BORG = shutil.which("borg") or "/usr/bin/borg"
 PASSPHRASE = "correct horse battery staple"

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from support import make_config
 
-from borghive.accounts import NoAccounts
 from borghive.config import Config
 from borghive.errors import ConfigError
-from borghive.service import repos, users
-from borghive.service.events import RepoKey
+from borghive.rules.accounts import NoAccounts
+from borghive.service.events.writer import RepoKey
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import people as users
 from borghive.store.models import Event, Repository
 from borghive.watch.classify import IN_CREATE, IN_ISDIR
 from borghive.watch.daemon import Daemon, _Handler

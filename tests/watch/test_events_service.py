@@ -7,10 +7,11 @@ import datetime as dt
 
 import pytest
 
-from borghive.accounts import NoAccounts
 from borghive.config import Config
-from borghive.service import repos, users
-from borghive.service.events import EventRecord, RepoKey, RepoTimes, record_changes
+from borghive.rules.accounts import NoAccounts
+from borghive.service.events.writer import EventRecord, RepoKey, RepoTimes, record_changes
+from borghive.service.repositories import lifecycle as repos
+from borghive.service.users import people as users
 from borghive.store.models import Event, Repository
 
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 678901)

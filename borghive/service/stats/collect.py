@@ -17,9 +17,7 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
-from borghive.service.repos import find_repository
-from borghive.service.usage import Walkers, worker_command
-from borghive.service.walk import RepositoryUsage
+from borghive.service.repositories.lifecycle import find_repository
 from borghive.store import (
     execute,
     execute_many,
@@ -29,6 +27,8 @@ from borghive.store import (
     write_transaction,
 )
 from borghive.store.models import Repository, Statistic, User, database, utcnow
+from borghive.walker.pool import Walkers, worker_command
+from borghive.walker.worker import RepositoryUsage
 
 _STORE_EVERY = 2500  # measured repositories per transaction
 

@@ -2,7 +2,7 @@
 
 This runs inside every SSH login, as an unprivileged user, with a minimal environment and
 stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's (for
-PostgreSQL: ctypes and the system libpq, see borghive.pq; psycopg2 only where libpq.so.5
+PostgreSQL: ctypes and the system libpq, see borghive.login.pq; psycopg2 only where libpq.so.5
 is missing), reads the values it needs from the validated copy that admin commands
 leave beside the configuration file (see ``login_copy.write_login_cache``; without a current
 copy it loads the file itself), only reads the store, has its own hard timeout, and on any
@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - other Python implementations
     import signal as signals
 
-from borghive.configfiles import (
+from borghive.login.configfiles import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
     LOGIN_CACHE_FORMAT,
@@ -37,9 +37,9 @@ from borghive.configfiles import (
     has_overrides,
     read_secret,
 )
-from borghive.keytypes import KEY_TYPES
-from borghive.names import name_problem, path_problem
-from borghive.store.url import SCHEMA_VERSION, sqlite_file
+from borghive.login.storeurl import SCHEMA_VERSION, sqlite_file
+from borghive.rules.keytypes import KEY_TYPES
+from borghive.rules.names import name_problem, path_problem
 
 # Not typing.TYPE_CHECKING: importing typing costs the login path milliseconds.
 TYPE_CHECKING = False
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from sqlite3 import Connection as SqliteConnection
     from typing import Any
 
-    from borghive import pq
+    from borghive.login import pq
 
 TIMEOUT_SECONDS = 5
 USAGE = "usage: borghive [--config PATH] authkeys USER [KEYTYPE KEY]"
@@ -262,7 +262,7 @@ _SOURCE_CHARS = frozenset("0123456789abcdefABCDEF.:/,")
 def _source_list(text: str) -> str:
     """A stored ``from=`` list, checked for what could break out of the option: only
     address characters, no empty entry. (Fully validated with ipaddress when it was
-    stored, see borghive.sources; that module costs the login path ~4 ms.)"""
+    stored, see borghive.rules.sources; that module costs the login path ~4 ms.)"""
     if not text or not set(text) <= _SOURCE_CHARS or "" in text.split(","):
         raise AuthKeysError(f"stored source restriction {text[:60]!r} is malformed")
     return text
@@ -378,7 +378,7 @@ def _connect(settings: Settings) -> _Sqlite | pq.Connection | pq.Psycopg2Connect
         except sqlite.Error as exc:
             raise AuthKeysError(f"store {path}: {exc}") from None
         return _Sqlite(connection)
-    from borghive import pq
+    from borghive.login import pq
 
     return pq.connect(postgres_parameters(settings))
 
@@ -472,7 +472,7 @@ def load_settings(config_path: str | None, environ: dict[str, str] | None = None
     from pathlib import Path
 
     from borghive.config import load_config
-    from borghive.login_copy import login_settings
+    from borghive.login.cache import login_settings
 
     config = load_config(Path(config_path) if config_path else None, environ)
     return Settings.from_mapping(login_settings(config))

@@ -1,5 +1,5 @@
 """Delivering a notification: SMTP (``smtplib``, STARTTLS or implicit TLS), a signed
-webhook and Pushover (``urllib``). Apart from :mod:`borghive.service.notify` because these
+webhook and Pushover (``urllib``). Apart from :mod:`borghive.service.alerts.channels` because these
 modules cost every command about 45 ms to import; only ``alert check``/``alert test`` send.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 
 from borghive import __version__
 from borghive.config import AlertsConfig
-from borghive.configfiles import read_secret
 from borghive.errors import ConfigError
-from borghive.service.notify import SIGNATURE_HEADER, DeliveryError, Message
+from borghive.login.configfiles import read_secret
+from borghive.service.alerts.channels import SIGNATURE_HEADER, DeliveryError, Message
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from borghive.accounts import AccountsBackend, AccountState, account_state
 from borghive.config import Config
-from borghive.service.grants import AccessInfo
-from borghive.service.repos import RepoInfo, account_spec, find_repository, repo_info
-from borghive.service.users import aware, find_user, stored_time
+from borghive.rules.accounts import AccountsBackend, AccountState, account_state
+from borghive.service.repositories.grants import AccessInfo
+from borghive.service.repositories.lifecycle import (
+    RepoInfo,
+    account_spec,
+    find_repository,
+    repo_info,
+)
+from borghive.service.users.people import aware, find_user, stored_time
 from borghive.store import raw_rows, rows
 from borghive.store.models import Access, Event, Repository, SshKey, Statistic, User
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from peewee import fn
 
 from borghive.config import Config
-from borghive.service.alert_messages import RepoFacts
-from borghive.service.notify import describe_channel
-from borghive.service.users import stored_time
+from borghive.service.alerts.channels import describe_channel
+from borghive.service.alerts.messages import RepoFacts
+from borghive.service.users.people import stored_time
 from borghive.store import raw_rows
 from borghive.store.models import AlertState, NotifyChannel, Repository, Statistic, User
 

@@ -15,10 +15,10 @@ from peewee import fn
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
-from borghive.service.repos import repo_path
-from borghive.service.usage import measure_all, worker_command
+from borghive.service.repositories.lifecycle import repo_path
 from borghive.store import rows
 from borghive.store.models import Repository, Statistic, User
+from borghive.walker.pool import measure_all, worker_command
 
 _METRICS = (
     ("borghive_repository_size_bytes", "Bytes the repository uses on disk (du), last collect."),

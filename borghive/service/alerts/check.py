@@ -22,26 +22,26 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import ConflictError, NotFoundError
-from borghive.quantities import format_duration, format_size
-from borghive.service.alert_messages import (
-    quota_message,
-    recovered_message,
-    stale_message,
-    trial_message,
-)
-from borghive.service.alert_snapshot import (
-    ChannelRow,
-    RepoRow,
-    Snapshot,
-    StateRow,
-    load_snapshot,
-)
-from borghive.service.notify import (
+from borghive.rules.quantities import format_duration, format_size
+from borghive.service.alerts.channels import (
     DeliveryError,
     Message,
     Sender,
     describe_channel,
     list_channels,
+)
+from borghive.service.alerts.messages import (
+    quota_message,
+    recovered_message,
+    stale_message,
+    trial_message,
+)
+from borghive.service.alerts.snapshot import (
+    ChannelRow,
+    RepoRow,
+    Snapshot,
+    StateRow,
+    load_snapshot,
 )
 from borghive.store import execute, is_sqlite, raw_rows, write_transaction
 from borghive.store.models import AlertState, Event, NotifyChannel, Repository
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 def _notifier(config: Config) -> Sender:
     """The real channels (imported only when something is sent: smtplib, ssl, urllib)."""
-    from borghive.service.delivery import Notifier
+    from borghive.delivery.notifier import Notifier
 
     return Notifier(config.alerts).send
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 from peewee import IntegrityError, fn
 
-from borghive.accounts import (
+from borghive.config import Config
+from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
+from borghive.rules.accounts import (
     GECOS_PREFIX,
     AccountsBackend,
     AccountSpec,
 )
-from borghive.config import Config
-from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
-from borghive.names import check_name
-from borghive.service.keys import find_key
-from borghive.service.users import aware, find_user
+from borghive.rules.names import check_name
+from borghive.service.users.keys import find_key
+from borghive.service.users.people import aware, find_user
 from borghive.store import execute, is_sqlite, rows, write_transaction
 from borghive.store.models import (
     REPOSITORY_MODES,

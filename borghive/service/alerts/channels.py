@@ -19,7 +19,7 @@ from typing import Any
 from peewee import IntegrityError
 
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.service.users import aware, check_email, find_user
+from borghive.service.users.people import aware, check_email, find_user
 from borghive.store import write_transaction
 from borghive.store.models import NOTIFY_KINDS, NotifyChannel, User
 

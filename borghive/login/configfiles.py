@@ -1,5 +1,5 @@
 """Where the configuration lives and how secret files are read: shared by the strict
-loader (borghive/config.py) and the login path (borghive/authkeys.py), which must not
+loader (borghive/config.py) and the login path (borghive/login/authkeys.py), which must not
 import the loader. Imports nothing but borghive.errors."""
 
 from __future__ import annotations

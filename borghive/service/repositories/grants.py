@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import NotFoundError
-from borghive.service.keys import find_key
-from borghive.service.repos import find_repository
-from borghive.sources import check_sources
+from borghive.rules.sources import check_sources
+from borghive.service.repositories.lifecycle import find_repository
+from borghive.service.users.keys import find_key
 from borghive.store import write_transaction
 from borghive.store.models import Access
 

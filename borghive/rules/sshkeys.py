@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from borghive.errors import InvalidInputError
-from borghive.keytypes import KEY_TYPES
+from borghive.rules.keytypes import KEY_TYPES
 
 MAX_KEY_TEXT = 16 * 1024
 MAX_COMMENT = 100

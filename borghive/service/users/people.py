@@ -10,7 +10,7 @@ from typing import Any, overload
 from peewee import IntegrityError, fn
 
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.names import check_name
+from borghive.rules.names import check_name
 from borghive.store import rows, write_transaction
 from borghive.store.models import Repository, SshKey, User
 

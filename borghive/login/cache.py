@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from borghive.config import Config, load_config
-from borghive.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, has_overrides
 from borghive.errors import ConfigError
+from borghive.login.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, has_overrides
 
 
 def store_address(url: str) -> tuple[str | None, int | None, str | None, str | None]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from borghive.accounts import AccountsBackend, AccountSpec, AccountState, NoAccounts
 from borghive.config import Config
+from borghive.rules.accounts import AccountsBackend, AccountSpec, AccountState, NoAccounts
 
 __all__ = ["AccountSpec", "AccountState", "AccountsBackend", "NoAccounts", "accounts_backend"]
 

@@ -1,7 +1,7 @@
 """Disk usage of many repositories at once, in killable worker processes.
 
-The walk itself (:func:`~borghive.service.walk.measure`) runs in worker processes
-(``python -m borghive.service.walk``). Why processes and not a thread pool: a thread
+The walk itself (:func:`~borghive.walker.worker.measure`) runs in worker processes
+(``python -m borghive.walker.worker``). Why processes and not a thread pool: a thread
 blocked in ``stat``/``open`` on a dead NFS or FUSE mount (or opening a FIFO) cannot be
 interrupted or killed, and Python waits for every non-daemon thread at exit, so one
 hanging path would hang the run; and walking is CPU-bound Python, which threads would run
@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from borghive.service.walk import RepositoryUsage
+from borghive.walker.worker import RepositoryUsage
 
 __all__ = ["RepositoryUsage", "Walkers", "measure_all", "worker_command"]
 
@@ -109,7 +109,7 @@ class _Worker:
 
 def worker_command(prefix: Sequence[str] = ()) -> list[str]:
     """The command that starts one worker; ``prefix`` runs it differently (``setpriv``)."""
-    return [*prefix, sys.executable, "-m", "borghive.service.walk"]
+    return [*prefix, sys.executable, "-m", "borghive.walker.worker"]
 
 
 class Walkers:

@@ -1,6 +1,6 @@
 """The walk: one repository measured the way ``du`` counts, and the worker loop around it.
 
-Runs in worker processes (``python -m borghive.service.walk``) that
+Runs in worker processes (``python -m borghive.walker.worker``) that
 ``service/usage.py`` starts, feeds and kills. A request line carries a batch of paths;
 the worker answers one JSON line per path, gathered for a few milliseconds.
 

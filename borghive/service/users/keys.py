@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.names import MAX_NAME_LENGTH, check_name, name_problem
-from borghive.service.users import aware, find_user
-from borghive.sources import check_sources
-from borghive.sshkeys import parse_public_key
+from borghive.rules.names import MAX_NAME_LENGTH, check_name, name_problem
+from borghive.rules.sources import check_sources
+from borghive.rules.sshkeys import parse_public_key
+from borghive.service.users.people import aware, find_user
 from borghive.store import rows, write_transaction
 from borghive.store.models import Access, Repository, SshKey, User
 
@@ -107,7 +107,7 @@ def add_key(
     allowed_from: str | None = None,
 ) -> KeyInfo:
     """Validate one OpenSSH public key and store it for ``owner``; ``allowed_from`` limits
-    the addresses it may log in from (see :func:`borghive.sources.check_sources`).
+    the addresses it may log in from (see :func:`borghive.rules.sources.check_sources`).
 
     ``name`` defaults to the key's comment when that is a valid name, else ``key-N``.
     Raises InvalidInputError (malformed key or name), NotFoundError (owner) or

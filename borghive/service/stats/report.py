@@ -6,8 +6,8 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from borghive.service.repos import find_repository
-from borghive.service.users import aware, find_user
+from borghive.service.repositories.lifecycle import find_repository
+from borghive.service.users.people import aware, find_user
 from borghive.store import rows
 from borghive.store.models import Repository, Statistic, User, utcnow
 

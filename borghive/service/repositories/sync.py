@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from borghive.accounts import AccountsBackend, AccountSpec, account_problems
 from borghive.config import Config
-from borghive.service.repos import account_spec
+from borghive.rules.accounts import AccountsBackend, AccountSpec, account_problems
+from borghive.service.repositories.lifecycle import account_spec
 from borghive.store.models import Repository, User
 
 

@@ -19,7 +19,8 @@ from typing import Literal
 
 from borghive.config import Config
 from borghive.errors import BorghiveError
-from borghive.service.permissions import (
+from borghive.login.storeurl import describe, sqlite_path
+from borghive.service.doctor.permissions import (
     READ,
     SEARCH,
     WRITE,
@@ -32,7 +33,6 @@ from borghive.service.permissions import (
     user_name,
     writable_by,
 )
-from borghive.store.url import describe, sqlite_path
 
 Status = Literal["ok", "warn", "FAIL"]
 

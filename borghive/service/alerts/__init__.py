@@ -1,0 +1,1 @@
+"""Use cases of alerts: channels, what is due (pure planning), the messages, and checking."""

@@ -1,0 +1,1 @@
+"""Checks of a storage host's deployment: configuration, store, directory, permissions."""

@@ -1,0 +1,1 @@
+"""Use cases of repositories: create, change, delete, show, grant access, and reconcile accounts."""

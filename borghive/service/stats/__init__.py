@@ -1,0 +1,1 @@
+"""Use cases of statistics: collect, report, prune and export."""

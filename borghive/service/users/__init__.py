@@ -1,0 +1,1 @@
+"""Use cases of people: users and their SSH keys."""
