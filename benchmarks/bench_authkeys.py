@@ -443,6 +443,8 @@ import time
 started = time.perf_counter()
 import sys
 import borghive.login.authkeys as a
+import borghive.login.lines as l
+import borghive.login.query as q
 imported = time.perf_counter()
 config, user, key_type, key = a.parse_arguments(sys.argv[1:])
 settings = a.load_settings(config)
@@ -452,17 +454,17 @@ if not settings.store_url.startswith("sqlite:"):
     pq.open_library(pq.LIBRARY)
 driver = time.perf_counter()
 connecting = [0.0]
-connect = a._connect
+connect = q._connect
 def timed_connect(values):
     begin = time.perf_counter()
     try:
         return connect(values)
     finally:
         connecting[0] += time.perf_counter() - begin
-a._connect = timed_connect
-grants = a.grants_for(settings, user, key_type, key)
+q._connect = timed_connect
+grants = q.grants_for(settings, user, key_type, key)
 queried = time.perf_counter()
-answer = "".join(line for line in (a.authorized_line(settings, user, g) for g in grants) if line)
+answer = "".join(line for line in (l.authorized_line(settings, user, g) for g in grants) if line)
 built = time.perf_counter()
 import json  # only now: json imports re, which the wrapper may or may not have loaded
 print(json.dumps({
@@ -573,8 +575,8 @@ def print_importtime(venv: Venv, probes: dict[str, Probe], env: dict[str, str]) 
 
 
 def print_plans(scenario: Scenario) -> None:
-    """The authkeys query's plan on the large store (the exact SQL of borghive.login.authkeys)."""
-    from borghive.login.authkeys import _BY_KEY, _QUERY
+    """The authkeys query's plan on the large store (the exact SQL of borghive.login.query)."""
+    from borghive.login.query import _BY_KEY, _QUERY
 
     path = scenario.store_url.removeprefix("sqlite:///")
     user, fingerprint = scenario.user, _fingerprint(scenario.blob)

@@ -12,7 +12,8 @@ from borghive.cli.app import state
 from borghive.cli.render import say
 from borghive.config import Config, load_config
 from borghive.errors import BorghiveError, NotFoundError
-from borghive.service.events.writer import RepoKey, open_event_store
+from borghive.service.events.records import RepoKey
+from borghive.service.events.writer import open_event_store
 from borghive.service.stats.collect import refresh_repository
 
 

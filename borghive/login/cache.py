@@ -17,27 +17,7 @@ from pathlib import Path
 from borghive.config import Config, load_config
 from borghive.errors import ConfigError
 from borghive.login.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, has_overrides
-
-
-def store_address(url: str) -> tuple[str | None, int | None, str | None, str | None]:
-    """(host, port, database, user) of a ``postgresql://`` store URL, read as store/db.py
-    reads it (no host: libpq's default socket; no port: 5432; no database: borghive), or
-    all None for another URL. Raises ConfigError when the port is not a valid number."""
-    if not url.startswith(("postgresql://", "postgres://")):
-        return None, None, None, None
-    from urllib.parse import unquote, urlsplit
-
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 5432
-    except ValueError:
-        raise ConfigError("store.url: the port is not a number from 1 to 65535") from None
-    return (
-        parts.hostname or None,
-        port,
-        unquote(parts.path.lstrip("/")) or "borghive",
-        unquote(parts.username) if parts.username else None,
-    )
+from borghive.login.storeurl import is_postgres, postgres_address
 
 
 def login_settings(config: Config) -> dict[str, str | int | float | None]:
@@ -45,7 +25,12 @@ def login_settings(config: Config) -> dict[str, str | int | float | None]:
     its parts (urllib.parse would cost every login ~2.5 ms). Raises ConfigError when the
     store URL cannot be split."""
     password_file = config.store.password_file
-    host, port, database, user = store_address(config.store.url)
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    user: str | None = None
+    if is_postgres(config.store.url):
+        host, port, database, user = postgres_address(config.store.url)
     return {
         "store_url": config.store.url,
         "store_host": host,

@@ -1,8 +1,15 @@
-"""Store URLs and the schema version, without importing the ORM (the login path uses them)."""
+"""Store URLs, defined once: which SQLite file, or which PostgreSQL server, database and
+role, and the libpq connection keywords built from them. Used by the store
+(:mod:`borghive.store.db`, through psycopg2), the login copy of the configuration
+(:mod:`borghive.login.cache`) and ``authkeys`` (through the system libpq), so all three
+connect to the same place. No ORM here; urllib.parse only where a URL is split (the login
+path gets the parts already split, from the login copy).
+"""
 
 from __future__ import annotations
 
 from borghive.errors import ConfigError
+from borghive.login.configfiles import read_secret
 
 # Not typing.TYPE_CHECKING: importing typing costs the login path milliseconds.
 TYPE_CHECKING = False
@@ -12,6 +19,8 @@ if TYPE_CHECKING:
 
 # The schema version this code needs; store/migrations.py checks it is its latest.
 SCHEMA_VERSION = 3
+DEFAULT_PORT = 5432
+DEFAULT_DATABASE = "borghive"
 
 
 def sqlite_file(url: str) -> str | None:
@@ -32,13 +41,76 @@ def sqlite_path(url: str) -> Path | None:
     return None if file is None else Path(file)
 
 
+def is_postgres(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL store."""
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def postgres_address(url: str) -> tuple[str | None, int, str, str | None]:
+    """(host, port, database, user) of a ``postgresql://`` store URL. No host: libpq's
+    default socket (None); no port: 5432; no database: borghive; no user: the login name
+    (None). Raises ConfigError when it is not such a URL or the port is not a number from
+    1 to 65535."""
+    if not is_postgres(url):
+        raise ConfigError("store.url: expected postgresql://[USER@]HOST[:PORT]/DATABASE")
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ConfigError("store.url: the port is not a number from 1 to 65535") from None
+    return (
+        parts.hostname or None,
+        port,
+        unquote(parts.path.lstrip("/")) or DEFAULT_DATABASE,
+        unquote(parts.username) if parts.username else None,
+    )
+
+
+def connection_keywords(
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    user: str | None,
+    *,
+    password_file: str | None,
+    connect_timeout: float,
+    application_name: str,
+    readonly: bool = False,
+) -> dict[str, str]:
+    """libpq connection keywords ("Parameter Key Words" in libpq's manual) for the store:
+    UTF-8, a bounded connect, the password read from its file. A missing host or user is
+    left out, not empty, so libpq's defaults apply (local socket, the login name).
+    Raises ConfigError when the password file cannot be read."""
+    keywords = {
+        "dbname": database or DEFAULT_DATABASE,
+        "port": str(port or DEFAULT_PORT),
+        "connect_timeout": str(max(1, int(connect_timeout))),
+        "application_name": application_name,
+        "client_encoding": "UTF8",
+    }
+    if readonly:
+        keywords["options"] = "-c default_transaction_read_only=on"
+    if host:
+        keywords["host"] = host
+    if user:
+        keywords["user"] = user
+    if password_file:
+        keywords["password"] = read_secret(password_file, "store.password_file")
+    return keywords
+
+
 def describe(url: str) -> str:
     """The URL without user or password, fit for messages."""
+    if not is_postgres(url):
+        return url
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    if parts.scheme.startswith("postgres"):
-        host = parts.hostname or "localhost"
+    host = parts.hostname or "localhost"
+    try:
         port = f":{parts.port}" if parts.port else ""
-        return f"postgresql://{host}{port}{parts.path}"
-    return url
+    except ValueError:
+        port = ":(invalid port)"
+    return f"postgresql://{host}{port}{parts.path}"

@@ -11,7 +11,6 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from peewee import (
     Database,
@@ -23,8 +22,7 @@ from peewee import (
 
 from borghive.config import StoreConfig
 from borghive.errors import ConfigError, StoreOutdatedError, StoreUnavailableError
-from borghive.login.configfiles import read_secret
-from borghive.login.storeurl import describe, sqlite_path
+from borghive.login.storeurl import connection_keywords, describe, postgres_address, sqlite_path
 from borghive.store.models import database
 
 
@@ -39,7 +37,6 @@ def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
                 f"file:{path}?mode=ro", uri=True, pragmas=pragmas, timeout=config.busy_timeout
             )
         return SqliteDatabase(str(path), pragmas=pragmas, timeout=config.busy_timeout)
-    parts = urlsplit(config.url)
     try:
         import psycopg2  # noqa: F401
     except ImportError:
@@ -47,17 +44,18 @@ def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
             "store.url: PostgreSQL needs the psycopg2 driver",
             hint="pip install 'borghive[postgres]'",
         ) from None
-    password = (
-        read_secret(config.password_file, "store.password_file") if (config.password_file) else None
+    host, port, name, user = postgres_address(config.url)
+    keywords = connection_keywords(
+        host,
+        port,
+        name,
+        user,
+        password_file=None if config.password_file is None else str(config.password_file),
+        connect_timeout=config.connect_timeout,
+        application_name="borghive",
     )
-    return PostgresqlDatabase(
-        unquote(parts.path.lstrip("/")) or "borghive",
-        host=parts.hostname or None,
-        port=parts.port or 5432,
-        user=unquote(parts.username) if parts.username else None,
-        password=password,
-        connect_timeout=max(1, int(config.connect_timeout)),
-    )
+    parameters: dict[str, Any] = dict(keywords)
+    return PostgresqlDatabase(parameters.pop("dbname"), **parameters)
 
 
 def execute(sql: str, params: tuple[Any, ...] = (), db: Database | None = None) -> Any:

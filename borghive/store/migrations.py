@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from peewee import Database, PostgresqlDatabase
 
 from borghive.login.storeurl import SCHEMA_VERSION
+from borghive.rules.times import utcnow
 from borghive.store.db import execute, write_transaction
-from borghive.store.models import SchemaMigration, utcnow
+from borghive.store.models import SchemaMigration
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ from these classes, so the models must match the latest migration.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from peewee import (
     AutoField,
     BigIntegerField,
@@ -22,16 +20,13 @@ from peewee import (
     TextField,
 )
 
+from borghive.rules.times import utcnow
+
 database = DatabaseProxy()
 
 REPOSITORY_MODES = ("borg", "import", "export", "disabled")
 ACCESS_MODES = ("full", "append-only")
 EVENT_KINDS = ("created", "opened", "closed", "updated", "deleted", "alert", "recovered")
-
-
-def utcnow() -> dt.datetime:
-    """Naive UTC now; the store keeps naive UTC timestamps on both back ends."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(Model):

@@ -11,7 +11,6 @@ SIGHUP reloads the configuration. A queue overflow (wd -1) triggers a full resca
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import signal
 import time
@@ -25,7 +24,9 @@ import pyinotify
 
 from borghive.config import Config
 from borghive.errors import ConfigError
-from borghive.service.events.writer import EventRecord, RepoKey
+from borghive.rules.layout import repository_path
+from borghive.rules.times import utcnow
+from borghive.service.events.records import EventRecord, RepoKey
 from borghive.watch.classify import (
     IN_ISDIR,
     Change,
@@ -265,7 +266,11 @@ class Daemon:
         new_state, outcomes = classify(state, change)
         self.states[key] = new_state
         if outcomes:
-            self._emit(key, outcomes, list_repository(self.root / key.repo_user / key.name))
+            self._emit(
+                key,
+                outcomes,
+                list_repository(Path(repository_path(self.root, key.repo_user, key.name))),
+            )
 
     def _home_appeared(self, home: Path) -> None:
         if not self._watch(home, 1):
@@ -295,7 +300,7 @@ class Daemon:
         self._unwatch_below(path)
 
     def _emit(self, key: RepoKey, outcomes: tuple[Outcome, ...], listing: Listing | None) -> None:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)  # naive UTC, as the store keeps
+        now = utcnow()
         for outcome in outcomes:
             log.debug("%s/%s: %s %s", key.repo_user, key.name, outcome.kind, outcome.detail)
             self.outbox.add_event(EventRecord(key, outcome.kind, now, outcome.detail))

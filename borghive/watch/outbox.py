@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from borghive.service.events.writer import EventRecord, RepoKey, RepoTimes
+from borghive.service.events.records import EventRecord, RepoKey, RepoTimes
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 15.0

@@ -8,13 +8,13 @@ A directory that vanishes while it is read counts as absent, never as an error.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from borghive.service.events.writer import RepoKey, RepoTimes
+from borghive.rules.times import from_epoch
+from borghive.service.events.records import RepoKey, RepoTimes
 from borghive.watch.classify import index_number
 
 
@@ -29,11 +29,6 @@ class Listing:
 def is_candidate(name: str) -> bool:
     """Whether a directory entry may be a home or a repository (not hidden)."""
     return bool(name) and not name.startswith(".")
-
-
-def to_utc(timestamp: float) -> dt.datetime:
-    """A file time as the store keeps it: naive UTC, whole microseconds."""
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
 
 
 def subdirectories(path: Path) -> list[str]:
@@ -70,7 +65,7 @@ def list_repository(path: Path) -> Listing | None:
         return None
     return Listing(
         frozenset(names),
-        RepoTimes(to_utc(directory_mtime), None if newest is None else to_utc(newest)),
+        RepoTimes(from_epoch(directory_mtime), None if newest is None else from_epoch(newest)),
     )
 
 

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from borghive.service.events.writer import RepoKey
+from borghive.service.events.records import RepoKey
 
 log = logging.getLogger("borghive.watch")
 

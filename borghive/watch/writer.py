@@ -13,7 +13,9 @@ from pathlib import Path
 
 from borghive.config import Config
 from borghive.errors import StoreUnavailableError
-from borghive.service.events.writer import RecordReport, RepoKey, record_changes
+from borghive.rules.layout import repository_path
+from borghive.service.events.records import RecordReport, RepoKey
+from borghive.service.events.writer import record_changes
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import scan_tree
 
@@ -67,7 +69,7 @@ class StoreWriter:
             self.unknown_logged.add(key)
             log.info(
                 "ignoring %s: no repository %s of user %s in the store",
-                self.root / key.repo_user / key.name,
+                Path(repository_path(self.root, key.repo_user, key.name)),
                 key.name,
                 key.repo_user,
             )

@@ -13,7 +13,6 @@ import pytest
 
 from borghive import config
 from borghive.config import Config
-from borghive.login import authkeys
 from borghive.login import cache as login_copy
 from borghive.login.cache import file_identity, write_login_cache
 
@@ -71,13 +70,6 @@ def granted(alice: Config, config_file: Path, public_keys: list[PublicKey]) -> t
 
 def cache_of(config_file: Path) -> Path:
     return Path(str(config_file) + login_copy.LOGIN_CACHE_SUFFIX)
-
-
-def test_constants_agree_with_the_configuration_module() -> None:
-    assert str(config.DEFAULT_CONFIG_PATH) == authkeys.DEFAULT_CONFIG
-    assert authkeys.CONFIG_ENV == config.CONFIG_ENV
-    assert authkeys.LOGIN_CACHE_SUFFIX == login_copy.LOGIN_CACHE_SUFFIX
-    assert authkeys.LOGIN_CACHE_FORMAT == login_copy.LOGIN_CACHE_FORMAT
 
 
 def test_a_current_copy_is_used_and_the_config_loader_is_not_imported(

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from support import config_toml, make_config
 
-from borghive import config
 from borghive.config import Config
 from borghive.errors import ConfigError
-from borghive.login import authkeys, pq
+from borghive.login import authkeys, lines, pq, query
 from borghive.login import cache as login_copy
+from borghive.login import settings as login_settings
+from borghive.login.configfiles import read_secret
 
 from .helpers import (
     PublicKey,
@@ -32,8 +33,8 @@ from .helpers import (
 PG = [pytest.param("pg", marks=pytest.mark.pg)]
 
 
-def settings_of(configuration: Config) -> authkeys.Settings:
-    return authkeys.Settings.from_mapping(login_copy.login_settings(configuration))
+def settings_of(configuration: Config) -> login_settings.Settings:
+    return login_settings.Settings.from_mapping(login_copy.login_settings(configuration))
 
 
 @pytest.fixture(params=["libpq", "psycopg2"])
@@ -48,7 +49,7 @@ def driver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 @pytest.fixture
 def connection(migrated: Config) -> Iterator[pq.Connection]:
     """A libpq connection to the test store, as authkeys opens it."""
-    opened = pq.connect(authkeys.postgres_parameters(settings_of(migrated)))
+    opened = pq.connect(query.postgres_parameters(settings_of(migrated)))
     assert isinstance(opened, pq.Connection)
     yield opened
     opened.close()
@@ -56,7 +57,7 @@ def connection(migrated: Config) -> Iterator[pq.Connection]:
 
 @pytest.mark.parametrize("backend", PG)
 def test_the_driver_in_use(alice: Config, driver: str) -> None:
-    opened = authkeys._connect(settings_of(alice))
+    opened = query._connect(settings_of(alice))
     try:
         expected = pq.Connection if driver == "libpq" else pq.Psycopg2Connection
         assert type(opened) is expected
@@ -128,10 +129,10 @@ def test_both_drivers_refuse_alike(
     tamper(sql)
     settings = settings_of(alice)
 
-    with pytest.raises(authkeys.AuthKeysError, match=reason):
+    with pytest.raises(lines.AuthKeysError, match=reason):
         authkeys.authorized_keys(settings, repo_user)
     if "schema" in reason:  # an unknown user is no way around an outdated store
-        with pytest.raises(authkeys.AuthKeysError, match=reason):
+        with pytest.raises(lines.AuthKeysError, match=reason):
             authkeys.authorized_keys(settings, "rzzzzzzz")
 
 
@@ -219,38 +220,37 @@ def test_blocked_connect_times_out(tmp_path: Path) -> None:
 
 
 SECRETS = {
-    "plain": b"s3cret\n",
-    "spaces-and-more-lines": b"  s3cret  \nsecond line\n",
-    "crlf": b"s3cret\r\n",
-    "no-newline": b"s3cret",
-    "empty": b"",
-    "blank-first-line": b"\ns3cret\n",
-    "only-spaces": b"   \n",
-    "not-utf-8": b"s3cr\xffet\n",
+    "plain": (b"s3cret\n", "s3cret"),
+    "spaces-and-more-lines": (b"  s3cret  \nsecond line\n", "s3cret"),
+    "crlf": (b"s3cret\r\n", "s3cret"),
+    "no-newline": (b"s3cret", "s3cret"),
+    "empty": (b"", "error: store.password_file: {path} is empty"),
+    "blank-first-line": (b"\ns3cret\n", "error: store.password_file: {path} is empty"),
+    "only-spaces": (b"   \n", "error: store.password_file: {path} is empty"),
+    "not-utf-8": (b"s3cr\xffet\n", "error: store.password_file: {path} is not UTF-8 text"),
 }
 
 
-@pytest.mark.parametrize("content", SECRETS.values(), ids=SECRETS.keys())
-def test_password_reader_agrees_with_the_configuration_module(
-    tmp_path: Path, content: bytes
-) -> None:
+@pytest.mark.parametrize(("content", "expected"), SECRETS.values(), ids=SECRETS.keys())
+def test_password_reader(tmp_path: Path, content: bytes, expected: str) -> None:
+    """One reader for the loader, the login copy and authkeys: the first line, stripped;
+    an empty or undecodable file is an error naming the file, never its content."""
     path = tmp_path / "password"
     path.write_bytes(content)
 
-    assert _secret(authkeys.read_secret, str(path)) == _secret(config.read_secret, path)
+    assert _secret(read_secret, str(path)) == expected.format(path=path)
 
 
 def test_password_reader_unreadable_files(tmp_path: Path) -> None:
     for path in (tmp_path / "missing", tmp_path):
-        message = _secret(authkeys.read_secret, str(path))
-        assert message == _secret(config.read_secret, path)
+        message = _secret(read_secret, str(path))
         assert message.startswith("error: store.password_file: cannot read")
 
 
 def _secret(reader: Callable[[Any, str], str], path: str | Path) -> str:
     try:
         return reader(path, "store.password_file")
-    except (authkeys.AuthKeysError, ConfigError) as exc:
+    except (lines.AuthKeysError, ConfigError) as exc:
         return f"error: {exc}"
 
 
@@ -271,14 +271,12 @@ def test_login_settings_split_the_url_as_the_store_does(tmp_path: Path, url: str
     values = login_copy.login_settings(configuration)
     database = build_database(configuration.store)
 
-    split = (values["store_dbname"], values["store_host"], values["store_port"])
-    assert split == (
-        database.database,
-        database.connect_params["host"],
-        database.connect_params["port"],
-    )
-    assert values["store_user"] == database.connect_params["user"]
-    assert authkeys.Settings.from_mapping(values).store_port == values["store_port"]
+    login = query.postgres_parameters(login_settings.Settings.from_mapping(values))
+    store = {"dbname": database.database, **database.connect_params}
+    for keyword in ("dbname", "host", "port", "user", "connect_timeout", "client_encoding"):
+        assert login.get(keyword) == store.get(keyword), keyword
+    assert login["options"] == "-c default_transaction_read_only=on"
+    assert "options" not in store
 
 
 def test_login_settings_refuse_a_bad_port(tmp_path: Path) -> None:
@@ -312,7 +310,7 @@ def test_settings_refuse_what_libpq_cannot_take(tmp_path: Path, change: dict[str
     values.update(change)  # type: ignore[arg-type] - deliberately wrong types
 
     with pytest.raises(ValueError, match="store"):
-        authkeys.Settings.from_mapping(values)
+        login_settings.Settings.from_mapping(values)
 
 
 def test_connection_parameters(tmp_path: Path) -> None:
@@ -322,7 +320,7 @@ def test_connection_parameters(tmp_path: Path) -> None:
     with_password = {**values, "store_password_file": str(password_file), "connect_timeout": 2.5}
     local = login_copy.login_settings(make_config(tmp_path, "postgresql:///"))
 
-    assert authkeys.postgres_parameters(authkeys.Settings.from_mapping(with_password)) == {
+    assert query.postgres_parameters(login_settings.Settings.from_mapping(with_password)) == {
         "host": "db",
         "port": "6432",
         "dbname": "hive",
@@ -334,6 +332,6 @@ def test_connection_parameters(tmp_path: Path) -> None:
         "client_encoding": "UTF8",
     }
     # no host or user: left to libpq (local socket, the login name), not sent empty
-    assert set(authkeys.postgres_parameters(authkeys.Settings.from_mapping(local))) == {
+    assert set(query.postgres_parameters(login_settings.Settings.from_mapping(local))) == {
         "port", "dbname", "connect_timeout", "options", "application_name", "client_encoding"
     }  # fmt: skip

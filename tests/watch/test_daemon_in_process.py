@@ -19,13 +19,13 @@ from support import make_config
 from borghive.config import Config
 from borghive.errors import ConfigError
 from borghive.rules.accounts import NoAccounts
-from borghive.service.events.writer import RepoKey
+from borghive.rules.times import from_epoch
+from borghive.service.events.records import RepoKey
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import people as users
 from borghive.store.models import Event, Repository
 from borghive.watch.classify import IN_CREATE, IN_ISDIR
 from borghive.watch.daemon import Daemon, _Handler
-from borghive.watch.scan import to_utc
 from borghive.watch.statistics import RefreshQueue
 
 from .harness import wait_for
@@ -72,8 +72,8 @@ def test_overflow_rescans_and_reconciles(store: Config) -> None:
         for key in (kept, gone):
             path = root / key.repo_user / key.name
             repo = Repository.get(Repository.repo_user == key.repo_user)
-            assert repo.last_access == to_utc(path.stat().st_mtime)
-            assert repo.last_update == to_utc((path / "index.1").stat().st_mtime)
+            assert repo.last_access == from_epoch(path.stat().st_mtime)
+            assert repo.last_update == from_epoch((path / "index.1").stat().st_mtime)
 
         # Changes whose inotify events are never read, as after a queue overflow.
         shutil.rmtree(root / gone.repo_user)
@@ -90,8 +90,8 @@ def test_overflow_rescans_and_reconciles(store: Config) -> None:
         assert _kinds(new) == ["created"]
         assert _kinds(kept) == ["opened", "updated", "closed"]
         repo = Repository.get(Repository.repo_user == kept.repo_user)
-        assert repo.last_update == to_utc(1_800_000_000.5)
-        assert repo.last_access == to_utc(kept_path.stat().st_mtime)
+        assert repo.last_update == from_epoch(1_800_000_000.5)
+        assert repo.last_access == from_epoch(kept_path.stat().st_mtime)
         wait_for(lambda: refreshed == [kept], timeout=5, what="one statistics refresh")
         assert daemon.watch_count == 1 + 2 + 2  # gone's two watches dropped, new's added
     finally:

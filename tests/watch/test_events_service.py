@@ -9,7 +9,8 @@ import pytest
 
 from borghive.config import Config
 from borghive.rules.accounts import NoAccounts
-from borghive.service.events.writer import EventRecord, RepoKey, RepoTimes, record_changes
+from borghive.service.events.records import EventRecord, RepoKey, RepoTimes
+from borghive.service.events.writer import record_changes
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import people as users
 from borghive.store.models import Event, Repository

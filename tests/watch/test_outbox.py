@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from borghive.service.events.writer import EventRecord, RepoKey, RepoTimes
+from borghive.service.events.records import EventRecord, RepoKey, RepoTimes
 from borghive.watch.outbox import MAX_DELAY, Outbox
 
 KEY = RepoKey("r1", "laptop")

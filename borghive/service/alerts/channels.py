@@ -19,7 +19,8 @@ from typing import Any
 from peewee import IntegrityError
 
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.service.users.people import aware, check_email, find_user
+from borghive.rules.times import aware
+from borghive.service.users.people import check_email, find_user
 from borghive.store import write_transaction
 from borghive.store.models import NOTIFY_KINDS, NotifyChannel, User
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from borghive.config import Config
 from borghive.errors import ConflictError, NotFoundError
 from borghive.rules.quantities import format_duration, format_size
+from borghive.rules.times import to_store
 from borghive.service.alerts.channels import (
     DeliveryError,
     Message,
@@ -127,10 +128,6 @@ def _aware_now(clock: Clock) -> dt.datetime:
     if now.tzinfo is None:
         raise ValueError("the alert clock must return an aware datetime")
     return now.astimezone(dt.UTC)
-
-
-def _naive(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _plans(snapshot: Snapshot) -> tuple[list[_Plan], list[int], int]:
@@ -293,7 +290,7 @@ def _existing(model: type[Repository] | type[NotifyChannel], ids: Iterable[int])
 def _record(outcomes: list[tuple[_Plan, str | None]], dropped: list[int], now: dt.datetime) -> None:
     """Write what was sent (states, events) in one transaction; repositories or channels
     deleted meanwhile are skipped."""
-    stamp = _naive(now)
+    stamp = to_store(now)
     with write_transaction():
         repos = _existing(Repository, (p.repo.id for p, _ in outcomes))
         channels = _existing(NotifyChannel, (p.channel.id for p, _ in outcomes))
@@ -320,7 +317,7 @@ def _record(outcomes: list[tuple[_Plan, str | None]], dropped: list[int], now: d
                     ).where(AlertState.id == plan.state_id).execute()
                 continue
             values: dict[str, object] = {
-                "since": _naive(plan.since),
+                "since": to_store(plan.since),
                 "level": plan.level if error is None else (state.level if state else 0),
                 "last_sent": stamp if error is None else _sent(state),
                 "sent_count": (state.sent_count if state else 0) + (error is None),
@@ -344,7 +341,7 @@ def _record(outcomes: list[tuple[_Plan, str | None]], dropped: list[int], now: d
 
 
 def _sent(state: StateRow | None) -> dt.datetime | None:
-    return None if state is None or state.last_sent is None else _naive(state.last_sent)
+    return None if state is None or state.last_sent is None else to_store(state.last_sent)
 
 
 def list_firing(config: Config, clock: Clock) -> list[Firing]:

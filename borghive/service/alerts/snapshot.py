@@ -7,14 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from peewee import fn
-
 from borghive.config import Config
+from borghive.rules.layout import client_url
+from borghive.rules.times import stored_time
 from borghive.service.alerts.channels import describe_channel
 from borghive.service.alerts.messages import RepoFacts
-from borghive.service.users.people import stored_time
 from borghive.store import raw_rows
-from borghive.store.models import AlertState, NotifyChannel, Repository, Statistic, User
+from borghive.store.models import AlertState, NotifyChannel, Repository, User
+from borghive.store.queries import latest_statistics
 
 
 @dataclass
@@ -58,14 +58,10 @@ class Snapshot:
     conditions: list[tuple[RepoRow, str, dt.datetime, int]] = field(default_factory=list)
 
 
-def stored_or_none(value: dt.datetime | str | None) -> dt.datetime | None:
-    return None if value is None else stored_time(value)
-
-
 def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
     """Candidate repositories (alert period or quota, not disabled) with their latest size,
     every channel and every alert state, in a few plain queries."""
-    root = f"{config.repos.public_host}:{config.repos.ssh_port}"
+    host, port = config.repos.public_host, config.repos.ssh_port
     query = (
         Repository.select(
             Repository.id,
@@ -86,37 +82,21 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             & (Repository.mode != "disabled")
         )
     )
-    latest = (
-        Statistic.select(Statistic.repository, fn.MAX(Statistic.time).alias("newest"))
-        .group_by(Statistic.repository)
-        .alias("latest")
-    )
-    sizes = {
-        repo_id: (bytes_used, time)
-        for repo_id, bytes_used, time in raw_rows(
-            Statistic.select(Statistic.repository, Statistic.bytes_used, Statistic.time).join(
-                latest,
-                on=(
-                    (Statistic.repository == latest.c.repository_id)
-                    & (Statistic.time == latest.c.newest)
-                ),
-            )
-        )
-    }
+    sizes = latest_statistics()
     repos: dict[int, RepoRow] = {}
     for row in raw_rows(query):
         repo_id, owner_id, owner, realert, expiration, name, user, quota, after, updated, made = row
-        used, measured = sizes.get(repo_id, (None, None))
+        latest = sizes.get(repo_id)
         facts = RepoFacts(
             owner=owner,
             name=name,
-            url=f"ssh://{user}@{root}/./{name}",
+            url=client_url(host, port, user, name),
             created=stored_time(made),
-            last_update=stored_or_none(updated),
+            last_update=stored_time(updated),
             alert_after=after,
             quota=quota,
-            bytes_used=used,
-            measured=stored_or_none(measured),
+            bytes_used=None if latest is None else latest.bytes_used,
+            measured=None if latest is None else latest.time,
         )
         repos[repo_id] = RepoRow(repo_id, owner_id, realert, expiration, facts)
     channels: dict[int, list[ChannelRow]] = {}
@@ -145,7 +125,7 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             state_id,
             stored_time(since),
             level,
-            stored_or_none(sent),
+            stored_time(sent),
             count,
             bool(recovering),
             failures,

@@ -14,50 +14,19 @@ import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from peewee import DatabaseError, InterfaceError, OperationalError
 
 from borghive.config import StoreConfig
 from borghive.errors import StoreUnavailableError
-from borghive.store import describe, is_sqlite, open_store, rows, write_transaction
+from borghive.rules.times import later
+from borghive.service.events.records import EventRecord, RecordReport, RepoKey, RepoTimes
+from borghive.store import open_store, rows, write_transaction
 from borghive.store.models import EVENT_KINDS, Event, Repository, database
+from borghive.store.queries import advance_times
 
 _CHUNK = 500  # repository users per lookup query (well under SQLite's parameter limit)
 _Stored = tuple[int, dt.datetime | None, dt.datetime | None]  # id, last access, last update
-
-
-@dataclass(frozen=True, order=True)
-class RepoKey:
-    """A repository directory: ``<repos root>/<repo_user>/<name>``."""
-
-    repo_user: str
-    name: str
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One repository event as observed; ``time`` is naive UTC."""
-
-    key: RepoKey
-    kind: str
-    time: dt.datetime
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class RepoTimes:
-    """Times read from disk (naive UTC): directory mtime, newest ``index.*`` mtime."""
-
-    last_access: dt.datetime | None
-    last_update: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class RecordReport:
-    events_written: int
-    repositories_updated: int
-    unknown: frozenset[RepoKey]
 
 
 @contextmanager
@@ -68,11 +37,6 @@ def open_event_store(config: StoreConfig) -> Iterator[None]:
     """
     with open_store(config):
         yield
-
-
-def store_description(config: StoreConfig) -> str:
-    """Where the store is, without credentials (for log lines)."""
-    return describe(config.url)
 
 
 def _repository_ids(keys: set[RepoKey]) -> dict[RepoKey, _Stored]:
@@ -94,35 +58,10 @@ def _repository_ids(keys: set[RepoKey]) -> dict[RepoKey, _Stored]:
     return found
 
 
-def _changes(observed: RepoTimes, stored: _Stored) -> bool:
+def _moves(observed: RepoTimes, stored: _Stored) -> bool:
+    """Whether an observation moves a stored time (forward only: see rules.times.later)."""
     _, last_access, last_update = stored
-    return (observed.last_access not in (None, last_access)) or (
-        observed.last_update not in (None, last_update)
-    )
-
-
-def _update_times(updates: list[tuple[RepoTimes, _Stored]]) -> None:
-    """One ``executemany`` for all repositories (a peewee query per row costs ~0.3 ms, too
-    much for a start-up rescan of 10,000). None keeps the stored value."""
-    if not updates:
-        return
-    db = database.obj
-    mark = db.param
-    sqlite = is_sqlite(db)
-
-    def value(moment: dt.datetime | None) -> object:
-        # peewee keeps SQLite datetimes as str(datetime); PostgreSQL takes the object
-        return str(moment) if sqlite and moment is not None else moment
-
-    cursor = db.cursor()
-    cursor.executemany(
-        f"UPDATE repository SET last_access = COALESCE({mark}, last_access), "  # noqa: S608
-        f"last_update = COALESCE({mark}, last_update) WHERE id = {mark}",
-        [
-            (value(observed.last_access), value(observed.last_update), stored[0])
-            for observed, stored in updates
-        ],
-    )
+    return later(last_access, observed.last_access) or later(last_update, observed.last_update)
 
 
 def _reset_connection() -> None:
@@ -134,9 +73,9 @@ def _reset_connection() -> None:
 def record_changes(
     events: Sequence[EventRecord], times: Mapping[RepoKey, RepoTimes]
 ) -> RecordReport:
-    """Write ``events`` and set the repositories' last access/update to ``times`` (None
-    leaves a value alone), in one transaction. Records of directories that match no
-    repository are left out and named in the report.
+    """Write ``events`` and move the repositories' last access/update forward to
+    ``times`` (an older or None value leaves a time alone), in one transaction. Records of
+    directories that match no repository are left out and named in the report.
 
     Raises StoreUnavailableError when the store cannot be written; nothing is written then.
     """
@@ -164,9 +103,12 @@ def record_changes(
             updates = [
                 (observed, known[key])
                 for key, observed in times.items()
-                if key in known and _changes(observed, known[key])
+                if key in known and _moves(observed, known[key])
             ]
-            _update_times(updates)
+            advance_times(
+                (stored[0], observed.last_access, observed.last_update)
+                for observed, stored in updates
+            )
     except (OperationalError, InterfaceError, DatabaseError, sqlite3.Error) as exc:
         _reset_connection()
         lines = str(exc).strip().splitlines()

@@ -18,9 +18,11 @@ from borghive.rules.accounts import (
     AccountsBackend,
     AccountSpec,
 )
+from borghive.rules.layout import client_url, home_path, init_command, repository_path
 from borghive.rules.names import check_name
+from borghive.rules.times import aware
 from borghive.service.users.keys import find_key
-from borghive.service.users.people import aware, find_user
+from borghive.service.users.people import find_user
 from borghive.store import execute, is_sqlite, rows, write_transaction
 from borghive.store.models import (
     REPOSITORY_MODES,
@@ -75,23 +77,13 @@ class RepoChanges:
     mode: str | None = None
 
 
-def repo_path(config: Config, repo_user: str, name: str) -> Path:
-    """``<repos root>/<repo user>/<repo name>``."""
-    return config.repos.root / repo_user / name
-
-
-def client_url(config: Config, repo_user: str, name: str) -> str:
-    """The URL a borg client uses: ``ssh://<repo user>@<host>:<port>/./<name>``."""
-    return f"ssh://{repo_user}@{config.repos.public_host}:{config.repos.ssh_port}/./{name}"
-
-
 def account_spec(config: Config, repo: Repository, owner: str) -> AccountSpec:
     """The account a repository's user must have."""
     return AccountSpec(
         name=repo.repo_user,
         uid_number=repo.uid_number,
         gid_number=config.repos.gid,
-        home=config.repos.root / repo.repo_user,
+        home=Path(home_path(config.repos.root, repo.repo_user)),
         shell=config.accounts.shell,
         gecos=f"{GECOS_PREFIX}{owner}/{repo.name}",
         locked=repo.mode == "disabled",
@@ -153,8 +145,8 @@ def repo_info(config: Config, repo: Repository, owner: str, key_count: int) -> R
         last_access=aware(repo.last_access),
         last_update=aware(repo.last_update),
         created=aware(repo.created),
-        path=str(repo_path(config, repo.repo_user, repo.name)),
-        url=client_url(config, repo.repo_user, repo.name),
+        path=repository_path(config.repos.root, repo.repo_user, repo.name),
+        url=client_url(config.repos.public_host, config.repos.ssh_port, repo.repo_user, repo.name),
         key_count=key_count,
     )
 
@@ -267,8 +259,7 @@ def create_repository(
         _undo_account(accounts, account_made)
         raise
     info = repo_info(config, repo, owner_name, len(granted))
-    init = f"borg init --encryption=repokey-blake2 {info.url}"
-    return CreatedRepo(repository=info, init_command=init)
+    return CreatedRepo(repository=info, init_command=init_command(info.url))
 
 
 def _undo_account(accounts: AccountsBackend, name: str | None) -> None:

@@ -10,6 +10,8 @@ from peewee import fn
 
 from borghive.config import Config
 from borghive.rules.accounts import AccountsBackend, AccountState, account_state
+from borghive.rules.layout import client_url, repository_path
+from borghive.rules.times import aware, stored_time
 from borghive.service.repositories.grants import AccessInfo
 from borghive.service.repositories.lifecycle import (
     RepoInfo,
@@ -17,9 +19,10 @@ from borghive.service.repositories.lifecycle import (
     find_repository,
     repo_info,
 )
-from borghive.service.users.people import aware, find_user, stored_time
+from borghive.service.users.people import find_user
 from borghive.store import raw_rows, rows
-from borghive.store.models import Access, Event, Repository, SshKey, Statistic, User
+from borghive.store.models import Access, Event, Repository, SshKey, User
+from borghive.store.queries import latest_statistics
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
         query = query.where(User.id == find_user(owner).id)
     # Plain driver rows and f-strings: model objects, Path joins and peewee's value
     # conversion made this 5x slower on 10,000 repositories (benchmarks/bench_foundation.py).
-    root = str(config.repos.root).rstrip("/")
+    root = str(config.repos.root)
     host, port = config.repos.public_host, config.repos.ssh_port
     return [
         RepoInfo(
@@ -83,11 +86,11 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             mode=mode,
             quota=quota,
             alert_after=alert_after,
-            last_access=None if last_access is None else stored_time(last_access),
-            last_update=None if last_update is None else stored_time(last_update),
+            last_access=stored_time(last_access),
+            last_update=stored_time(last_update),
             created=stored_time(created),
-            path=f"{root}/{user}/{name}",
-            url=f"ssh://{user}@{host}:{port}/./{name}",
+            path=repository_path(root, user, name),
+            url=client_url(host, port, user, name),
             key_count=counts.get(repo_id, 0),
         )
         for (
@@ -135,14 +138,9 @@ def show_repository(
         .order_by(Event.time.desc(), Event.id.desc())
         .limit(events)
     )
-    statistic = (
-        Statistic.select()
-        .where(Statistic.repository == repo.id)
-        .order_by(Statistic.time.desc())
-        .first()
-    )
+    statistic = latest_statistics([repo.id]).get(repo.id)
     last = (
-        StatisticInfo(aware(statistic.time), statistic.bytes_used, statistic.file_count)
+        StatisticInfo(statistic.time, statistic.bytes_used, statistic.file_count)
         if statistic
         else None
     )

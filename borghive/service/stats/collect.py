@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
+from borghive.rules.layout import repository_path
+from borghive.rules.times import to_store, utcnow
 from borghive.service.repositories.lifecycle import find_repository
 from borghive.store import (
     execute,
@@ -26,7 +28,8 @@ from borghive.store import (
     store_errors,
     write_transaction,
 )
-from borghive.store.models import Repository, Statistic, User, database, utcnow
+from borghive.store.models import Repository, Statistic, User, database
+from borghive.store.queries import advance_times
 from borghive.walker.pool import Walkers, worker_command
 from borghive.walker.worker import RepositoryUsage
 
@@ -117,10 +120,10 @@ def _targets(config: Config, references: Sequence[str]) -> list[tuple[int, str, 
             .join(User)
             .order_by(User.name, Repository.name)
         )
-    # repo_path's layout, joined as text: 10,000 pathlib joins cost a noticeable 0.3 s.
-    root = str(config.repos.root).rstrip("/")
+    # Joined as text: 10,000 pathlib joins cost a noticeable 0.3 s.
+    root = str(config.repos.root)
     return [
-        (repo_id, owner, name, user, f"{root}/{user}/{name}")
+        (repo_id, owner, name, user, repository_path(root, user, name))
         for repo_id, owner, name, user in chosen
     ]
 
@@ -222,18 +225,13 @@ def _store(results: Sequence[tuple[int, CollectedRepository]]) -> None:
     cost more than the whole walk."""
     now = utcnow()
     statistics = []
-    moved: dict[str, list[tuple[dt.datetime, int, dt.datetime]]] = {
-        "last_access": [],
-        "last_update": [],
-    }
+    moved: list[tuple[int, dt.datetime | None, dt.datetime | None]] = []
     for repo_id, item in results:
         if item.status not in ("ok", "unchanged"):
             continue
-        access, update = _naive(item.last_access), _naive(item.last_update)
-        if access is not None:
-            moved["last_access"].append((access, repo_id, access))
-        if update is not None:
-            moved["last_update"].append((update, repo_id, update))
+        access = None if item.last_access is None else to_store(item.last_access)
+        update = None if item.last_update is None else to_store(item.last_update)
+        moved.append((repo_id, access, update))
         if item.status == "ok":
             statistics.append(
                 (
@@ -254,12 +252,7 @@ def _store(results: Sequence[tuple[int, CollectedRepository]]) -> None:
             )
     with write_transaction():
         execute_many(_INSERT_STATISTIC, statistics)
-        for column, values in moved.items():
-            execute_many(
-                f"UPDATE repository SET {column} = {{p}} "  # noqa: S608 - fixed names
-                f"WHERE id = {{p}} AND ({column} IS NULL OR {column} < {{p}})",
-                values,
-            )
+        advance_times(moved)
 
 
 _INSERT_STATISTIC = "INSERT INTO statistic ({}) VALUES ({})".format(  # noqa: S608 - fixed names
@@ -283,10 +276,6 @@ _INSERT_STATISTIC = "INSERT INTO statistic ({}) VALUES ({})".format(  # noqa: S6
     ),
     ", ".join(["{p}"] * 13),
 )
-
-
-def _naive(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(tzinfo=None)
 
 
 def refresh_repository(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import math
 import os
 import tempfile
@@ -11,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from peewee import fn
-
 from borghive.config import Config
 from borghive.errors import InvalidInputError
-from borghive.service.repositories.lifecycle import repo_path
+from borghive.rules.layout import repository_path
+from borghive.rules.times import aware
 from borghive.store import rows
-from borghive.store.models import Repository, Statistic, User
+from borghive.store.models import Repository, User
+from borghive.store.queries import latest_statistics
 from borghive.walker.pool import measure_all, worker_command
 
 _METRICS = (
@@ -85,19 +84,7 @@ def export_prometheus(
     killable workers with ``time_limit`` per repository; an unreachable one gets no sample.
     Raises InvalidInputError when the directory cannot be written.
     """
-    newest = (
-        Statistic.select(Statistic.repository, fn.MAX(Statistic.id).alias("newest"))
-        .group_by(Statistic.repository)
-        .alias("newest")
-    )
-    latest = {
-        repo_id: (used, duration)
-        for repo_id, used, duration in rows(
-            Statistic.select(Statistic.repository, Statistic.bytes_used, Statistic.duration).join(
-                newest, on=(Statistic.id == newest.c.newest)
-            )
-        )
-    }
+    latest = latest_statistics()
     repositories = rows(
         Repository.select(
             Repository.id,
@@ -112,7 +99,8 @@ def export_prometheus(
         .order_by(User.name, Repository.name)
     )
     paths = {
-        str(repo_path(config, user, name)): repo_id for repo_id, _, name, user, *_ in repositories
+        repository_path(config.repos.root, user, name): repo_id
+        for repo_id, _, name, user, *_ in repositories
     }
     locked: dict[int, bool] = {}
     unreachable: list[str] = []
@@ -132,10 +120,10 @@ def export_prometheus(
     for repo_id, owner, name, user, quota, last_update, last_access in repositories:
         labels = {"owner": owner, "repository": name, "repository_user": user}
         if repo_id in latest:
-            used, duration = latest[repo_id]
-            samples["borghive_repository_size_bytes"].append((labels, used))
-            if duration is not None:
-                samples["borghive_stats_collect_duration_seconds"].append((labels, duration))
+            point = latest[repo_id]
+            samples["borghive_repository_size_bytes"].append((labels, point.bytes_used))
+            if point.duration is not None:
+                samples["borghive_stats_collect_duration_seconds"].append((labels, point.duration))
         if quota is not None:
             samples["borghive_repository_quota_bytes"].append((labels, quota))
         for metric, when in (
@@ -143,7 +131,7 @@ def export_prometheus(
             ("borghive_repository_last_access_timestamp_seconds", last_access),
         ):
             if when is not None:
-                seconds = when.replace(tzinfo=dt.UTC).timestamp()
+                seconds = aware(when).timestamp()
                 samples[metric].append((labels, seconds))
         if repo_id in locked:
             samples["borghive_repository_open"].append((labels, 1 if locked[repo_id] else 0))

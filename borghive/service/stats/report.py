@@ -6,10 +6,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
+from borghive.rules.times import aware, to_store, utcnow
 from borghive.service.repositories.lifecycle import find_repository
-from borghive.service.users.people import aware, find_user
+from borghive.service.users.people import find_user
 from borghive.store import rows
-from borghive.store.models import Repository, Statistic, User, utcnow
+from borghive.store.models import Repository, Statistic, User
+from borghive.store.queries import latest_statistics
 
 CHANGE_DAYS = (1, 7, 30)
 HISTORY_DAYS = 30
@@ -94,12 +96,16 @@ def show_stats(reference: str | None = None, user: str | None = None) -> list[Re
             points[repo_id].append((when, used, apparent, files))
     # The newest point before the window: the baseline of the longest change, and the
     # latest size of a repository not collected for a while.
-    before = _latest_points(ids, window)
+    before = {
+        repo_id: (to_store(point.time), point.bytes_used, point.apparent_bytes, point.file_count)
+        for repo_id, point in latest_statistics(ids, before=window).items()
+    }
+    newest = latest_statistics(ids)
     result = []
     for repo_id, owner, name, repo_user, quota, alert_after, last_update in selected:
         series = ([before[repo_id]] if repo_id in before else []) + points.get(repo_id, [])
-        latest = series[-1] if series else None
-        used = latest[1] if latest else None
+        latest = newest.get(repo_id)
+        used = latest.bytes_used if latest else None
         age = int((now - last_update).total_seconds()) if last_update else None
         result.append(
             RepositoryStats(
@@ -107,9 +113,9 @@ def show_stats(reference: str | None = None, user: str | None = None) -> list[Re
                 name=name,
                 repo_user=repo_user,
                 bytes_used=used,
-                apparent_bytes=latest[2] if latest else None,
-                file_count=latest[3] if latest else None,
-                collected=aware(latest[0]) if latest else None,
+                apparent_bytes=latest.apparent_bytes if latest else None,
+                file_count=latest.file_count if latest else None,
+                collected=latest.time if latest else None,
                 changes={f"{days}d": _change(series, days) for days in CHANGE_DAYS},
                 quota=quota,
                 quota_used_percent=(
@@ -123,29 +129,6 @@ def show_stats(reference: str | None = None, user: str | None = None) -> list[Re
             )
         )
     return result
-
-
-def _latest_points(
-    ids: list[int], before: dt.datetime
-) -> dict[int, tuple[dt.datetime, int, int | None, int]]:
-    """The newest point of each repository older than ``before`` (old points are weekly
-    after pruning, so there are few)."""
-    found: dict[int, tuple[dt.datetime, int, int | None, int]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for repo_id, when, used, apparent, files in rows(
-            Statistic.select(
-                Statistic.repository,
-                Statistic.time,
-                Statistic.bytes_used,
-                Statistic.apparent_bytes,
-                Statistic.file_count,
-            )
-            .where(Statistic.repository.in_(chunk) & (Statistic.time < before))
-            .order_by(Statistic.time, Statistic.id)
-        ):
-            found[repo_id] = (when, used, apparent, files)  # the newest one wins
-    return found
 
 
 def _change(series: list[tuple[dt.datetime, int, int | None, int]], days: int) -> int | None:

@@ -12,7 +12,8 @@ from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.rules.names import MAX_NAME_LENGTH, check_name, name_problem
 from borghive.rules.sources import check_sources
 from borghive.rules.sshkeys import parse_public_key
-from borghive.service.users.people import aware, find_user
+from borghive.rules.times import aware
+from borghive.service.users.people import find_user
 from borghive.store import rows, write_transaction
 from borghive.store.models import Access, Repository, SshKey, User
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from peewee import IntegrityError, fn
 
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.rules.names import check_name
+from borghive.rules.times import aware
 from borghive.store import rows, write_transaction
 from borghive.store.models import Repository, SshKey, User
 
@@ -26,23 +27,6 @@ class UserInfo:
     created: dt.datetime
     key_count: int
     repository_count: int
-
-
-@overload
-def aware(value: dt.datetime) -> dt.datetime: ...
-@overload
-def aware(value: None) -> None: ...
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """A stored naive-UTC timestamp as an aware datetime (None stays None)."""
-    return None if value is None else value.replace(tzinfo=dt.UTC)
-
-
-def stored_time(value: dt.datetime | str) -> dt.datetime:
-    """A timestamp as :func:`borghive.store.raw_rows` returns it (a datetime from
-    PostgreSQL, ISO text from SQLite), as an aware UTC datetime."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC)
 
 
 def check_email(email: str) -> str:

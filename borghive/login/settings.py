@@ -1,0 +1,140 @@
+"""The configuration values the login path needs: from the login copy beside the
+configuration file when it is current and trustworthy (see :mod:`borghive.login.cache`),
+else from the full, strict configuration loader.
+"""
+
+from __future__ import annotations
+
+import os
+
+from borghive.login.configfiles import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG,
+    LOGIN_CACHE_FORMAT,
+    LOGIN_CACHE_SUFFIX,
+    has_overrides,
+)
+
+# Not typing.TYPE_CHECKING: importing typing costs the login path milliseconds.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class Settings:
+    """The configuration values the login path needs (see login_copy.login_settings)."""
+
+    __slots__ = (
+        "borg_path",
+        "borg_umask",
+        "busy_timeout",
+        "connect_timeout",
+        "repos_root",
+        "rrsync_path",
+        "store_dbname",
+        "store_host",
+        "store_password_file",
+        "store_port",
+        "store_url",
+        "store_user",
+    )
+
+    def __init__(
+        self,
+        *,
+        store_url: str,
+        store_host: str | None,
+        store_port: int | None,
+        store_dbname: str | None,
+        store_user: str | None,
+        store_password_file: str | None,
+        busy_timeout: float,
+        connect_timeout: float,
+        repos_root: str,
+        borg_path: str,
+        borg_umask: str,
+        rrsync_path: str,
+    ) -> None:
+        self.store_url = store_url
+        # A PostgreSQL URL's parts, parsed by login_copy.login_settings (urllib.parse costs
+        # this path ~2.5 ms); None for SQLite.
+        self.store_host = store_host
+        self.store_port = store_port
+        self.store_dbname = store_dbname
+        self.store_user = store_user
+        self.store_password_file = store_password_file
+        self.busy_timeout = busy_timeout
+        self.connect_timeout = connect_timeout
+        self.repos_root = repos_root
+        self.borg_path = borg_path
+        self.borg_umask = borg_umask
+        self.rrsync_path = rrsync_path
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> Settings:
+        """From ``login_copy.login_settings`` output. TypeError when keys are missing or extra,
+        ValueError when a store value cannot go to libpq: a text that is not a string
+        without NUL, a port that is not an integer from 1 to 65535."""
+        settings = cls(**values)
+        texts = (
+            settings.store_url,
+            settings.store_host,
+            settings.store_dbname,
+            settings.store_user,
+            settings.store_password_file,
+        )
+        for text in texts:
+            if text is not None and (type(text) is not str or "\0" in text):
+                raise ValueError("a store setting is not a string without NUL")
+        port = settings.store_port
+        if port is not None and (type(port) is not int or not 0 < port < 65536):
+            raise ValueError("store port is not an integer from 1 to 65535")
+        return settings
+
+
+def _cached_settings(path: str) -> Settings | None:
+    """The login copy beside ``path`` if it is current and trustworthy, else None."""
+    import marshal
+
+    try:
+        identity = os.stat(path)
+        with open(path + LOGIN_CACHE_SUFFIX, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            # Only a copy made by the file's owner (or root), writable by nobody else.
+            if status.st_uid not in (0, identity.st_uid) or status.st_mode & 0o022:
+                return None
+            payload = marshal.load(handle)  # noqa: S302 - root's own file, checked above
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    expected = [identity.st_dev, identity.st_ino, identity.st_size, identity.st_mtime_ns]
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != LOGIN_CACHE_FORMAT
+        or payload.get("source") != path
+        or payload.get("identity") != expected
+    ):
+        return None
+    try:
+        return Settings.from_mapping(payload["settings"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def load_settings(config_path: str | None, environ: dict[str, str] | None = None) -> Settings:
+    """The login settings: from the current login copy when there is one and no
+    BORGHIVE_* override is set, else from the full, strict configuration loader."""
+    environ = dict(os.environ) if environ is None else environ
+    path = config_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    overridden = has_overrides(environ)
+    if not overridden:
+        cached = _cached_settings(os.path.abspath(path))
+        if cached is not None:
+            return cached
+    from pathlib import Path
+
+    from borghive.config import load_config
+    from borghive.login.cache import login_settings
+
+    config = load_config(Path(config_path) if config_path else None, environ)
+    return Settings.from_mapping(login_settings(config))
