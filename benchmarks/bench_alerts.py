@@ -37,8 +37,8 @@ from bench_foundation import free_port, postgres_server
 
 from borghive.config import AlertsConfig, Config, ReposConfig, StoreConfig
 from borghive.delivery.notifier import Notifier
+from borghive.rules.channels import Message
 from borghive.service.alerts import check as alerts
-from borghive.service.alerts.channels import Message
 from borghive.store import open_store, write_transaction
 from borghive.store.migrations import apply_migrations
 from borghive.store.models import (

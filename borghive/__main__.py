@@ -1,3 +1,5 @@
-from borghive.cli.app import main
+"""``python -m borghive``: the same entry point as the ``borghive`` console script."""
+
+from borghive.entry import main
 
 main()

@@ -252,10 +252,9 @@ def grant(
     json: JsonOption = False,
 ) -> None:
     """Let a key open a repository (or change its access mode)."""
-    config = state(ctx).config
     with store_session(ctx):
         access = grants.grant_access(
-            config, repository, key, append_only=append_only, allowed_from=allowed_from
+            repository, key, append_only=append_only, allowed_from=allowed_from
         )
     if json:
         emit_json(access)
@@ -266,9 +265,8 @@ def grant(
 @app.command("revoke")
 def revoke(ctx: typer.Context, repository: RepoArgument, key: KeyForRepo) -> None:
     """Stop a key from opening a repository; effective at the next login."""
-    config = state(ctx).config
     with store_session(ctx):
-        access = grants.revoke_access(config, repository, key)
+        access = grants.revoke_access(repository, key)
     say(f"revoked {access.key} from {repository}")
 
 

@@ -125,7 +125,6 @@ class Statistic(BaseModel):
         table_name = "statistic"
 
 
-NOTIFY_KINDS = ("email", "webhook", "pushover")
 ALERT_KINDS = ("stale", "quota")
 
 

@@ -4,7 +4,7 @@ No inotify, no clock, no store: the daemon turns each raw inotify event into a
 :class:`Change` (:func:`change_from_mask`) and feeds it to :func:`classify` together with
 the repository's :class:`RepoState`; what comes back is the new state and the repository
 events (:class:`Outcome`) to record. Tests feed event sequences observed from borg 1.2.4
-(see ``/work/shared/reference/facts.md``) straight into these functions.
+(recorded in ``tests/unit``) straight into these functions.
 
 A *session* runs from the first exclusive lock (or lock roster) until both are gone: a
 read-only ``borg list`` takes and drops ``lock.exclusive`` twice but keeps ``lock.roster``

@@ -38,6 +38,7 @@ from borghive.watch.classify import (
     removed,
     resynchronised,
 )
+from borghive.watch.inotify import POLL_MS, TREE_MASK, VANISHED, EventHandler, Notifier
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import (
     Listing,
@@ -46,22 +47,12 @@ from borghive.watch.scan import (
     scan_tree,
     subdirectories,
 )
-from borghive.watch.statistics import Refresh, RefreshQueue, log_only
+from borghive.watch.statistics import Refresh, RefreshQueue
 from borghive.watch.writer import StoreWriter
 
 log = logging.getLogger("borghive.watch")
 
-POLL_MS = 200
 SHUTDOWN_GRACE = 10.0
-_TREE_MASK = (
-    pyinotify.IN_CREATE
-    | pyinotify.IN_DELETE
-    | pyinotify.IN_MOVED_TO
-    | pyinotify.IN_MOVED_FROM
-    | pyinotify.IN_ONLYDIR
-    | pyinotify.IN_DONT_FOLLOW
-)
-_VANISHED = pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM
 
 
 @dataclass(frozen=True)
@@ -74,37 +65,6 @@ class Node:
     name: str = ""
 
 
-class _Notifier(pyinotify.Notifier):  # type: ignore[misc]
-    """pyinotify's Notifier without its rename bookkeeping.
-
-    pyinotify remembers every rename of the last minute to pair IN_MOVED_FROM/TO, and walks
-    that record on every turn of the loop: with borg renaming lock, index, hints and
-    integrity files in many repositories, the daemon spent a whole core there and p99
-    latency passed 200 ms (benchmarks/bench_watch.py, 200 active repositories: 95 % of a
-    core and p99 119 ms before, 26 % and 19 ms after). The daemon never uses the pairing.
-    """
-
-    def process_events(self) -> None:
-        super().process_events()
-        self._sys_proc_fun._mv_cookie.clear()
-        self._sys_proc_fun._mv.clear()
-
-
-class _Handler(pyinotify.ProcessEvent):  # type: ignore[misc]
-    """Hands every event to the daemon; overrides pyinotify's log-only overflow handler."""
-
-    def my_init(self, daemon: Daemon | None = None) -> None:
-        self.daemon = daemon
-
-    def process_IN_Q_OVERFLOW(self, event: Any) -> None:  # pyinotify calls it by this name
-        if self.daemon is not None:
-            self.daemon.overflowed()
-
-    def process_default(self, event: Any) -> None:
-        if self.daemon is not None:
-            self.daemon.handle(int(event.wd), int(event.mask), str(event.name or ""))
-
-
 class Daemon:
     """The watch daemon; :meth:`run` until a signal stops it. The store must be open."""
 
@@ -113,14 +73,15 @@ class Daemon:
         config: Config,
         *,
         reload: Callable[[], Config] | None = None,
-        refresh: Refresh = log_only,
+        refresh: Refresh | None = None,
         refresh_delay: float = 30.0,
         buffer_limit: int = 10_000,
     ) -> None:
         self.config = config
         self._reload_config = reload
         self.writer = StoreWriter(config.repos.root, Outbox(limit=buffer_limit))
-        self.refreshes = RefreshQueue(refresh, refresh_delay)
+        # No refresh: statistics are not measured after updates (tests, --once).
+        self.refreshes = None if refresh is None else RefreshQueue(refresh, refresh_delay)
         self.states: dict[RepoKey, RepoState] = {}
         self._nodes: dict[int, Node] = {}
         self._watched: dict[Path, int] = {}
@@ -130,7 +91,7 @@ class Daemon:
         self._reload = False
         self._rescan = False
         self._manager = pyinotify.WatchManager()
-        self._notifier = _Notifier(self._manager, _Handler(daemon=self), timeout=POLL_MS)
+        self._notifier = Notifier(self._manager, EventHandler(daemon=self), timeout=POLL_MS)
         # pyinotify logs a vanished directory as an error; here it is routine.
         logging.getLogger("pyinotify").setLevel(logging.CRITICAL)
 
@@ -150,7 +111,7 @@ class Daemon:
         by a new one of the same name; the kernel returns the same wd for the same one)."""
         if path in self._watched and not again:
             return True
-        result = self._manager.add_watch(str(path), _TREE_MASK, quiet=True)
+        result = self._manager.add_watch(str(path), TREE_MASK, quiet=True)
         wd = int(next(iter(result.values()), -1))
         if wd < 0:
             if path.is_dir():
@@ -255,7 +216,7 @@ class Daemon:
         if not (mask & IN_ISDIR) or not is_candidate(name):
             return
         path = node.path / name
-        if mask & _VANISHED:
+        if mask & VANISHED:
             self._vanished(node, path, name)
         elif node.depth == 0:
             self._home_appeared(path)
@@ -304,7 +265,7 @@ class Daemon:
         for outcome in outcomes:
             log.debug("%s/%s: %s %s", key.repo_user, key.name, outcome.kind, outcome.detail)
             self.outbox.add_event(EventRecord(key, outcome.kind, now, outcome.detail))
-            if outcome.kind == "updated":
+            if outcome.kind == "updated" and self.refreshes is not None:
                 self.refreshes.request(key)
         if listing is None:
             self.outbox.forget(key)
@@ -406,5 +367,6 @@ class Daemon:
             time.sleep(max(0.0, min(self.outbox.retry_at, deadline) - time.monotonic()))
         if self.outbox.pending:
             log.error("stopping with %d events not written", len(self.outbox.events))
-        self.refreshes.stop()
+        if self.refreshes is not None:
+            self.refreshes.stop()
         self._notifier.stop()

@@ -2,8 +2,8 @@
 
 After an ``updated`` event the daemon asks for a refresh of that repository; requests for
 the same repository within ``delay`` seconds collapse into one, run ``delay`` seconds after
-the last request. What a refresh does is a callback (the statistics service plugs in here);
-the default only logs at debug level.
+the last request. What a refresh does is a callback: :mod:`borghive.watch.wiring` plugs in
+the statistics service.
 """
 
 from __future__ import annotations
@@ -20,15 +20,10 @@ log = logging.getLogger("borghive.watch")
 Refresh = Callable[[RepoKey], None]
 
 
-def log_only(key: RepoKey) -> None:
-    """The default refresh: nothing to do until a statistics service is plugged in."""
-    log.debug("statistics refresh of %s/%s: no statistics service", key.repo_user, key.name)
-
-
 class RefreshQueue:
     """Collapses refresh requests per repository and runs them in a daemon thread."""
 
-    def __init__(self, refresh: Refresh = log_only, delay: float = 30.0) -> None:
+    def __init__(self, refresh: Refresh, delay: float = 30.0) -> None:
         self._refresh = refresh
         self._delay = delay
         self._due: dict[RepoKey, float] = {}

@@ -23,6 +23,7 @@ from support import free_port, missing_service
 
 from borghive.config import AlertsConfig, Config, SmtpSecurity
 from borghive.delivery import notifier as delivery
+from borghive.rules.channels import DeliveryError, Message
 from borghive.service.alerts import channels as notify
 from borghive.service.alerts import check as alerts
 from borghive.store.models import AlertState, Event
@@ -37,7 +38,7 @@ SMTP_PASSWORD = "correct horse battery staple"
 # connection, in its own thread.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
-MESSAGE = notify.Message(subject="Backup overdue: alice/laptop", text="No backup since …\n")
+MESSAGE = Message(subject="Backup overdue: alice/laptop", text="No backup since …\n")
 
 _EXTENSIONS = """\
 [req]
@@ -288,7 +289,7 @@ def test_a_certificate_that_does_not_verify_fails_without_a_login(
     served: tuple[Path, Path] = getattr(certificates, pair)
     box = smtp_server(**{"starttls" if security == "starttls" else "implicit": served})
     notifier = delivery.Notifier(settings(tmp_path, box, security))
-    with pytest.raises(notify.DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as failure:
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as failure:
         notifier.send("email", "alice@example.org", MESSAGE)
     assert expected in failure.value.reason
     assert failure.value.reason.startswith(f"SMTP 127.0.0.1:{box.port}: ")
@@ -305,7 +306,7 @@ def test_the_system_trust_store_alone_does_not_trust_the_test_ca(
     what lets the other tests through."""
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     box = smtp_server(starttls=certificates.server)
-    with pytest.raises(notify.DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
         delivery.Notifier(settings(tmp_path, box, "starttls")).send(
             "email", "alice@example.org", MESSAGE
         )
@@ -327,7 +328,7 @@ def test_smtp_ca_file_trusts_a_private_ca_without_touching_the_environment(
 
     # Only that CA: a server whose certificate another CA signed is refused.
     rogue = smtp_server(starttls=certificates.untrusted)
-    with pytest.raises(notify.DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
         delivery.Notifier(
             dataclasses.replace(settings(tmp_path, rogue, "starttls"), smtp_ca_file=certificates.ca)
         ).send("email", "alice@example.org", MESSAGE)
@@ -343,7 +344,7 @@ def test_a_missing_or_bad_smtp_ca_file_fails_the_delivery_naming_it(
     if content is not None:
         ca_file.write_text(content)
     broken = dataclasses.replace(settings(tmp_path, box, "starttls"), smtp_ca_file=ca_file)
-    with pytest.raises(notify.DeliveryError) as failure:
+    with pytest.raises(DeliveryError) as failure:
         delivery.Notifier(broken).send("email", "alice@example.org", MESSAGE)
     assert failure.value.reason.startswith(f"alerts.smtp_ca_file {ca_file}: cannot load: ")
     assert "\n" not in failure.value.reason
@@ -355,7 +356,7 @@ def test_starttls_never_falls_back_to_sending_the_password_in_the_clear(
 ) -> None:
     box = smtp_server()  # no STARTTLS, but AUTH offered on the plain connection
     notifier = delivery.Notifier(settings(tmp_path, box, "starttls"))
-    with pytest.raises(notify.DeliveryError, match="STARTTLS extension not supported"):
+    with pytest.raises(DeliveryError, match="STARTTLS extension not supported"):
         notifier.send("email", "alice@example.org", MESSAGE)
     assert box.logins == [] and box.messages == []
     # The same server with smtp_security = "none" does take the login: the refusal above

@@ -136,7 +136,7 @@ def test_access_source_restriction_overrides_the_keys(
     add_key("alice", public_keys[0], "laptop", allowed_from="192.0.2.0/24")
     add_key("alice", public_keys[1], "desktop", allowed_from="192.0.2.0/24")
     repo_user = create_repository(alice, "alice/photos", full=("laptop", "desktop"))
-    grants.grant_access(alice, "alice/photos", "laptop", allowed_from="198.51.100.7, 2001:db8::/32")
+    grants.grant_access("alice/photos", "laptop", allowed_from="198.51.100.7, 2001:db8::/32")
 
     result = run_authkeys(config_file, repo_user)
 

@@ -18,7 +18,7 @@ WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from borghive.config import Config, ReposConfig, StoreConfig
-    from borghive.service.repositories.backends import NoAccounts
+    from borghive.rules.accounts import NoAccounts
     from borghive.service.repositories.lifecycle import create_repository
     from borghive.store import open_store
 

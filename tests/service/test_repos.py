@@ -294,12 +294,12 @@ def test_set_refusals(people: Config, accounts: FakeAccounts) -> None:
 def test_grant_upserts_mode(people: Config, accounts: FakeAccounts) -> None:
     repos.create_repository(people, accounts, "alice/home")
 
-    granted = grants.grant_access(people, "alice/home", "laptop")
+    granted = grants.grant_access("alice/home", "laptop")
     assert (granted.key, granted.mode) == ("alice/laptop", "full")
     assert granted.fingerprint == fingerprint_of("alice/laptop")
-    again = grants.grant_access(people, "alice/home", "alice/laptop", append_only=True)
+    again = grants.grant_access("alice/home", "alice/laptop", append_only=True)
     assert again.mode == "append-only"
-    grants.grant_access(people, "alice/home", "bob/laptop")
+    grants.grant_access("alice/home", "bob/laptop")
 
     accesses = repo_view.show_repository(people, accounts, "alice/home").accesses
     assert [(a.key, a.mode) for a in accesses] == [
@@ -314,9 +314,9 @@ def test_grant_refusals(people: Config, accounts: FakeAccounts) -> None:
     before = snapshot()
 
     with pytest.raises(NotFoundError, match="alice/phone"):
-        grants.grant_access(people, "alice/home", "phone")
+        grants.grant_access("alice/home", "phone")
     with pytest.raises(NotFoundError, match="alice/nothing"):
-        grants.grant_access(people, "alice/nothing", "laptop")
+        grants.grant_access("alice/nothing", "laptop")
 
     assert snapshot() == before
 
@@ -324,16 +324,16 @@ def test_grant_refusals(people: Config, accounts: FakeAccounts) -> None:
 def test_revoke(people: Config, accounts: FakeAccounts) -> None:
     repos.create_repository(people, accounts, "alice/home", keys=["laptop", "bob/laptop"])
 
-    revoked = grants.revoke_access(people, "alice/home", "laptop")
+    revoked = grants.revoke_access("alice/home", "laptop")
 
     assert (revoked.key, revoked.mode) == ("alice/laptop", "full")
     accesses = repo_view.show_repository(people, accounts, "alice/home").accesses
     assert [a.key for a in accesses] == ["bob/laptop"]
     before = snapshot()
     with pytest.raises(NotFoundError, match="alice/laptop has no access to alice/home"):
-        grants.revoke_access(people, "alice/home", "laptop")
+        grants.revoke_access("alice/home", "laptop")
     with pytest.raises(NotFoundError, match="alice/desktop has no access"):
-        grants.revoke_access(people, "alice/home", "desktop")
+        grants.revoke_access("alice/home", "desktop")
     assert snapshot() == before
 
 

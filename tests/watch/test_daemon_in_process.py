@@ -25,7 +25,8 @@ from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import people as users
 from borghive.store.models import Event, Repository
 from borghive.watch.classify import IN_CREATE, IN_ISDIR
-from borghive.watch.daemon import Daemon, _Handler
+from borghive.watch.daemon import Daemon
+from borghive.watch.inotify import EventHandler
 from borghive.watch.statistics import RefreshQueue
 
 from .harness import wait_for
@@ -82,7 +83,7 @@ def test_overflow_rescans_and_reconciles(store: Config) -> None:
         (kept_path / "index.2").write_text("x")
         os.utime(kept_path / "index.2", (1_800_000_000.5, 1_800_000_000.5))
 
-        _Handler(daemon=daemon).process_IN_Q_OVERFLOW(None)  # what pyinotify calls on wd -1
+        EventHandler(daemon=daemon).process_IN_Q_OVERFLOW(None)  # what pyinotify calls on wd -1
         assert daemon.rescan_requested
         daemon.rescan()
         assert daemon.flush()

@@ -1,33 +1,20 @@
-"""Notification channels: each owner's list (e-mail, webhook, Pushover) and delivery.
-
-Delivery uses the standard library only: ``smtplib`` (with ``ssl`` for STARTTLS or implicit
-TLS), ``urllib`` for the webhook (a JSON body signed with HMAC-SHA256) and for Pushover.
-A failed delivery raises :class:`DeliveryError` with a one-line reason; the caller decides
-what to retry. Secrets (SMTP password, Pushover token, webhook secret) are read from their
-files when first needed, never stored elsewhere.
-"""
+"""Notification channels: each owner's list of e-mail addresses, webhooks and Pushover keys.
+What a valid target is lives in :mod:`borghive.rules.channels`; sending, in
+:mod:`borghive.delivery`."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from peewee import IntegrityError
 
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
+from borghive.rules.channels import NOTIFY_KINDS, check_target, describe_channel
 from borghive.rules.times import aware
-from borghive.service.users.people import check_email, find_user
+from borghive.service.users.people import find_user
 from borghive.store import write_transaction
-from borghive.store.models import NOTIFY_KINDS, NotifyChannel, User
-
-SIGNATURE_HEADER = "X-Borghive-Signature"
-WEBHOOK_FORMAT = 1
-_PUSHOVER_KEY = re.compile(r"[A-Za-z0-9]{30}")
-_URL_CHARACTERS = re.compile(r"[!-~]+")  # printable ASCII, no spaces
+from borghive.store.models import NotifyChannel, User
 
 
 @dataclass(frozen=True)
@@ -36,68 +23,6 @@ class ChannelInfo:
     kind: str
     target: str
     created: dt.datetime
-
-
-@dataclass(frozen=True)
-class Message:
-    """One notification: a subject and text for people, ``data`` as the webhook's JSON."""
-
-    subject: str
-    text: str
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-class DeliveryError(Exception):
-    """A channel refused or could not be reached; ``reason`` is one line for people."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-# (kind, target, message) -> None; raises DeliveryError. Tests and benchmarks pass their own.
-Sender = Callable[[str, str, Message], None]
-
-
-# -- the channel list ------------------------------------------------------------------------
-
-
-def check_target(kind: str, target: str) -> str:
-    """Return ``target`` when valid for ``kind``; raise InvalidInputError otherwise."""
-    if kind == "email":
-        return check_email(target)
-    if kind == "webhook":
-        parts = urllib.parse.urlsplit(target)
-        if (
-            len(target) > 2048
-            or not _URL_CHARACTERS.fullmatch(target)
-            or parts.scheme not in ("http", "https")
-            or not parts.hostname
-        ):
-            raise InvalidInputError(
-                f"invalid webhook URL {target[:80]!r}: expected http(s)://HOST/PATH without spaces"
-            )
-        return target
-    if kind == "pushover":
-        if not _PUSHOVER_KEY.fullmatch(target):
-            raise InvalidInputError(
-                f"invalid Pushover user key {target[:40]!r}: expected 30 letters and digits"
-            )
-        return target
-    raise InvalidInputError(
-        f"invalid channel kind {kind[:30]!r}: expected one of {', '.join(NOTIFY_KINDS)}"
-    )
-
-
-def describe_channel(kind: str, target: str) -> str:
-    """A channel as event details show it: a webhook URL without path or query (they often
-    hold tokens), a Pushover key shortened."""
-    if kind == "webhook":
-        parts = urllib.parse.urlsplit(target)
-        return f"webhook {parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
-    if kind == "pushover":
-        return f"pushover {target[:5]}…"
-    return f"{kind} {target}"
 
 
 def add_channel(owner: str, kind: str, target: str | None = None) -> ChannelInfo:

@@ -22,28 +22,14 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import ConflictError, NotFoundError
-from borghive.rules.quantities import format_duration, format_size
+from borghive.rules.channels import DeliveryError, Sender, describe_channel
 from borghive.rules.times import to_store
-from borghive.service.alerts.channels import (
-    DeliveryError,
-    Message,
-    Sender,
-    describe_channel,
-    list_channels,
-)
+from borghive.service.alerts.channels import list_channels
 from borghive.service.alerts.messages import (
-    quota_message,
-    recovered_message,
-    stale_message,
     trial_message,
 )
-from borghive.service.alerts.snapshot import (
-    ChannelRow,
-    RepoRow,
-    Snapshot,
-    StateRow,
-    load_snapshot,
-)
+from borghive.service.alerts.plan import Firing, Plan, StateRow, firing, plan_deliveries
+from borghive.service.alerts.snapshot import load_snapshot
 from borghive.store import execute, is_sqlite, raw_rows, write_transaction
 from borghive.store.models import AlertState, Event, NotifyChannel, Repository
 
@@ -65,23 +51,6 @@ _CHECK_LOCK = 0x616C7274  # "alrt": PostgreSQL advisory lock, one check at a tim
 def system_clock() -> dt.datetime:
     """Aware UTC now."""
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class Firing:
-    """An alert condition that holds now."""
-
-    owner: str
-    repository: str
-    kind: str  # "stale" or "quota"
-    since: dt.datetime
-    level: int  # quota: the percentage reached (warn level or 100); stale: 0
-    last_update: dt.datetime | None
-    alert_after: int | None
-    bytes_used: int | None
-    quota: int | None
-    channels: int
-    notified: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -109,125 +78,11 @@ class CheckReport:
         return sum(1 for d in self.deliveries if d.error is not None)
 
 
-@dataclass
-class _Plan:
-    repo: RepoRow
-    channel: ChannelRow
-    kind: str  # alert_state.kind
-    event: str  # "alert", "quota", "recovered"
-    since: dt.datetime
-    level: int
-    state: StateRow | None  # the same episode's state, when there is one
-    state_id: int | None  # the row to update, whatever its episode
-    message: Message
-    detail: str
-
-
 def _aware_now(clock: Clock) -> dt.datetime:
     now = clock()
     if now.tzinfo is None:
         raise ValueError("the alert clock must return an aware datetime")
     return now.astimezone(dt.UTC)
-
-
-def _plans(snapshot: Snapshot) -> tuple[list[_Plan], list[int], int]:
-    """What to send now, which state rows to drop silently, and how many firing conditions
-    have nobody to tell."""
-    now, states = snapshot.now, dict(snapshot.states)
-    plans: list[_Plan] = []
-    unnotified = 0
-    messages: dict[tuple[int, str], Message] = {}
-    for repo, kind, since, level in snapshot.conditions:
-        channels = snapshot.channels.get(repo.owner_id, [])
-        if not channels:
-            unnotified += 1
-        facts = repo.facts
-        for channel in channels:
-            state = states.pop((repo.id, channel.id, kind), None)
-            if kind == "stale":
-                same = state is not None and state.since == since and not state.recovering
-                expires = facts.since + dt.timedelta(seconds=repo.expiration)
-                due = (
-                    not same
-                    or state is None
-                    or state.last_sent is None
-                    or (
-                        now >= state.last_sent + dt.timedelta(seconds=repo.realert)
-                        and now < expires
-                    )
-                )
-                if not due:
-                    continue
-                message = messages.get((repo.id, kind))
-                if message is None:
-                    message = stale_message(facts, now, repo.realert, expires)
-                    messages[(repo.id, kind)] = message
-                detail = (
-                    f"{channel.shown}: no backup since {_when(since)} "
-                    f"(alert after {format_duration(facts.alert_after)})"
-                )
-                event = "alert"
-            else:
-                same = state is not None  # dropped once usage falls below
-                if state is not None and state.level >= level:
-                    continue
-                message = messages.get((repo.id, kind))
-                if message is None:
-                    message = quota_message(facts, level, now)
-                    messages[(repo.id, kind)] = message
-                detail = (
-                    f"{channel.shown}: quota {level}% reached ({format_size(facts.bytes_used)} "
-                    f"of {format_size(facts.quota)})"
-                )
-                event = "quota"
-            plans.append(
-                _Plan(
-                    repo,
-                    channel,
-                    kind,
-                    event,
-                    since,
-                    level,
-                    state if same else None,
-                    None if state is None else state.id,
-                    message,
-                    detail,
-                )
-            )
-    dropped: list[int] = []
-    channels_by_id = {c.id: c for owned in snapshot.channels.values() for c in owned}
-    for (repo_id, channel_id, kind), state in states.items():
-        owner_repo, owner_channel = snapshot.repos.get(repo_id), channels_by_id.get(channel_id)
-        if (
-            kind != "stale"
-            or owner_repo is None
-            or owner_channel is None
-            or state.last_sent is None
-            or owner_repo.facts.since <= state.since
-        ):
-            dropped.append(state.id)  # nothing was said, or nothing resumed: forget quietly
-            continue
-        repo, channel = owner_repo, owner_channel
-        plans.append(
-            _Plan(
-                repo,
-                channel,
-                kind,
-                "recovered",
-                state.since,
-                0,
-                state,
-                state.id,
-                recovered_message(repo.facts, state.since, now),
-                f"{channel.shown}: backups resumed (last update "
-                f"{_when(repo.facts.last_update)}, none since {_when(state.since)} before)",
-            )
-        )
-    return plans, dropped, unnotified
-
-
-def _when(value: dt.datetime | None) -> str:
-    return "never" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def check_alerts(
@@ -245,7 +100,7 @@ def check_alerts(
             )
     try:
         snapshot = load_snapshot(config, now)
-        plans, dropped, unnotified = _plans(snapshot)
+        plans, dropped, unnotified = plan_deliveries(snapshot)
         firing = len(snapshot.conditions)
         if dry_run:
             deliveries = tuple(
@@ -254,7 +109,7 @@ def check_alerts(
             )
             return CheckReport(now, True, len(snapshot.repos), firing, unnotified, deliveries)
         send = sender or _notifier(config)
-        outcomes: list[tuple[_Plan, str | None]] = []
+        outcomes: list[tuple[Plan, str | None]] = []
         for plan in plans:
             try:
                 send(plan.channel.kind, plan.channel.target, plan.message)
@@ -287,7 +142,7 @@ def _existing(model: type[Repository] | type[NotifyChannel], ids: Iterable[int])
     return found
 
 
-def _record(outcomes: list[tuple[_Plan, str | None]], dropped: list[int], now: dt.datetime) -> None:
+def _record(outcomes: list[tuple[Plan, str | None]], dropped: list[int], now: dt.datetime) -> None:
     """Write what was sent (states, events) in one transaction; repositories or channels
     deleted meanwhile are skipped."""
     stamp = to_store(now)
@@ -347,34 +202,7 @@ def _sent(state: StateRow | None) -> dt.datetime | None:
 def list_firing(config: Config, clock: Clock) -> list[Firing]:
     """Every alert condition that holds now, by owner and repository, with when its owner
     was last told (None: not yet, or nobody to tell)."""
-    snapshot = load_snapshot(config, _aware_now(clock))
-    result: list[Firing] = []
-    for repo, kind, since, level in snapshot.conditions:
-        channels = snapshot.channels.get(repo.owner_id, [])
-        told = [
-            state.last_sent
-            for channel in channels
-            if (state := snapshot.states.get((repo.id, channel.id, kind))) is not None
-            and state.last_sent is not None
-            and (state.since == since if kind == "stale" else state.level > 0)
-        ]
-        facts = repo.facts
-        result.append(
-            Firing(
-                owner=facts.owner,
-                repository=facts.reference,
-                kind=kind,
-                since=since,
-                level=level,
-                last_update=facts.last_update,
-                alert_after=facts.alert_after,
-                bytes_used=facts.bytes_used,
-                quota=facts.quota,
-                channels=len(channels),
-                notified=max(told, default=None),
-            )
-        )
-    return sorted(result, key=lambda f: (f.owner, f.repository, f.kind))
+    return firing(load_snapshot(config, _aware_now(clock)))
 
 
 def send_test(

@@ -21,8 +21,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from borghive.rules.channels import WEBHOOK_FORMAT, Message
 from borghive.rules.quantities import format_duration, format_size
-from borghive.service.alerts.channels import WEBHOOK_FORMAT, Message
 
 
 @dataclass(frozen=True)

@@ -5,57 +5,15 @@ objects: 10,000 repositories are read in a fraction of a second)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 from borghive.config import Config
 from borghive.rules.layout import client_url
 from borghive.rules.times import stored_time
-from borghive.service.alerts.channels import describe_channel
 from borghive.service.alerts.messages import RepoFacts
+from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
 from borghive.store import raw_rows
 from borghive.store.models import AlertState, NotifyChannel, Repository, User
 from borghive.store.queries import latest_statistics
-
-
-@dataclass
-class RepoRow:
-    id: int
-    owner_id: int
-    realert: int
-    expiration: int
-    facts: RepoFacts
-
-
-@dataclass
-class StateRow:
-    id: int
-    since: dt.datetime
-    level: int
-    last_sent: dt.datetime | None
-    sent_count: int
-    recovering: bool
-    failures: int
-
-
-@dataclass(frozen=True)
-class ChannelRow:
-    id: int
-    owner_id: int
-    kind: str
-    target: str
-
-    @property
-    def shown(self) -> str:
-        return describe_channel(self.kind, self.target)
-
-
-@dataclass
-class Snapshot:
-    now: dt.datetime
-    repos: dict[int, RepoRow]
-    channels: dict[int, list[ChannelRow]]  # by owner id
-    states: dict[tuple[int, int, str], StateRow]  # (repository, channel, kind)
-    conditions: list[tuple[RepoRow, str, dt.datetime, int]] = field(default_factory=list)
 
 
 def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
@@ -131,21 +89,5 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             failures,
         )
     snapshot = Snapshot(now, repos, channels, states)
-    warn = config.alerts.quota_warn_percent
-    for repo in repos.values():
-        facts = repo.facts
-        if facts.alert_after is not None and now - facts.since >= dt.timedelta(
-            seconds=facts.alert_after
-        ):
-            snapshot.conditions.append((repo, "stale", facts.since, 0))
-        if facts.quota is not None and facts.bytes_used is not None and facts.measured:
-            level = quota_level(facts.bytes_used, facts.quota, warn)
-            if level:
-                snapshot.conditions.append((repo, "quota", facts.measured, level))
+    snapshot.conditions.extend(conditions(snapshot, config.alerts.quota_warn_percent))
     return snapshot
-
-
-def quota_level(used: int, quota: int, warn: int) -> int:
-    if used >= quota:
-        return 100
-    return warn if used * 100 >= quota * warn else 0

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from borghive.config import Config
-from borghive.rules.accounts import AccountsBackend, AccountSpec, AccountState, NoAccounts
-
-__all__ = ["AccountSpec", "AccountState", "AccountsBackend", "NoAccounts", "accounts_backend"]
+from borghive.rules.accounts import AccountsBackend, NoAccounts
 
 
 def accounts_backend(config: Config) -> AccountsBackend:

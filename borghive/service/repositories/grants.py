@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from borghive.config import Config
 from borghive.errors import NotFoundError
 from borghive.rules.sources import check_sources
 from borghive.service.repositories.lifecycle import find_repository
@@ -22,7 +21,6 @@ class AccessInfo:
 
 
 def grant_access(
-    config: Config,
     reference: str,
     key_reference: str,
     *,
@@ -46,7 +44,7 @@ def grant_access(
     return AccessInfo(f"{key.owner.name}/{key.name}", key.fingerprint, mode, sources)
 
 
-def revoke_access(config: Config, reference: str, key_reference: str) -> AccessInfo:
+def revoke_access(reference: str, key_reference: str) -> AccessInfo:
     """Stop a key from opening a repository; raise NotFoundError when it had no access."""
     with write_transaction():
         repo = find_repository(reference)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from peewee import IntegrityError, fn
 
-from borghive.errors import ConflictError, InvalidInputError, NotFoundError
+from borghive.errors import ConflictError, NotFoundError
+from borghive.rules.channels import check_email
 from borghive.rules.names import check_name
 from borghive.rules.times import aware
 from borghive.store import rows, write_transaction
 from borghive.store.models import Repository, SshKey, User
-
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -27,13 +25,6 @@ class UserInfo:
     created: dt.datetime
     key_count: int
     repository_count: int
-
-
-def check_email(email: str) -> str:
-    """Return ``email`` when it looks like a single plain address; raise otherwise."""
-    if len(email) > 254 or not _EMAIL.fullmatch(email):
-        raise InvalidInputError(f"invalid e-mail address {email[:80]!r}")
-    return email
 
 
 def find_user(name: str) -> User:

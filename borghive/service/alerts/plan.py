@@ -1,0 +1,252 @@
+"""What alerting decides, apart from any I/O: the conditions that hold, which messages are
+due through which channel, which states to forget, and what ``alert list`` shows. Plain
+data in (a :class:`Snapshot` that :mod:`borghive.service.alerts.snapshot` loads), plain
+data out, so every rule is testable without a store, a clock or a channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from borghive.rules.channels import Message, describe_channel
+from borghive.rules.quantities import format_duration, format_size
+from borghive.service.alerts.messages import (
+    RepoFacts,
+    quota_message,
+    recovered_message,
+    stale_message,
+)
+
+
+@dataclass
+class RepoRow:
+    id: int
+    owner_id: int
+    realert: int
+    expiration: int
+    facts: RepoFacts
+
+
+@dataclass
+class StateRow:
+    id: int
+    since: dt.datetime
+    level: int
+    last_sent: dt.datetime | None
+    sent_count: int
+    recovering: bool
+    failures: int
+
+
+@dataclass(frozen=True)
+class ChannelRow:
+    id: int
+    owner_id: int
+    kind: str
+    target: str
+
+    @property
+    def shown(self) -> str:
+        return describe_channel(self.kind, self.target)
+
+
+Condition = tuple[RepoRow, str, dt.datetime, int]  # repository, kind, since, level
+
+
+@dataclass
+class Snapshot:
+    now: dt.datetime
+    repos: dict[int, RepoRow]
+    channels: dict[int, list[ChannelRow]]  # by owner id
+    states: dict[tuple[int, int, str], StateRow]  # (repository, channel, kind)
+    conditions: list[Condition] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert condition that holds now."""
+
+    owner: str
+    repository: str
+    kind: str  # "stale" or "quota"
+    since: dt.datetime
+    level: int  # quota: the percentage reached (warn level or 100); stale: 0
+    last_update: dt.datetime | None
+    alert_after: int | None
+    bytes_used: int | None
+    quota: int | None
+    channels: int
+    notified: dt.datetime | None
+
+
+@dataclass
+class Plan:
+    repo: RepoRow
+    channel: ChannelRow
+    kind: str  # alert_state.kind
+    event: str  # "alert", "quota", "recovered"
+    since: dt.datetime
+    level: int
+    state: StateRow | None  # the same episode's state, when there is one
+    state_id: int | None  # the row to update, whatever its episode
+    message: Message
+    detail: str
+
+
+def conditions(snapshot: Snapshot, warn_percent: int) -> list[Condition]:
+    """The alert conditions that hold at ``snapshot.now``: (repository, "stale" or "quota",
+    since when, level). Stale: the last update (or creation) is older than the alert
+    period. Quota: the latest measured usage reached ``warn_percent`` (level: that) or the
+    quota (level 100)."""
+    now = snapshot.now
+    found: list[Condition] = []
+    for repo in snapshot.repos.values():
+        facts = repo.facts
+        if facts.alert_after is not None and now - facts.since >= dt.timedelta(
+            seconds=facts.alert_after
+        ):
+            found.append((repo, "stale", facts.since, 0))
+        if facts.quota is not None and facts.bytes_used is not None and facts.measured:
+            level = quota_level(facts.bytes_used, facts.quota, warn_percent)
+            if level:
+                found.append((repo, "quota", facts.measured, level))
+    return found
+
+
+def quota_level(used: int, quota: int, warn: int) -> int:
+    if used >= quota:
+        return 100
+    return warn if used * 100 >= quota * warn else 0
+
+
+def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
+    """What to send now (one :class:`Plan` per message and channel), which state rows to
+    drop silently, and how many firing conditions have nobody to tell."""
+    now, states = snapshot.now, dict(snapshot.states)
+    plans: list[Plan] = []
+    unnotified = 0
+    messages: dict[tuple[int, str], Message] = {}
+    for repo, kind, since, level in snapshot.conditions:
+        channels = snapshot.channels.get(repo.owner_id, [])
+        if not channels:
+            unnotified += 1
+        facts = repo.facts
+        for channel in channels:
+            state = states.pop((repo.id, channel.id, kind), None)
+            if kind == "stale":
+                same = state is not None and state.since == since and not state.recovering
+                expires = facts.since + dt.timedelta(seconds=repo.expiration)
+                due = (
+                    not same
+                    or state is None
+                    or state.last_sent is None
+                    or (
+                        now >= state.last_sent + dt.timedelta(seconds=repo.realert)
+                        and now < expires
+                    )
+                )
+                if not due:
+                    continue
+                message = messages.get((repo.id, kind))
+                if message is None:
+                    message = stale_message(facts, now, repo.realert, expires)
+                    messages[(repo.id, kind)] = message
+                detail = (
+                    f"{channel.shown}: no backup since {_when(since)} "
+                    f"(alert after {format_duration(facts.alert_after)})"
+                )
+                event = "alert"
+            else:
+                same = state is not None  # dropped once usage falls below
+                if state is not None and state.level >= level:
+                    continue
+                message = messages.get((repo.id, kind))
+                if message is None:
+                    message = quota_message(facts, level, now)
+                    messages[(repo.id, kind)] = message
+                detail = (
+                    f"{channel.shown}: quota {level}% reached ({format_size(facts.bytes_used)} "
+                    f"of {format_size(facts.quota)})"
+                )
+                event = "quota"
+            plans.append(
+                Plan(
+                    repo,
+                    channel,
+                    kind,
+                    event,
+                    since,
+                    level,
+                    state if same else None,
+                    None if state is None else state.id,
+                    message,
+                    detail,
+                )
+            )
+    dropped: list[int] = []
+    channels_by_id = {c.id: c for owned in snapshot.channels.values() for c in owned}
+    for (repo_id, channel_id, kind), state in states.items():
+        owner_repo, owner_channel = snapshot.repos.get(repo_id), channels_by_id.get(channel_id)
+        if (
+            kind != "stale"
+            or owner_repo is None
+            or owner_channel is None
+            or state.last_sent is None
+            or owner_repo.facts.since <= state.since
+        ):
+            dropped.append(state.id)  # nothing was said, or nothing resumed: forget quietly
+            continue
+        repo, channel = owner_repo, owner_channel
+        plans.append(
+            Plan(
+                repo,
+                channel,
+                kind,
+                "recovered",
+                state.since,
+                0,
+                state,
+                state.id,
+                recovered_message(repo.facts, state.since, now),
+                f"{channel.shown}: backups resumed (last update "
+                f"{_when(repo.facts.last_update)}, none since {_when(state.since)} before)",
+            )
+        )
+    return plans, dropped, unnotified
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "never" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def firing(snapshot: Snapshot) -> list[Firing]:
+    """Every condition of ``snapshot`` as a :class:`Firing`, by owner and repository, with
+    when its owner was last told (None: not yet, or nobody to tell)."""
+    result: list[Firing] = []
+    for repo, kind, since, level in snapshot.conditions:
+        channels = snapshot.channels.get(repo.owner_id, [])
+        told = [
+            state.last_sent
+            for channel in channels
+            if (state := snapshot.states.get((repo.id, channel.id, kind))) is not None
+            and state.last_sent is not None
+            and (state.since == since if kind == "stale" else state.level > 0)
+        ]
+        facts = repo.facts
+        result.append(
+            Firing(
+                owner=facts.owner,
+                repository=facts.reference,
+                kind=kind,
+                since=since,
+                level=level,
+                last_update=facts.last_update,
+                alert_after=facts.alert_after,
+                bytes_used=facts.bytes_used,
+                quota=facts.quota,
+                channels=len(channels),
+                notified=max(told, default=None),
+            )
+        )
+    return sorted(result, key=lambda f: (f.owner, f.repository, f.kind))
