@@ -102,11 +102,11 @@ class ReposConfig:
     )
     uid_max: int = field(
         default=299999,
-        metadata=about("Largest uidNumber of a repository user.", "uid_min to 2^31-2"),
+        metadata=about("Largest uidNumber of a repository user.", "uid_min to 2147483646"),
     )
     gid: int = field(
         default=200000,
-        metadata=about("gidNumber of the repository users' primary group.", "1 to 2^31-2"),
+        metadata=about("gidNumber of the repository users' primary group.", "1 to 2147483646"),
     )
     group: str = field(
         default="borgrepos",
