@@ -4,56 +4,113 @@ Precedence: built-in defaults < TOML file < ``BORGHIVE_<SECTION>_<KEY>`` environ
 variables < command-line flags (applied by the caller with :func:`dataclasses.replace`).
 Unknown keys and wrong types are errors; every problem is collected into one
 :class:`~borghive.errors.ConfigError`. Secrets are never values here, only ``*_file`` paths.
+
+Every key is a ``field`` with :func:`about` as its metadata: a help text and, where
+:func:`~borghive.config_parse.validate` enforces them, its bounds in words.
+``scripts/reference`` builds docs/reference/configuration.md from these declarations.
+Reading values (type checks, environment text) and validating them is in
+:mod:`borghive.config_parse`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import re
 import socket
-import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
+from borghive.config_parse import read_toml, validate, values_from_environ, values_from_table
 from borghive.errors import ConfigError
 from borghive.login.configfiles import CONFIG_ENV, DEFAULT_CONFIG, ENV_PREFIX
-from borghive.login.configfiles import read_secret as read_secret  # re-exported for callers
-from borghive.rules.names import path_problem
 
 DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 
 AccountsBackend = Literal["none", "ldap", "local"]
+SmtpSecurity = Literal["starttls", "tls", "none"]
+
+# The bounds validate() enforces, in the words the reference uses.
+_POSITIVE = "greater than 0, finite"
+_PORT = "1 to 65535"
+_SAFE_PATH = "absolute; letters, digits and . _ - + / only"
+_LOWER_NAME = "a lower-case letter, then a-z 0-9 _ -"
+
+
+def about(help: str, bounds: str = "") -> dict[str, str]:
+    """A configuration key's metadata: a help text for the reference and, when the loader
+    limits the value beyond its type, those limits in words."""
+    return {"help": help, "bounds": bounds}
+
+
+def environment_variable(section: str, key: str) -> str:
+    """The environment variable that overrides ``section.key``: BORGHIVE_SECTION_KEY."""
+    return f"{ENV_PREFIX}{section}_{key}".upper()
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     """Where the database lives."""
 
-    url: str = "sqlite:////var/lib/borghive/borghive.db"
-    password_file: Path | None = None
-    busy_timeout: float = 10.0
-    connect_timeout: float = 5.0
+    url: str = field(
+        default="sqlite:////var/lib/borghive/borghive.db",
+        metadata=about(
+            "Where the store is: sqlite:////ABSOLUTE/PATH (four slashes) or "
+            "postgresql://USER@HOST:PORT/DATABASE.",
+            "sqlite://, postgresql:// or postgres://; no password in the URL",
+        ),
+    )
+    password_file: Path | None = field(
+        default=None, metadata=about("PostgreSQL password: the first line of this file.")
+    )
+    busy_timeout: float = field(
+        default=10.0,
+        metadata=about("Seconds a SQLite writer waits for another writer's lock.", _POSITIVE),
+    )
+    connect_timeout: float = field(
+        default=5.0,
+        metadata=about("Seconds to connect to PostgreSQL, then exit 75 (unavailable).", _POSITIVE),
+    )
 
 
 @dataclass(frozen=True)
 class ReposConfig:
     """The repository tree, the address clients use, and repository user allocation."""
 
-    root: Path = Path("/repos")
-    host: str = ""
-    ssh_port: int = 22
-    user_prefix: str = "r"
-    user_length: int = 8
-    uid_min: int = 200000
-    uid_max: int = 299999
-    gid: int = 200000
-    group: str = "borgrepos"
+    root: Path = field(
+        default=Path("/repos"),
+        metadata=about("The repository tree: ROOT/REPOSITORY-USER/REPOSITORY-NAME.", _SAFE_PATH),
+    )
+    host: str = field(
+        default="", metadata=about("Host name in client URLs (empty: this machine's host name).")
+    )
+    ssh_port: int = field(
+        default=22, metadata=about("SSH port in client URLs (sshd's Port, if not 22).", _PORT)
+    )
+    user_prefix: str = field(
+        default="r", metadata=about("Repository user names start with this prefix …", _LOWER_NAME)
+    )
+    user_length: int = field(
+        default=8,
+        metadata=about("… then random a-z 0-9 up to this length.", "user_prefix + 4 to 32"),
+    )
+    uid_min: int = field(
+        default=200000,
+        metadata=about("Smallest uidNumber of a repository user.", "1000 to uid_max"),
+    )
+    uid_max: int = field(
+        default=299999,
+        metadata=about("Largest uidNumber of a repository user.", "uid_min to 2147483646"),
+    )
+    gid: int = field(
+        default=200000,
+        metadata=about("gidNumber of the repository users' primary group.", "1 to 2147483646"),
+    )
+    group: str = field(
+        default="borgrepos",
+        metadata=about("Name of that group (sshd_config's Match Group).", _LOWER_NAME),
+    )
 
     @property
     def public_host(self) -> str:
@@ -65,73 +122,170 @@ class ReposConfig:
 class BorgConfig:
     """The borg binary that ``borg serve`` runs on this server."""
 
-    path: Path = Path("/usr/bin/borg")
-    umask: str = "0077"
-    rrsync_path: Path = Path("/usr/bin/rrsync")
+    path: Path = field(
+        default=Path("/usr/bin/borg"),
+        metadata=about("The borg that sshd's forced command runs (borg serve).", _SAFE_PATH),
+    )
+    umask: str = field(
+        default="0077", metadata=about("borg serve --umask.", "octal: 3 digits, optional leading 0")
+    )
+    rrsync_path: Path = field(
+        default=Path("/usr/bin/rrsync"),
+        metadata=about("rrsync for repositories in import and export mode.", _SAFE_PATH),
+    )
 
 
 @dataclass(frozen=True)
 class KeysConfig:
     """What SSH public keys are accepted."""
 
-    rsa_min_bits: int = 3072
+    rsa_min_bits: int = field(
+        default=3072,
+        metadata=about("Smallest RSA key (bits) that key add accepts.", "at least 1024"),
+    )
 
 
 @dataclass(frozen=True)
 class AccountsConfig:
     """Which backend provisions repository users' system accounts."""
 
-    backend: AccountsBackend = "none"
-    shell: str = "/bin/sh"
+    backend: AccountsBackend = field(
+        default="none",
+        metadata=about(
+            "Who creates repository users' system accounts: ldap (the [ldap] directory), "
+            "local (useradd) or none (the admin does; borghive only records them)."
+        ),
+    )
+    shell: str = field(
+        default="/bin/sh",
+        metadata=about(
+            "Repository users' login shell: sshd runs the forced command through it, so a "
+            "real shell, not nologin.",
+            "absolute path",
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class LdapConfig:
     """The LDAP directory that holds repository users (``accounts.backend = "ldap"``)."""
 
-    url: str = "ldap://localhost"
-    start_tls: bool = True
-    ca_file: Path | None = None
-    bind_dn: str = ""
-    bind_password_file: Path | None = None
-    base_dn: str = "dc=example,dc=org"
-    users_dn: str = "ou=people,dc=example,dc=org"
-    groups_dn: str = "ou=groups,dc=example,dc=org"
-    user_object_class: str = "account"
-    connect_timeout: float = 5.0
-    operation_timeout: float = 10.0
-
-
-SmtpSecurity = Literal["starttls", "tls", "none"]
+    url: str = field(
+        default="ldap://localhost",
+        metadata=about(
+            "The directory server: ldap://HOST[:PORT] (see start_tls) or ldaps://HOST[:PORT].",
+            "ldap:// or ldaps://",
+        ),
+    )
+    start_tls: bool = field(default=True, metadata=about("Use StartTLS on an ldap:// URL."))
+    ca_file: Path | None = field(
+        default=None,
+        metadata=about("CA certificate (PEM) of the directory server (unset: the system's CAs)."),
+    )
+    bind_dn: str = field(
+        default="",
+        metadata=about("DN borghive binds as to write repository users and their group."),
+    )
+    bind_password_file: Path | None = field(
+        default=None, metadata=about("bind_dn's password: first line of this file.")
+    )
+    base_dn: str = field(default="dc=example,dc=org", metadata=about("The directory's base DN."))
+    users_dn: str = field(
+        default="ou=people,dc=example,dc=org", metadata=about("Where repository user entries go.")
+    )
+    groups_dn: str = field(
+        default="ou=groups,dc=example,dc=org", metadata=about("Where their group's entry goes.")
+    )
+    user_object_class: str = field(
+        default="account",
+        metadata=about("Structural object class of repository user entries."),
+    )
+    connect_timeout: float = field(
+        default=5.0, metadata=about("Seconds to connect to the directory.", _POSITIVE)
+    )
+    operation_timeout: float = field(
+        default=10.0, metadata=about("Seconds one LDAP operation may take.", _POSITIVE)
+    )
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
     """How alerts reach repository owners: SMTP, webhooks, Pushover; the quota warning."""
 
-    smtp_host: str = "localhost"
-    smtp_port: int = 25
-    smtp_security: SmtpSecurity = "none"
-    smtp_user: str = ""
-    smtp_password_file: Path | None = None
-    smtp_ca_file: Path | None = None
-    smtp_timeout: float = 30.0
-    mail_from: str = ""
-    pushover_url: str = "https://api.pushover.net/1/messages.json"
-    pushover_token_file: Path | None = None
-    webhook_timeout: float = 10.0
-    webhook_secret_file: Path | None = None
-    quota_warn_percent: int = 90
+    smtp_host: str = field(default="localhost", metadata=about("SMTP server for e-mail alerts."))
+    smtp_port: int = field(default=25, metadata=about("The SMTP server's port.", _PORT))
+    smtp_security: SmtpSecurity = field(
+        default="none",
+        metadata=about(
+            "starttls, tls (implicit TLS, e.g. port 465) or none.",
+            "none with smtp_user only to localhost, 127.0.0.1 or ::1",
+        ),
+    )
+    smtp_user: str = field(
+        default="",
+        metadata=about("SMTP login name.", "set both or neither with smtp_password_file"),
+    )
+    smtp_password_file: Path | None = field(
+        default=None, metadata=about("SMTP password: first line of this file.")
+    )
+    smtp_ca_file: Path | None = field(
+        default=None,
+        metadata=about("CA certificates (PEM) of the SMTP server (unset: the system's)."),
+    )
+    smtp_timeout: float = field(
+        default=30.0,
+        metadata=about("Seconds to connect to and talk with the SMTP server.", _POSITIVE),
+    )
+    mail_from: str = field(
+        default="",
+        metadata=about(
+            "Sender address (empty: borghive@ and this host's fully qualified name).",
+            "one address with @, no < > or line breaks",
+        ),
+    )
+    pushover_url: str = field(
+        default="https://api.pushover.net/1/messages.json",
+        metadata=about("Pushover's message API.", "http:// or https://"),
+    )
+    pushover_token_file: Path | None = field(
+        default=None, metadata=about("Pushover application token: first line of this file.")
+    )
+    webhook_timeout: float = field(
+        default=10.0, metadata=about("Seconds a webhook or Pushover request may take.", _POSITIVE)
+    )
+    webhook_secret_file: Path | None = field(
+        default=None,
+        metadata=about("Webhook signing key (X-Borghive-Signature): first line of this file."),
+    )
+    quota_warn_percent: int = field(
+        default=90,
+        metadata=about("Warn at this share of the quota (%), again at 100.", "1 to 99"),
+    )
 
 
 @dataclass(frozen=True)
 class StatsConfig:
     """How ``borghive stats collect`` walks the repositories and how long points are kept."""
 
-    keep_all_days: int = 90
-    keep_weekly: bool = True
-    time_limit: float = 300.0
-    jobs: int = 0
+    keep_all_days: int = field(
+        default=90,
+        metadata=about("Keep every statistics point this many days, then thin out.", "at least 1"),
+    )
+    keep_weekly: bool = field(
+        default=True, metadata=about("Past keep_all_days keep one point per week (false: none).")
+    )
+    time_limit: float = field(
+        default=300.0,
+        metadata=about(
+            "Seconds one repository's walk may take; then it is reported and skipped.", _POSITIVE
+        ),
+    )
+    jobs: int = field(
+        default=0,
+        metadata=about(
+            "Repositories walked at once, one process each (0: one per CPU, at most 8).", "0 to 256"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -160,10 +314,6 @@ SECTIONS: dict[str, type[Any]] = {
     "stats": StatsConfig,
 }
 
-_POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
-_UMASK = re.compile(r"^0?[0-7]{3}$")
-_URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@]*:[^/@]*@")
-
 
 def resolve_config_path(explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path, bool]:
     """Return the config file to read and whether it must exist.
@@ -187,25 +337,7 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     """
     environ = os.environ if environ is None else environ
     file_path, required = resolve_config_path(path, environ)
-    raw: dict[str, Any] = {}
-    source = "<built-in defaults>"
-    try:
-        with file_path.open("rb") as handle:
-            raw = tomllib.load(handle)
-        source = str(file_path)
-    except FileNotFoundError as exc:
-        if required:
-            raise ConfigError(f"{file_path}: no such file") from exc
-    except PermissionError as exc:
-        raise ConfigError(f"{file_path}: permission denied") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{file_path}: is a directory") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file_path}: not valid TOML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file_path}: not valid TOML: not UTF-8 text") from exc
-    except OSError as exc:
-        raise ConfigError(f"{file_path}: cannot read: {exc.strerror}") from exc
+    raw, source = read_toml(file_path, required)
 
     problems: list[str] = []
     sections: dict[str, Any] = {}
@@ -217,8 +349,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
         if not isinstance(table, dict):
             problems.append(f"{source}: {name}: expected a table")
             table = {}
-        values = _section_from_table(cls, name, table, source, problems)
-        values.update(_section_from_environ(cls, name, environ, problems))
+        values = values_from_table(cls, name, table, source, problems)
+        variables = {f.name: environment_variable(name, f.name) for f in dataclasses.fields(cls)}
+        values.update(values_from_environ(cls, variables, environ, problems))
         try:
             sections[name] = cls(**values)
         except TypeError as exc:  # pragma: no cover - guarded by the checks above
@@ -232,197 +365,11 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     return config
 
 
-def _section_from_table(
-    cls: type[Any], section: str, table: dict[str, Any], source: str, problems: list[str]
-) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        where = f"{source}: {section}.{key}"
-        if key not in known:
-            problems.append(f"{where}: unknown key")
-            continue
-        try:
-            values[key] = _coerce(value, hints[key])
-        except (ValueError, OverflowError) as exc:  # OverflowError: huge int for a float
-            problems.append(f"{where}: {exc}")
-    return values
-
-
-def _section_from_environ(
-    cls: type[Any], section: str, environ: Mapping[str, str], problems: list[str]
-) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for item in dataclasses.fields(cls):
-        variable = f"{ENV_PREFIX}{section}_{item.name}".upper()
-        if variable not in environ:
-            continue
-        try:
-            values[item.name] = _coerce_text(environ[variable], hints[item.name])
-        except ValueError as exc:
-            problems.append(f"environment {variable}: {exc}")
-    return values
-
-
-def _type_name(hint: Any) -> str:
-    if get_origin(hint) is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(hint))
-    if _is_optional(hint):
-        return _type_name(_non_none(hint))
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        Path: "a path",
-    }.get(hint, str(hint))
-
-
-def _is_optional(hint: Any) -> bool:
-    return get_origin(hint) in (typing.Union, types.UnionType) and type(None) in get_args(hint)
-
-
-def _non_none(hint: Any) -> Any:
-    return next(a for a in get_args(hint) if a is not type(None))
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """Check a TOML value against a field's type; raise ValueError naming the expected type."""
-    if _is_optional(hint):
-        if value == "":
-            return None
-        return _coerce(value, _non_none(hint))
-    if get_origin(hint) is Literal:
-        if value in get_args(hint):
-            return value
-        raise ValueError(f"expected {_type_name(hint)}, got {value!r}")
-    if hint is bool and isinstance(value, bool):
-        return value
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is str and isinstance(value, str):
-        return value
-    if hint is Path and isinstance(value, str) and value:
-        return Path(value)
-    raise ValueError(f"expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
-
-
-def _coerce_text(text: str, hint: Any) -> Any:
-    """Parse an environment variable's text for a field's type."""
-    base = _non_none(hint) if _is_optional(hint) else hint
-    if _is_optional(hint) and text == "":
-        return None
-    if base is bool:
-        lowered = text.strip().lower()
-        if lowered in {"1", "true", "yes", "on"}:
-            return True
-        if lowered in {"0", "false", "no", "off"}:
-            return False
-        raise ValueError(f"expected true or false, got {text!r}")
-    if base is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"expected an integer, got {text!r}") from None
-    if base is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-    return _coerce(text, hint)
-
-
-def validate(config: Config) -> list[str]:
-    """Return the semantic problems of a well-typed configuration (empty when valid)."""
-    problems: list[str] = []
-    store, repos = config.store, config.repos
-    if not store.url.startswith(("sqlite://", "postgresql://", "postgres://")):
-        problems.append("store.url: expected sqlite:///PATH or postgresql://HOST/DB")
-    if _URL_PASSWORD.match(store.url):
-        problems.append("store.url: contains a password; put it in store.password_file")
-    if not (0 < store.busy_timeout < math.inf and 0 < store.connect_timeout < math.inf):
-        problems.append("store: timeouts must be positive and finite")
-    if not 1 <= repos.ssh_port <= 65535:
-        problems.append("repos.ssh_port: must be between 1 and 65535")
-    if not _POSIX_NAME.match(repos.user_prefix):
-        problems.append("repos.user_prefix: must start with a lower-case letter, then a-z 0-9 _ -")
-    if not len(repos.user_prefix) + 4 <= repos.user_length <= 32:
-        problems.append("repos.user_length: must leave 4 random characters and be at most 32")
-    if not 1000 <= repos.uid_min <= repos.uid_max <= 2**31 - 2:
-        problems.append("repos.uid_min/uid_max: need 1000 <= uid_min <= uid_max < 2^31-1")
-    if not 0 < repos.gid < 2**31 - 1:
-        problems.append("repos.gid: must be a positive integer")
-    if not _POSIX_NAME.match(repos.group):
-        problems.append("repos.group: not a valid group name")
-    if not _UMASK.match(config.borg.umask):
-        problems.append("borg.umask: expected an octal umask such as 0077")
-    for key, path in (
-        ("repos.root", repos.root),
-        ("borg.path", config.borg.path),
-        ("borg.rrsync_path", config.borg.rrsync_path),
-    ):
-        if path_problem(str(path)):
-            problems.append(
-                f"{key}: must be an absolute path of letters, digits and . _ - + /"
-                " (it goes into sshd's forced command)"
-            )
-    if config.keys.rsa_min_bits < 1024:
-        problems.append("keys.rsa_min_bits: must be at least 1024")
-    if not config.accounts.shell.startswith("/"):
-        problems.append("accounts.shell: must be an absolute path")
-    ldap = config.ldap
-    if not ldap.url.startswith(("ldap://", "ldaps://")):
-        problems.append("ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
-    if not (0 < ldap.connect_timeout < math.inf and 0 < ldap.operation_timeout < math.inf):
-        problems.append("ldap: timeouts must be positive and finite")
-    problems.extend(_alerts_problems(config.alerts))
-    stats = config.stats
-    if stats.keep_all_days < 1:
-        problems.append("stats.keep_all_days: must be at least 1")
-    if not 0 < stats.time_limit < math.inf:
-        problems.append("stats.time_limit: must be a positive number of seconds")
-    if not 0 <= stats.jobs <= 256:
-        problems.append("stats.jobs: must be between 0 (one per CPU, at most 8) and 256")
-    return problems
-
-
-def _alerts_problems(alerts: AlertsConfig) -> list[str]:
-    problems: list[str] = []
-    if not 1 <= alerts.smtp_port <= 65535:
-        problems.append("alerts.smtp_port: must be between 1 and 65535")
-    if not (0 < alerts.smtp_timeout < math.inf and 0 < alerts.webhook_timeout < math.inf):
-        problems.append("alerts: timeouts must be positive and finite")
-    if not alerts.pushover_url.startswith(("https://", "http://")):
-        problems.append("alerts.pushover_url: expected an https:// URL")
-    if alerts.mail_from and (
-        "@" not in alerts.mail_from or any(c in alerts.mail_from for c in "\r\n<>")
-    ):
-        problems.append("alerts.mail_from: expected one plain e-mail address")
-    if bool(alerts.smtp_user) != (alerts.smtp_password_file is not None):
-        problems.append("alerts.smtp_user, smtp_password_file: set both or neither")
-    if (
-        alerts.smtp_user
-        and alerts.smtp_security == "none"
-        and alerts.smtp_host not in ("localhost", "127.0.0.1", "::1")
-    ):
-        problems.append(
-            'alerts.smtp_security: "none" would send the SMTP password unencrypted to '
-            f'{alerts.smtp_host}; use "starttls" or "tls"'
-        )
-    if not 1 <= alerts.quota_warn_percent <= 99:
-        problems.append("alerts.quota_warn_percent: must be between 1 and 99")
-    return problems
-
-
 def config_as_dict(config: Config) -> dict[str, Any]:
     """The effective configuration as plain data for display.
 
     Secrets never appear: the configuration holds only the paths of secret files, and
-    :func:`validate` refuses a password inside ``store.url``.
+    :func:`~borghive.config_parse.validate` refuses a password inside ``store.url``.
     """
     result: dict[str, Any] = {"source": config.source}
     for name in SECTIONS:

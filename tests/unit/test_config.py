@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import (
-    DEFAULT_CONFIG_PATH,
-    SECTIONS,
-    Config,
-    config_as_dict,
-    load_config,
-    read_secret,
-)
+from borghive.config import DEFAULT_CONFIG_PATH, SECTIONS, Config, config_as_dict, load_config
 from borghive.errors import EXIT_CONFIG, ConfigError
+from borghive.login.configfiles import read_secret
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "etc" / "borghive.toml"
 

@@ -1,0 +1,247 @@
+"""Reading and checking configuration values: TOML values and environment text against
+each field's type, then the semantic rules of a well-typed :class:`~borghive.config.Config`.
+
+:mod:`borghive.config` declares the keys and puts a configuration together; this module
+reads the TOML file and the values in it. Every function appends its problems
+(``section.key: problem``) to a list or returns them, so the loader reports all at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
+
+from borghive.errors import ConfigError
+from borghive.rules.names import path_problem
+
+if TYPE_CHECKING:
+    from borghive.config import AlertsConfig, Config
+
+_POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_UMASK = re.compile(r"^0?[0-7]{3}$")
+_URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@]*:[^/@]*@")
+
+
+def read_toml(file_path: Path, required: bool) -> tuple[dict[str, Any], str]:
+    """The tables of a TOML file and the source name problems cite (the path, or
+    ``<built-in defaults>`` when a file that need not exist is missing). Raises ConfigError
+    when the file cannot be read or is not TOML."""
+    raw: dict[str, Any] = {}
+    source = "<built-in defaults>"
+    try:
+        with file_path.open("rb") as handle:
+            raw = tomllib.load(handle)
+        source = str(file_path)
+    except FileNotFoundError as exc:
+        if required:
+            raise ConfigError(f"{file_path}: no such file") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"{file_path}: permission denied") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{file_path}: is a directory") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file_path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file_path}: not valid TOML: not UTF-8 text") from exc
+    except OSError as exc:
+        raise ConfigError(f"{file_path}: cannot read: {exc.strerror}") from exc
+    return raw, source
+
+
+def values_from_table(
+    cls: type[Any], section: str, table: dict[str, Any], source: str, problems: list[str]
+) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` that a TOML table sets, type-checked; unknown keys
+    and wrong types are appended to ``problems`` and left out."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{source}: {section}.{key}"
+        if key not in known:
+            problems.append(f"{where}: unknown key")
+            continue
+        try:
+            values[key] = _coerce(value, hints[key])
+        except (ValueError, OverflowError) as exc:  # OverflowError: huge int for a float
+            problems.append(f"{where}: {exc}")
+    return values
+
+
+def values_from_environ(
+    cls: type[Any], variables: Mapping[str, str], environ: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` that the environment sets; ``variables`` maps each
+    field's name to its variable's name. Unparsable text is appended to ``problems``."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(cls):
+        variable = variables[item.name]
+        if variable not in environ:
+            continue
+        try:
+            values[item.name] = _coerce_text(environ[variable], hints[item.name])
+        except ValueError as exc:
+            problems.append(f"environment {variable}: {exc}")
+    return values
+
+
+def type_name(hint: Any) -> str:
+    """A field's type in words, as problems name it: "an integer", "one of 'a', 'b'"."""
+    if get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(hint))
+    if is_optional(hint):
+        return type_name(_non_none(hint))
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        Path: "a path",
+    }.get(hint, str(hint))
+
+
+def is_optional(hint: Any) -> bool:
+    """Whether a field may be unset (``X | None``; an empty string in TOML unsets it)."""
+    return get_origin(hint) in (typing.Union, types.UnionType) and type(None) in get_args(hint)
+
+
+def _non_none(hint: Any) -> Any:
+    return next(a for a in get_args(hint) if a is not type(None))
+
+
+def _coerce(value: Any, hint: Any) -> Any:
+    """Check a TOML value against a field's type; raise ValueError naming the expected type."""
+    if is_optional(hint):
+        if value == "":
+            return None
+        return _coerce(value, _non_none(hint))
+    if get_origin(hint) is Literal:
+        if value in get_args(hint):
+            return value
+        raise ValueError(f"expected {type_name(hint)}, got {value!r}")
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, str):
+        return value
+    if hint is Path and isinstance(value, str) and value:
+        return Path(value)
+    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {value!r}")
+
+
+def _coerce_text(text: str, hint: Any) -> Any:
+    """Parse an environment variable's text for a field's type."""
+    base = _non_none(hint) if is_optional(hint) else hint
+    if is_optional(hint) and text == "":
+        return None
+    if base is bool:
+        lowered = text.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+    if base is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer, got {text!r}") from None
+    if base is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+    return _coerce(text, hint)
+
+
+def validate(config: Config) -> list[str]:
+    """Return the semantic problems of a well-typed configuration (empty when valid)."""
+    problems: list[str] = []
+    store, repos = config.store, config.repos
+    if not store.url.startswith(("sqlite://", "postgresql://", "postgres://")):
+        problems.append("store.url: expected sqlite:///PATH or postgresql://HOST/DB")
+    if _URL_PASSWORD.match(store.url):
+        problems.append("store.url: contains a password; put it in store.password_file")
+    if not (0 < store.busy_timeout < math.inf and 0 < store.connect_timeout < math.inf):
+        problems.append("store: timeouts must be positive and finite")
+    if not 1 <= repos.ssh_port <= 65535:
+        problems.append("repos.ssh_port: must be between 1 and 65535")
+    if not _POSIX_NAME.match(repos.user_prefix):
+        problems.append("repos.user_prefix: must start with a lower-case letter, then a-z 0-9 _ -")
+    if not len(repos.user_prefix) + 4 <= repos.user_length <= 32:
+        problems.append("repos.user_length: must leave 4 random characters and be at most 32")
+    if not 1000 <= repos.uid_min <= repos.uid_max <= 2**31 - 2:
+        problems.append("repos.uid_min/uid_max: need 1000 <= uid_min <= uid_max < 2^31-1")
+    if not 0 < repos.gid < 2**31 - 1:
+        problems.append("repos.gid: must be a positive integer")
+    if not _POSIX_NAME.match(repos.group):
+        problems.append("repos.group: not a valid group name")
+    if not _UMASK.match(config.borg.umask):
+        problems.append("borg.umask: expected an octal umask such as 0077")
+    for key, path in (
+        ("repos.root", repos.root),
+        ("borg.path", config.borg.path),
+        ("borg.rrsync_path", config.borg.rrsync_path),
+    ):
+        if path_problem(str(path)):
+            problems.append(
+                f"{key}: must be an absolute path of letters, digits and . _ - + /"
+                " (it goes into sshd's forced command)"
+            )
+    if config.keys.rsa_min_bits < 1024:
+        problems.append("keys.rsa_min_bits: must be at least 1024")
+    if not config.accounts.shell.startswith("/"):
+        problems.append("accounts.shell: must be an absolute path")
+    ldap = config.ldap
+    if not ldap.url.startswith(("ldap://", "ldaps://")):
+        problems.append("ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
+    if not (0 < ldap.connect_timeout < math.inf and 0 < ldap.operation_timeout < math.inf):
+        problems.append("ldap: timeouts must be positive and finite")
+    problems.extend(_alerts_problems(config.alerts))
+    stats = config.stats
+    if stats.keep_all_days < 1:
+        problems.append("stats.keep_all_days: must be at least 1")
+    if not 0 < stats.time_limit < math.inf:
+        problems.append("stats.time_limit: must be a positive number of seconds")
+    if not 0 <= stats.jobs <= 256:
+        problems.append("stats.jobs: must be between 0 (one per CPU, at most 8) and 256")
+    return problems
+
+
+def _alerts_problems(alerts: AlertsConfig) -> list[str]:
+    problems: list[str] = []
+    if not 1 <= alerts.smtp_port <= 65535:
+        problems.append("alerts.smtp_port: must be between 1 and 65535")
+    if not (0 < alerts.smtp_timeout < math.inf and 0 < alerts.webhook_timeout < math.inf):
+        problems.append("alerts: timeouts must be positive and finite")
+    if not alerts.pushover_url.startswith(("https://", "http://")):
+        problems.append("alerts.pushover_url: expected an https:// URL")
+    if alerts.mail_from and (
+        "@" not in alerts.mail_from or any(c in alerts.mail_from for c in "\r\n<>")
+    ):
+        problems.append("alerts.mail_from: expected one plain e-mail address")
+    if bool(alerts.smtp_user) != (alerts.smtp_password_file is not None):
+        problems.append("alerts.smtp_user, smtp_password_file: set both or neither")
+    if (
+        alerts.smtp_user
+        and alerts.smtp_security == "none"
+        and alerts.smtp_host not in ("localhost", "127.0.0.1", "::1")
+    ):
+        problems.append(
+            'alerts.smtp_security: "none" would send the SMTP password unencrypted to '
+            f'{alerts.smtp_host}; use "starttls" or "tls"'
+        )
+    if not 1 <= alerts.quota_warn_percent <= 99:
+        problems.append("alerts.quota_warn_percent: must be between 1 and 99")
+    return problems
