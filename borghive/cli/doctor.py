@@ -11,12 +11,9 @@ from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, emit_json
 from borghive.login.cache import write_login_cache
-from borghive.service.doctor.checks import (
-    DEFAULT_AUTHKEYS_COMMAND,
-    DEFAULT_COMMAND_USER,
-    Check,
-    run_checks,
-)
+from borghive.service.doctor.checks import run_checks
+from borghive.service.doctor.findings import Check
+from borghive.service.doctor.sshd import DEFAULT_SSHD_CONFIG
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -35,24 +32,43 @@ def render_check(check: Check) -> Text:
 
 def doctor(
     ctx: typer.Context,
-    authkeys_command: Annotated[
+    sshd_config: Annotated[
         Path,
         typer.Option(
-            "--authkeys-command",
-            help="The program sshd's AuthorizedKeysCommand runs.",
+            "--sshd-config",
+            help="sshd's configuration, read with its Include files for the "
+            "AuthorizedKeysCommand (program, configuration file, user) that logins run.",
         ),
-    ] = DEFAULT_AUTHKEYS_COMMAND,
+    ] = DEFAULT_SSHD_CONFIG,
+    authkeys_command: Annotated[
+        Path | None,
+        typer.Option(
+            "--authkeys-command",
+            help="Check this program instead of the one sshd's configuration names "
+            "(default there: /usr/local/bin/borghive).",
+        ),
+    ] = None,
     command_user: Annotated[
-        str,
-        typer.Option("--command-user", help="sshd's AuthorizedKeysCommandUser."),
-    ] = DEFAULT_COMMAND_USER,
+        str | None,
+        typer.Option(
+            "--command-user",
+            help="Check this AuthorizedKeysCommandUser instead of the one sshd's "
+            "configuration names (default there: borghive).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Check the setup: sshd's key command and its user, the store, borg, the repos root,
-    LDAP, inotify limits. Exit 1 when a check fails."""
+    """Check the setup: what sshd runs at login (its key command, user, the configuration
+    file and login copy it reads, libpq), the store, borg, the repos root, LDAP, inotify
+    limits. Exit 1 when a check fails."""
     config = state(ctx).config
-    write_login_cache(config)  # the login path's copy of the configuration, see login_copy.py
-    checks = run_checks(config, authkeys_command=authkeys_command, command_user=command_user)
+    write_login_cache(config)  # the login path's copy of the configuration: login/cache.py
+    checks = run_checks(
+        config,
+        sshd_config=sshd_config,
+        authkeys_command=authkeys_command,
+        command_user=command_user,
+    )
     if json:
         emit_json(checks)
     else:

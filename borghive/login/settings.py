@@ -93,7 +93,7 @@ class Settings:
         return settings
 
 
-def _cached_settings(path: str) -> Settings | None:
+def cached_settings(path: str) -> Settings | None:
     """The login copy beside ``path`` if it is current and trustworthy, else None."""
     import marshal
 
@@ -128,7 +128,7 @@ def load_settings(config_path: str | None, environ: dict[str, str] | None = None
     path = config_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG
     overridden = has_overrides(environ)
     if not overridden:
-        cached = _cached_settings(os.path.abspath(path))
+        cached = cached_settings(os.path.abspath(path))
         if cached is not None:
             return cached
     from pathlib import Path

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from borghive.config import Config, load_config
 from borghive.errors import BorghiveError, NotFoundError
-from borghive.service.events.writer import open_event_store
 from borghive.service.events.records import RepoKey
+from borghive.service.events.writer import open_event_store
 from borghive.service.stats.collect import refresh_repository
 from borghive.watch.statistics import Refresh
 from borghive.watch.writer import ReconcileReport, reconcile_once

@@ -14,8 +14,8 @@ from pathlib import Path
 from borghive.config import Config
 from borghive.errors import StoreUnavailableError
 from borghive.rules.layout import repository_path
-from borghive.service.events.writer import record_changes
 from borghive.service.events.records import RecordReport, RepoKey
+from borghive.service.events.writer import record_changes
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import scan_tree
 

@@ -22,7 +22,9 @@ import pytest
 from support import missing_service
 
 from borghive.config import Config, load_config
-from borghive.service.doctor.checks import Check, run_checks
+from borghive.login.cache import write_login_cache
+from borghive.service.doctor.checks import run_checks
+from borghive.service.doctor.findings import Check
 from borghive.store import open_store
 from borghive.store.migrations import apply_migrations
 
@@ -71,6 +73,7 @@ class Host:
     config_file: Path
     authkeys_command: Path
     inotify_dir: Path
+    sshd_config: Path
     user: str = USER
 
     @property
@@ -80,6 +83,7 @@ class Host:
     def run(self) -> list[Check]:
         return run_checks(
             self.config,
+            sshd_config=self.sshd_config,
             authkeys_command=self.authkeys_command,
             command_user=self.user,
             inotify_dir=self.inotify_dir,
@@ -134,4 +138,23 @@ def host(trusted_dir: Path, tmp_path: Path) -> Host:
     os.chown(database, 0, gid)
     database.chmod(0o640)
     assert stat.S_IMODE(lib.stat().st_mode) == 0o750
-    return Host(trusted_dir, config, config_file, command, write_limits(tmp_path / "inotify"))
+    assert write_login_cache(config, environ={}) is not None  # as any admin command does
+    sshd_config = write_sshd_config(trusted_dir / "sshd_config", command, config_file, group)
+    limits = write_limits(tmp_path / "inotify")
+    return Host(trusted_dir, config, config_file, command, limits, sshd_config)
+
+
+def write_sshd_config(
+    path: Path, command: Path, config_file: Path | None, group: str, user: str = USER
+) -> Path:
+    """An sshd configuration whose Match block runs ``command`` (with ``--config
+    config_file`` unless None) as ``user``, like etc/ssh/sshd_config.d/borghive.conf."""
+    option = "" if config_file is None else f" --config {config_file}"
+    path.write_text(
+        "PasswordAuthentication no\n"
+        f"Match Group {group}\n"
+        "    AuthorizedKeysFile none\n"
+        f"    AuthorizedKeysCommand {command}{option} authkeys %u %t %k\n"
+        f"    AuthorizedKeysCommandUser {user}\n"
+    )
+    return path

@@ -16,8 +16,11 @@ from support import missing_service
 from borghive.config import AccountsConfig, BorgConfig, Config, LdapConfig, StoreConfig
 from borghive.login.storeurl import SCHEMA_VERSION
 from borghive.rules.accounts import NoAccounts
-from borghive.service.doctor import checks as doctor
-from borghive.service.doctor.checks import Check, Identity, check_authkeys_command, identity
+from borghive.service.doctor import findings, login, permissions
+from borghive.service.doctor import host as host_checks
+from borghive.service.doctor.findings import Check
+from borghive.service.doctor.login import check_authkeys_command
+from borghive.service.doctor.permissions import Identity, identity
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import people as users
 from borghive.store import execute, open_store, write_transaction
@@ -38,10 +41,13 @@ def _closed_port() -> int:
 def test_a_good_host_passes_every_check(host: Host) -> None:
     checks = host.run()
     assert [c.name for c in checks] == [
+        "sshd config",
         "store",
         "authkeys command",
         "command user",
+        "login copy",
         "store access",
+        "libpq",
         "borg",
         "rrsync",
         "repos root",
@@ -212,13 +218,13 @@ def test_owner_bits_decide_for_the_owner() -> None:
     or others may read."""
     info = os.stat_result((0o100044, 0, 0, 1, NOBODY_UID, 0, 0, 0, 0, 0))
     who = Identity(USER, NOBODY_UID, frozenset({0}))
-    assert not doctor.may(info, who, 4)
-    assert doctor.may(info, Identity("other", 12345, frozenset()), 4)
+    assert not permissions.may(info, who, 4)
+    assert permissions.may(info, Identity("other", 12345, frozenset()), 4)
 
 
 @pytest.mark.parametrize("backend", [pytest.param("pg", marks=pytest.mark.pg)])
 def test_store_access_on_postgresql_connects(migrated: Config) -> None:
-    check = doctor.check_store_access(migrated, USER)
+    check = login.check_store_access(migrated, USER)
     assert check.status == "ok", check.detail
     assert "reads schema_migration, repository, access, ssh_key" in check.detail
 
@@ -226,7 +232,7 @@ def test_store_access_on_postgresql_connects(migrated: Config) -> None:
 def test_store_access_on_unreachable_postgresql_fails() -> None:
     port = _closed_port()
     config = Config(store=StoreConfig(url=f"postgresql://borghive@127.0.0.1:{port}/borghive"))
-    check = doctor.check_store_access(config, USER)
+    check = login.check_store_access(config, USER)
     assert check.status == "FAIL"
     assert f"store postgresql://127.0.0.1:{port}/borghive: cannot connect" in check.detail
 
@@ -239,7 +245,7 @@ def test_postgresql_password_file_unreadable_for_the_command_user_fails(host: Ho
         host.config,
         store=StoreConfig(url="postgresql://borghive@127.0.0.1/borghive", password_file=secret),
     )
-    check = doctor.check_command_user(config, USER)
+    check = login.check_command_user(config, USER)
     assert check.status == "FAIL"
     assert f"{USER} cannot read {secret}" in check.detail
 
@@ -339,11 +345,11 @@ def test_missing_group_only_warns_before_the_first_repository(host: Host, backen
         repos=repos,
         accounts=AccountsConfig(backend=backend),  # type: ignore[arg-type]
     )
-    check = doctor.check_repository_group(config, repositories=0)
+    check = host_checks.check_repository_group(config, repositories=0)
     assert check.status == "warn"
     assert f"the {backend} accounts backend makes it with the first repository" in check.detail
-    assert doctor.check_repository_group(config, repositories=1).status == "FAIL"
-    assert doctor.check_repository_group(config, repositories=None).status == "FAIL"
+    assert host_checks.check_repository_group(config, repositories=1).status == "FAIL"
+    assert host_checks.check_repository_group(config, repositories=None).status == "FAIL"
 
 
 def test_repository_group_with_another_gid_fails(host: Host) -> None:
@@ -358,7 +364,7 @@ def test_repository_group_with_another_gid_fails(host: Host) -> None:
 
 
 def test_store_ok_counts_repositories(migrated: Config) -> None:
-    check, count = doctor.check_store(migrated)
+    check, count = host_checks.check_store(migrated)
     assert (check.status, count) == ("ok", 0)
     assert "schema current, 0 repositories" in check.detail
 
@@ -366,7 +372,7 @@ def test_store_ok_counts_repositories(migrated: Config) -> None:
 def test_outdated_store_fails(migrated: Config) -> None:
     with open_store(migrated.store, check_schema=False) as db:
         execute("DELETE FROM schema_migration", db=db)
-    check, count = doctor.check_store(migrated)
+    check, count = host_checks.check_store(migrated)
     assert (check.status, count) == ("FAIL", None)
     needs = f"schema version 0, this borghive needs {SCHEMA_VERSION} (run 'borghive migrate')"
     assert needs in check.detail
@@ -374,7 +380,7 @@ def test_outdated_store_fails(migrated: Config) -> None:
 
 def test_missing_sqlite_store_fails(tmp_path: Path) -> None:
     config = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/none.db"))
-    check, _ = doctor.check_store(config)
+    check, _ = host_checks.check_store(config)
     assert check.status == "FAIL"
     assert "no database yet (run 'borghive migrate' to create it)" in check.detail
 
@@ -382,7 +388,7 @@ def test_missing_sqlite_store_fails(tmp_path: Path) -> None:
 def test_unreachable_postgresql_store_fails() -> None:
     port = _closed_port()
     config = Config(store=StoreConfig(url=f"postgresql://u@127.0.0.1:{port}/db"))
-    check, count = doctor.check_store(config)
+    check, count = host_checks.check_store(config)
     assert (check.status, count) == ("FAIL", None)
     assert "cannot connect" in check.detail
 
@@ -391,7 +397,7 @@ def test_unreachable_postgresql_store_fails() -> None:
 
 
 def test_ldap_not_used() -> None:
-    check = doctor.check_ldap(Config())
+    check = host_checks.check_ldap(Config())
     assert (check.status, check.detail) == ("ok", "not used (accounts.backend = none)")
 
 
@@ -401,7 +407,7 @@ def test_unreachable_ldap_fails() -> None:
         accounts=AccountsConfig(backend="ldap"),
         ldap=LdapConfig(url=f"ldap://127.0.0.1:{port}", start_tls=False, connect_timeout=2.0),
     )
-    check = doctor.check_ldap(config)
+    check = host_checks.check_ldap(config)
     assert check.status == "FAIL"
     assert check.detail.startswith(f"LDAP 127.0.0.1:{port}: ")
 
@@ -432,7 +438,7 @@ def _ldap_config(server: Slapd, password_file: Path) -> Config:
 
 @pytest.mark.slapd
 def test_ldap_answering_passes(slapd: Slapd) -> None:
-    check = doctor.check_ldap(_ldap_config(slapd, slapd.service_password_file))
+    check = host_checks.check_ldap(_ldap_config(slapd, slapd.service_password_file))
     assert check.status == "ok", check.detail
     assert check.detail == f"{slapd.url} answers, bound as {slapd.service_dn}"
 
@@ -441,7 +447,7 @@ def test_ldap_answering_passes(slapd: Slapd) -> None:
 def test_ldap_wrong_password_fails(slapd: Slapd, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong"
     wrong.write_text("not the password\n")
-    check = doctor.check_ldap(_ldap_config(slapd, wrong))
+    check = host_checks.check_ldap(_ldap_config(slapd, wrong))
     assert check.status == "FAIL"
     assert "invalidCredentials" in check.detail
 
@@ -451,7 +457,7 @@ def test_ldap_password_file_missing_fails(tmp_path: Path) -> None:
         accounts=AccountsConfig(backend="ldap"),
         ldap=LdapConfig(bind_dn="cn=x", bind_password_file=tmp_path / "missing"),
     )
-    check = doctor.check_ldap(config)
+    check = host_checks.check_ldap(config)
     assert check.status == "FAIL"
     assert "ldap.bind_password_file: cannot read" in check.detail
 
@@ -484,7 +490,7 @@ def test_few_inotify_instances_warn(host: Host) -> None:
 
 
 def test_unreadable_inotify_limits_fail(tmp_path: Path) -> None:
-    check = doctor.check_inotify_watches(1000, tmp_path / "nothing")
+    check = host_checks.check_inotify_watches(1000, tmp_path / "nothing")
     assert check.status == "FAIL"
     assert "cannot read" in check.detail
 
@@ -506,7 +512,7 @@ def test_a_check_that_may_not_look_fails_cleanly() -> None:
     def denied() -> Check:
         raise PermissionError(13, "Permission denied", "/var/lib/borghive/borghive.db")
 
-    assert doctor._guarded("store access", denied) == Check(
+    assert findings.guarded("store access", denied) == Check(
         "store access",
         "FAIL",
         "cannot check /var/lib/borghive/borghive.db: Permission denied "

@@ -33,10 +33,8 @@ def doctor(host: Host, *args: str) -> Result:
             "--config",
             str(host.config_file),
             "doctor",
-            "--authkeys-command",
-            str(host.authkeys_command),
-            "--command-user",
-            USER,
+            "--sshd-config",
+            str(host.sshd_config),
             *args,
         ],
     )
@@ -47,10 +45,11 @@ def test_good_host_exits_0_with_one_line_per_check(host: Host) -> None:
     assert result.exit_code == 0, (result.stdout, result.stderr)
     lines = result.stdout.splitlines()
     # The real /proc limits apply here; every other check is about the host built for it.
-    assert len(lines) == 11, result.stdout
+    assert len(lines) == 14, result.stdout
     assert all(LINE.match(line) for line in lines), result.stdout
     assert [line for line in lines if not line.startswith("ok  ")] == []
-    assert lines[1].startswith(f"ok    authkeys command: {host.authkeys_command}: root-owned")
+    assert lines[0].startswith(f"ok    sshd config: {host.sshd_config} (Match Group ")
+    assert lines[2].startswith(f"ok    authkeys command: {host.authkeys_command}: root-owned")
     assert result.stderr == ""
 
 
@@ -81,7 +80,7 @@ def test_json_lists_name_status_detail(host: Host) -> None:
     assert isinstance(checks, list)
     assert all(list(check) == ["name", "status", "detail"] for check in checks)
     assert {check["status"] for check in checks} == {"ok"}
-    assert checks[0]["name"] == "store"
+    assert checks[0]["name"] == "sshd config"
 
 
 def test_json_failure_exits_1(host: Host) -> None:

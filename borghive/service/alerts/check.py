@@ -25,10 +25,10 @@ from borghive.errors import ConflictError, NotFoundError
 from borghive.rules.channels import DeliveryError, Sender, describe_channel
 from borghive.rules.times import to_store
 from borghive.service.alerts.channels import list_channels
-from borghive.service.alerts.plan import Firing, Plan, StateRow, firing, plan_deliveries
 from borghive.service.alerts.messages import (
     trial_message,
 )
+from borghive.service.alerts.plan import Firing, Plan, StateRow, firing, plan_deliveries
 from borghive.service.alerts.snapshot import load_snapshot
 from borghive.store import execute, is_sqlite, raw_rows, write_transaction
 from borghive.store.models import AlertState, Event, NotifyChannel, Repository

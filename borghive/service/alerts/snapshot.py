@@ -9,8 +9,8 @@ import datetime as dt
 from borghive.config import Config
 from borghive.rules.layout import client_url
 from borghive.rules.times import stored_time
-from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
 from borghive.service.alerts.messages import RepoFacts
+from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
 from borghive.store import raw_rows
 from borghive.store.models import AlertState, NotifyChannel, Repository, User
 from borghive.store.queries import latest_statistics
