@@ -17,7 +17,7 @@ DEFAULT_CONFIG = "/etc/borghive/borghive.toml"
 CONFIG_ENV = "BORGHIVE_CONFIG"
 ENV_PREFIX = "BORGHIVE_"
 
-# The login path's validated copy of the configuration, beside the file (login_copy.py).
+# The login path's validated copy of the configuration, beside the file (login/cache.py).
 LOGIN_CACHE_SUFFIX = ".login-cache"
 LOGIN_CACHE_FORMAT = 2
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class Settings:
-    """The configuration values the login path needs (see login_copy.login_settings)."""
+    """The configuration values the login path needs (see borghive.login.cache.login_settings)."""
 
     __slots__ = (
         "borg_path",
@@ -57,7 +57,7 @@ class Settings:
         rrsync_path: str,
     ) -> None:
         self.store_url = store_url
-        # A PostgreSQL URL's parts, parsed by login_copy.login_settings (urllib.parse costs
+        # A PostgreSQL URL's parts, parsed by login.cache.login_settings (urllib.parse costs
         # this path ~2.5 ms); None for SQLite.
         self.store_host = store_host
         self.store_port = store_port
@@ -73,7 +73,7 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
-        """From ``login_copy.login_settings`` output. TypeError when keys are missing or extra,
+        """From ``login.cache.login_settings`` output. TypeError when keys are missing or extra,
         ValueError when a store value cannot go to libpq: a text that is not a string
         without NUL, a port that is not an integer from 1 to 65535."""
         settings = cls(**values)

@@ -1,7 +1,7 @@
 """The walk: one repository measured the way ``du`` counts, and the worker loop around it.
 
 Runs in worker processes (``python -m borghive.walker.worker``) that
-``service/usage.py`` starts, feeds and kills. A request line carries a batch of paths;
+``walker/pool.py`` starts, feeds and kills. A request line carries a batch of paths;
 the worker answers one JSON line per path, gathered for a few milliseconds.
 
 This module imports only the standard library and nothing of the parent's pool

@@ -1,7 +1,7 @@
 """Usage statistics: collect (one Statistic row per repository per run), refresh one
 repository for the watch daemon, and prune old points.
 
-The walks run in worker processes (``service/usage.py``, ``service/walk.py``), outside any
+The walks run in worker processes (``walker/pool.py``, ``walker/worker.py``), outside any
 transaction; the points are written in short transactions while the walk goes on, so a
 long collect never holds the store's write lock for long.
 """
