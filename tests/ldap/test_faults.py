@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from peewee import OperationalError
-from slapd import Slapd
 
 from borghive.config import Config
 from borghive.errors import (
@@ -34,17 +33,18 @@ from borghive.service.sync import sync_accounts
 from borghive.store import execute, is_sqlite, write_transaction
 from borghive.store.models import Access, Repository
 from borghive.store.url import sqlite_path
+from tests.harness.cli import borghive
+from tests.harness.config import write_config
+from tests.harness.keys import ed25519_line
+from tests.harness.slapd import Slapd
 
 from .helpers import (
     backend_for,
-    borghive,
-    ed25519_line,
     entry,
     group,
     members,
     people,
     with_ldap,
-    write_config,
 )
 
 pytestmark = pytest.mark.slapd

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from slapd import Slapd
 
 from borghive.config import Config
 from borghive.errors import ConfigError
@@ -15,6 +14,7 @@ from borghive.ldap.accounts import LdapAccounts
 from borghive.service import repo_view, repos, users
 from borghive.service.repos import RepoChanges, account_spec, find_repository
 from borghive.service.sync import SyncItem, sync_accounts
+from tests.harness.slapd import Slapd
 
 from .helpers import backend_for, entry, members, people, posix_ldif, with_ldap
 

@@ -10,8 +10,8 @@ from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.service import keys, repo_view, repos, users
 from borghive.store.models import Access, Repository, SshKey
+from tests.harness.keys import GeneratedKey
 
-from .conftest import GeneratedKey
 from .helpers import FakeAccounts, count, snapshot
 
 KeyMaker = Callable[[str], GeneratedKey]

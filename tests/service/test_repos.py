@@ -20,8 +20,8 @@ from borghive.errors import (
 from borghive.service import grants, keys, repo_view, repos, users
 from borghive.service.repos import RepoChanges
 from borghive.store.models import Access, Event, Repository, Statistic
+from tests.harness.keys import GeneratedKey
 
-from .conftest import GeneratedKey
 from .helpers import FakeAccounts, count, snapshot
 
 KeyMaker = Callable[[str], GeneratedKey]

@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from support import make_config
 
 from borghive.config import Config
 from borghive.errors import ConflictError
 from borghive.service import repo_view, repos, users
+from tests.harness.config import make_config
 
 from .helpers import FakeAccounts, snapshot
 

@@ -11,8 +11,8 @@ from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.service import keys, repos, users
 from borghive.store.models import User
+from tests.harness.keys import GeneratedKey
 
-from .conftest import GeneratedKey
 from .helpers import FakeAccounts, count, snapshot
 
 BAD_NAMES = ["", "-alice", ".alice", "al ice", "al/ice", "a..b", "älice", "a\nb", "x" * 65]
