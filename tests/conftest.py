@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from borghive.config import Config
-from tests.harness.config import config_toml, make_config
+from tests.harness.config import config_toml, make_config, migrate
 from tests.harness.postgres import PostgresServer
 
 pytest_plugins = [
@@ -64,12 +64,7 @@ def config_file(tmp_path: Path, config: Config) -> Path:
 @pytest.fixture
 def migrated(config: Config) -> Config:
     """The test configuration on a migrated, empty store."""
-    from borghive.store import open_store
-    from borghive.store.migrations import apply_migrations
-
-    with open_store(config.store, check_schema=False, create=True) as db:
-        apply_migrations(db)
-    return config
+    return migrate(config)
 
 
 @pytest.fixture

@@ -20,6 +20,16 @@ def make_config(tmp_path: Path, store_url: str, **repos: Any) -> Config:
     )
 
 
+def migrate(config: Config) -> Config:
+    """``config`` after creating its store and applying every migration."""
+    from borghive.store import open_store
+    from borghive.store.migrations import apply_migrations
+
+    with open_store(config.store, check_schema=False, create=True) as db:
+        apply_migrations(db)
+    return config
+
+
 def toml_text(sections: dict[str, dict[str, Any]]) -> str:
     """TOML of sections of plain values (strings, numbers, booleans): JSON strings are valid
     TOML basic strings."""

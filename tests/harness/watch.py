@@ -23,7 +23,7 @@ from borghive.config import Config
 from borghive.service import repos, users
 from borghive.store import open_store
 from borghive.store.url import sqlite_path
-from tests.harness.config import config_toml, make_config
+from tests.harness.config import config_toml, make_config, migrate
 from tests.harness.environment import borghive_command
 
 
@@ -169,12 +169,7 @@ def watch_toml(config: Config, busy_timeout: float = 0.5) -> str:
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Config:
     """A configuration on a migrated SQLite store with an empty repos root."""
-    from borghive.store.migrations import apply_migrations
-
-    config = make_config(tmp_path, f"sqlite:///{tmp_path}/borghive.db")
-    with open_store(config.store, check_schema=False, create=True) as db:
-        apply_migrations(db)
-    return config
+    return migrate(make_config(tmp_path, f"sqlite:///{tmp_path}/borghive.db"))
 
 
 @pytest.fixture
