@@ -1,6 +1,6 @@
 """Wall time of the LDAP accounts backend: ``repo create`` and ``repo sync --dry-run``.
 
-Starts a throwaway slapd (``tests/slapd.py``) and a scratch SQLite store, then:
+Starts a throwaway slapd (``tests/harness/slapd.py``) and a scratch SQLite store, then:
 
 1. times ``borghive repo create OWNER/bN --key K`` with ``accounts.backend = "ldap"``,
    round-robin against a bare ``python -c pass`` (``--runs`` rounds after one warm-up),

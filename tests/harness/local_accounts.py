@@ -6,8 +6,8 @@ of LocalAccounts run in a private mount namespace where that copy is bind-mounte
 bind mount refuses with EBUSY) and an empty directory over /var/log (useradd resets the
 new uid's lastlog and faillog records there). The module-scoped fixture
 ``host_files_untouched`` (a module's ``usefixtures``) checks that the host's account files
-hash the same before and after the module. Without root,
-``unshare`` or shadow-utils these tests skip locally and fail under ``CI=true``.
+hash the same before and after the module. Without root, ``unshare`` or shadow-utils these
+tests skip locally and fail under ``CI=true``.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ UNSHARE = ("unshare", "--mount", "--propagation", "private", "--pid", "--fork", 
 # the login. The session stack creates the home directory at the first login.
 DEFAULT_PAM_SSHD = textwrap.dedent(
     """\
-    # borghive test host: sshd with LDAP accounts through nslcd (see tests/sshd_harness.py)
+    # borghive test host: sshd with LDAP accounts through nslcd (see tests/harness/sshd.py)
     auth     required pam_deny.so
     account  required pam_ldap.so
     session  required pam_mkhomedir.so skel=/etc/skel umask=0077
