@@ -1,6 +1,6 @@
 """Wall time of the LDAP accounts backend: ``repo create`` and ``repo sync --dry-run``.
 
-Starts a throwaway slapd (``tests/slapd.py``) and a scratch SQLite store, then:
+Starts a throwaway slapd (``tests/harness/slapd.py``) and a scratch SQLite store, then:
 
 1. times ``borghive repo create OWNER/bN --key K`` with ``accounts.backend = "ldap"``,
    round-robin against a bare ``python -c pass`` (``--runs`` rounds after one warm-up),
@@ -15,13 +15,12 @@ Starts a throwaway slapd (``tests/slapd.py``) and a scratch SQLite store, then:
 It is a benchmark, not a test: it prints figures and PASS/FAIL, and exits 1 when a target
 fails.
 
-    .venv/bin/python benchmarks/bench_accounts.py [--runs 15] [--repos 10000] [--keep]
+    .venv/bin/python -m benchmarks.bench_accounts [--runs 15] [--repos 10000] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -32,10 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # slapd.py: the test suite's slapd harness
-
-from bench_foundation import (  # noqa: E402 - benchmarks/ is on sys.path as the script's dir
+from benchmarks.bench_foundation import (
     BORGHIVE,
     HOST,
     PYTHON,
@@ -47,7 +43,8 @@ from bench_foundation import (  # noqa: E402 - benchmarks/ is on sys.path as the
     p90,
     seed,
 )
-from slapd import Slapd  # noqa: E402
+from tests.harness.config import toml_text
+from tests.harness.slapd import Slapd
 
 CREATE_TARGET_S = 0.300
 SYNC_TARGET_S = 30.0
@@ -74,12 +71,8 @@ def write_config(directory: Path, slapd: Slapd) -> Path:
             "groups_dn": slapd.groups_dn,
         },
     }
-    lines = []
-    for section, table in values.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
     path = directory / "borghive.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(toml_text(values), encoding="utf-8")
     return path
 
 

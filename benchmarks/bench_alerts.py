@@ -14,7 +14,7 @@ and a second run right after each (nothing due: the steady state of a cron job e
 minutes), plus ``--dry-run`` and ``alert list``. Target: under 10 s excluding the channels.
 It is a benchmark, not a test: it prints figures and exits 1 when the target fails.
 
-    .venv/bin/python benchmarks/bench_alerts.py [--repos 10000] [--firing 500] [--postgres]
+    .venv/bin/python -m benchmarks.bench_alerts [--repos 10000] [--firing 500] [--postgres]
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench_foundation import free_port, postgres_server
-
+from benchmarks.bench_foundation import postgres_server
 from borghive.config import AlertsConfig, Config, ReposConfig, StoreConfig
 from borghive.delivery.notifier import Notifier
 from borghive.rules.channels import Message
@@ -49,6 +48,7 @@ from borghive.store.models import (
     Statistic,
     User,
 )
+from tests.harness.net import free_port
 
 TARGET_S = 10.0
 

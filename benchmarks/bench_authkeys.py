@@ -28,7 +28,7 @@ What it does:
 
 It is a benchmark, not a test: it prints figures, and exits 1 when a target fails.
 
-    .venv/bin/python benchmarks/bench_authkeys.py [--repos 100000] [--keys 200000]
+    .venv/bin/python -m benchmarks.bench_authkeys [--repos 100000] [--keys 200000]
         [--small-repos 100] [--runs 41] [--phase-runs 11] [--postgres] [--keep]
 """
 
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench_foundation import (
+from benchmarks.bench_foundation import (
     BORGHIVE,
     clean_environment,
     ed25519_public_key,

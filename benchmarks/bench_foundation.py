@@ -15,7 +15,7 @@ from ``-X importtime``.
 It is a benchmark, not a test: it prints figures and ratios, and exits 1 when a target
 fails so a script can notice.
 
-    .venv/bin/python benchmarks/bench_foundation.py [--repos 10000] [--keys 20000]
+    .venv/bin/python -m benchmarks.bench_foundation [--repos 10000] [--keys 20000]
         [--runs 15] [--postgres] [--terminal-list-runs 3] [--phase-runs 5]
         [--no-pyc-cache] [--profile] [--keep]
 """
@@ -44,9 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from pgserver import postgres_bindir, running_postgres
-from support import free_port  # noqa: F401 - re-exported for the other benchmarks
+from tests.harness.postgres import postgres_bindir, running_postgres
 
 VENV_BIN = Path(sys.executable).parent
 PYTHON = str(VENV_BIN / "python")
@@ -65,7 +63,7 @@ CREATE_TARGET_S = 0.300
 
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL server (tests/pgserver.py, as the test suite starts one);
+    """A throwaway PostgreSQL server (tests/harness/postgres.py, as the test suite starts one);
     yields a store URL."""
     bindir = postgres_bindir()
     if bindir is None:

@@ -7,7 +7,7 @@ older than ``--keep-all-days`` to one point per ISO week, the second finds nothi
 delete but still ranks every old point (what each daily collect pays). Prints wall time,
 peak RSS and the counts. No target: the issue names none for prune.
 
-    .venv/bin/python benchmarks/bench_prune.py [--repos 10000] [--days 365]
+    .venv/bin/python -m benchmarks.bench_prune [--repos 10000] [--days 365]
         [--keep-all-days 90]
 """
 
@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_stats import seed_records
+from benchmarks.bench_stats import seed_records
 
 BORGHIVE = str(Path(sys.executable).parent / "borghive")
 PROBE = (

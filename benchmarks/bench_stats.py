@@ -14,7 +14,7 @@ Memory: peak RSS of a walker worker measuring one repository of ``--files`` file
 ``--big-files`` files (flat: only hard-linked inodes are remembered), and the collect
 process's peak RSS at a quarter of the repositories and at all of them.
 
-    .venv/bin/python benchmarks/bench_stats.py [--repos 10000] [--files 100]
+    .venv/bin/python -m benchmarks.bench_stats [--repos 10000] [--files 100]
         [--big-files 200000] [--rounds 3] [--keep]
 """
 
@@ -77,7 +77,6 @@ def seed_records(config: Path, made: list[tuple[str, str]]) -> None:
     """One owner per 10 repositories and a record per (repository user, name), named
     ``NAMEindex``, in the migrated store of ``config`` (bulk inserts through the models,
     so that every column gets its default)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from borghive.config import load_config
     from borghive.store import open_store, write_transaction
     from borghive.store.models import Repository, User

@@ -2,8 +2,8 @@
 CPU it spends during a 2 GB backup compared with borg's and with a naive recursive watcher,
 and the event-to-store latency with 200 repositories active at once.
 
-    .venv/bin/python benchmarks/bench_watch.py          # 10,000 repositories, 2 GB, 200 active
-    .venv/bin/python benchmarks/bench_watch.py --repos 1000 --backup-mb 256   # quicker
+    .venv/bin/python -m benchmarks.bench_watch          # 10,000 repositories, 2 GB, 200 active
+    .venv/bin/python -m benchmarks.bench_watch --repos 1000 --backup-mb 256   # quicker
 
 1. A scratch directory with a SQLite store (``borghive migrate``), ``--repos`` repository
    rows inserted in bulk, and for each a skeleton on disk made with plain syscalls:
@@ -71,10 +71,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.harness.borg import BORG
+
 START_UP_TARGET = 5.0
 RSS_TARGET_MB = 150.0
 UID_BASE = 200_000
-BORG = shutil.which("borg") or "/usr/bin/borg"
 
 
 def borghive() -> str:

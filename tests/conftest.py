@@ -1,46 +1,34 @@
 """Shared fixtures: configurations on a temporary SQLite file or a real PostgreSQL server.
 
-The PostgreSQL server is started once per session on 127.0.0.1 at a free port with a
-temporary data directory (unless ``BORGHIVE_TEST_PG_URL`` names one to reuse), a database
-is created for the session and dropped after, and each test gets an empty schema. Without
-PostgreSQL the ``pg`` tests skip locally; under ``CI=true`` they fail instead.
+Each store test runs on both back ends through the parametrised ``backend`` fixture; the
+PostgreSQL server is the session's throwaway one (``tests/harness/postgres.py``), and each
+test gets an empty schema. The harness's fixtures are registered here for every test
+directory.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgserver import PostgresServer, postgres_bindir, running_postgres
-from support import config_toml, make_config, missing_service
 
 from borghive.config import Config
+from tests.harness.config import config_toml, make_config, migrate
+from tests.harness.postgres import PostgresServer
 
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    reused = os.environ.get("BORGHIVE_TEST_PG_URL")
-    if reused:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(reused)
-        server = PostgresServer(parts.port or 5432, reused, f"borghive_test_{os.getpid()}")
-        server.psql(f"CREATE DATABASE {server.database}")
-        yield server
-        server.psql(f"DROP DATABASE IF EXISTS {server.database}")
-        return
-    bindir = postgres_bindir()
-    if bindir is None:
-        missing_service("PostgreSQL server binaries not found (apt-get install postgresql)")
-    try:
-        import psycopg2  # noqa: F401
-    except ImportError:
-        missing_service("psycopg2 not installed (pip install 'borghive[postgres]')")
-    assert bindir is not None
-    with running_postgres(bindir) as server:
-        yield server
+pytest_plugins = [
+    "tests.harness.environment",
+    "tests.harness.postgres",
+    "tests.harness.slapd",
+    "tests.harness.keys",
+    "tests.harness.authkeys",
+    "tests.harness.alerts",
+    "tests.harness.borg",
+    "tests.harness.doctor",
+    "tests.harness.local_accounts",
+    "tests.harness.watch",
+]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.pg)])
@@ -76,12 +64,7 @@ def config_file(tmp_path: Path, config: Config) -> Path:
 @pytest.fixture
 def migrated(config: Config) -> Config:
     """The test configuration on a migrated, empty store."""
-    from borghive.store import open_store
-    from borghive.store.migrations import apply_migrations
-
-    with open_store(config.store, check_schema=False, create=True) as db:
-        apply_migrations(db)
-    return config
+    return migrate(config)
 
 
 @pytest.fixture

@@ -1,35 +1,29 @@
 """Fixtures for CLI tests: a runner on a migrated store and a store populated through the
-CLI itself. ``cli.run(...)`` invokes ``borghive --config <file> ...`` in-process with Typer's
-``CliRunner`` (stdout and stderr are captured separately in this Typer version).
+services. ``cli.run(...)`` invokes ``borghive --config <file> ...`` in-process with the
+harness's runner (``tests/harness/cli.py``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from borghive.cli import render
 from borghive.config import Config
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories.backends import accounts_backend
 from borghive.service.users import keys
 from borghive.service.users import people as users
 from borghive.store import open_store
+from tests.harness.cli import Cli
+from tests.harness.keys import ed25519_line
 
-from .helpers import Cli, ed25519_line
 
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ``BORGHIVE_*`` variable from the caller's environment may override the test file;
-    a wide console keeps people-facing tables from truncating values."""
-    for name in list(os.environ):
-        if name.startswith("BORGHIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(render.console(), "width", 200)
+@pytest.fixture
+def console_width() -> int:
+    """A wide console keeps people-facing tables from truncating values."""
+    return 200
 
 
 @pytest.fixture

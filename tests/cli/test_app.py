@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 from borghive import __version__
 from borghive.config import Config
 from borghive.store.migrations import LATEST_VERSION
+from tests.harness.cli import Cli
+from tests.harness.net import free_port
 
-from .helpers import Cli, assert_refused, closed_port
+from .helpers import assert_refused
 
 
 @pytest.fixture
@@ -132,7 +134,7 @@ def test_a_missing_config_file_is_a_configuration_error(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_postgresql_is_temporarily_unavailable(tmp_path: Path) -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     path = _write(
         tmp_path / "pg.toml",
         f'[store]\nurl = "postgresql://postgres@127.0.0.1:{port}/borghive"\nconnect_timeout = 2\n',

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from borghive.rules.sshkeys import fingerprint
+from tests.harness.cli import Cli
+from tests.harness.keys import ed25519_line, rsa_line
 
-from .helpers import BAD_NAMES, Cli, assert_refused, ed25519_line, rsa_line
+from .helpers import BAD_NAMES, assert_refused
 
 KEY_FIELDS = {
     "owner",

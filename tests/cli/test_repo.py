@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import BAD_NAMES, Cli, assert_refused
+from tests.harness.cli import Cli
+
+from .helpers import BAD_NAMES, assert_refused
 
 REPO_FIELDS = {
     "owner",

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from .helpers import BAD_NAMES, Cli, assert_refused
+from tests.harness.cli import Cli
+
+from .helpers import BAD_NAMES, assert_refused
 
 USER_FIELDS = {
     "name",

@@ -2,7 +2,7 @@
 
 Everything is real: a throwaway slapd holds the repository users, ``borghive`` (the installed
 console script, in subprocesses) writes them there and into a SQLite store, a private sshd +
-nslcd + PAM login host (tests/sshd_harness.py) resolves them and asks ``borghive authkeys``
+nslcd + PAM login host (tests/harness/sshd.py) resolves them and asks ``borghive authkeys``
 for the keys, and the real borg and rsync clients log in. Nothing of the host changes.
 
 Files sshd, nslcd and ``nobody`` (the AuthorizedKeysCommandUser) must read live in 0755
@@ -19,75 +19,30 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slapd import Slapd, missing_programs
-from sshd_harness import LoginHost, missing_requirements
-from support import missing_service
+
+from tests.harness.borg import BORG, PASSPHRASE
+from tests.harness.config import toml_text
+from tests.harness.environment import BORGHIVE, expose_script, missing_service, public_dir
+from tests.harness.sshd import Site
 
 pytestmark = [pytest.mark.sshd, pytest.mark.e2e, pytest.mark.slapd]
 
-VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
-BORGHIVE = VENV_BIN / "borghive"
-BORG = Path("/usr/bin/borg")
 RRSYNC = Path("/usr/bin/rrsync")
-PASSPHRASE = "correct horse battery staple"
 GID = 200000
 TIMEOUT = 120
 
 
 def _require() -> None:
-    missing = missing_requirements() + [f"{name} not found" for name in missing_programs()]
-    missing += [f"{path} not found" for path in (BORGHIVE, BORG, RRSYNC) if not path.exists()]
+    Site.require()
+    missing = [f"{path} not found" for path in (BORGHIVE, Path(BORG), RRSYNC) if not path.exists()]
     missing += [f"{name} not found" for name in ("rsync",) if shutil.which(name) is None]
     if missing:
         missing_service("; ".join(missing))
-
-
-def _keygen(directory: Path, name: str) -> Path:
-    key = directory / name
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return key
-
-
-def _public_dir(prefix: str) -> Path:
-    """A root-owned 0755 directory under /tmp (readable by nobody and the repository users)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)
-    return path
-
-
-def _expose_interpreter(program: Path) -> str:
-    """Shell text for ``LoginHost(namespace_setup=...)`` that lets ``nobody`` run ``program``.
-
-    The virtualenv's interpreter may live under a directory only root may enter (here
-    ``/root/.pyenv/...`` with ``/root`` mode 0700), so sshd's ``nobody`` could not start
-    ``borghive authkeys`` at all. Inside the login host's private mount namespace only, the
-    blocking directory is covered by a 0755 tmpfs into which its one needed child is bound
-    back (staged on the namespace's own /run tmpfs). Empty when every directory on the way
-    is already open to others.
-    """
-    shebang = program.read_text().splitlines()[0]  # a console script: "#!<venv>/bin/python"
-    interpreter = Path(os.path.realpath(shebang.removeprefix("#!").split()[0]))
-    for directory in reversed(interpreter.parents):
-        if directory != Path("/") and not directory.stat().st_mode & 0o001:
-            child = interpreter.relative_to(directory).parts[0]
-            staging = "/run/borghive-test-exposed"
-            return (
-                f"mkdir {staging}\n"
-                f"mount --bind {shlex.quote(str(directory / child))} {staging}\n"
-                f"mount -t tmpfs -o mode=0755 borghive-test-exposed {shlex.quote(str(directory))}\n"
-                f"mkdir -m 0755 {shlex.quote(str(directory / child))}\n"
-                f"mount --move {staging} {shlex.quote(str(directory / child))}\n"
-            )
-    return ""
 
 
 def _mounts() -> list[str]:
@@ -119,20 +74,22 @@ def _tree(directory: Path) -> dict[str, bytes]:
             for path in sorted(directory.rglob("*")) if path.is_file()}  # fmt: skip
 
 
-class Site:
-    """A storage host for one test module: slapd, store, config, login host, alice's repos."""
+class BorgSite(Site):
+    """The storage host for this module: slapd, store, config, login host, alice's repos.
+
+    sshd runs ``borghive authkeys`` as ``nobody``; the namespace setup lets nobody reach
+    the interpreter, the virtualenv and the checkout wherever they are (``expose_script``).
+    """
 
     def __init__(self, client: Path) -> None:
+        super().__init__(client, "k1", "k2")
         self.client = client  # pytest's 0700 tmp dir: private keys, borg's base dir, data
-        self.server = _public_dir("borghive-e2e-")  # config, store, AuthorizedKeysCommand
-        self.root = _public_dir("borghive-e2e-repos-")
+        self.server = public_dir("borghive-e2e-")  # config, store, AuthorizedKeysCommand
+        self.root = self.repos
         self.config = self.server / "borghive.toml"
         self.database = self.server / "state" / "borghive.db"
         self.command = self.server / "authorized-keys"
-        self.slapd = Slapd()
-        self.host: LoginHost | None = None
-        self.k1 = _keygen(client, "k1")
-        self.k2 = _keygen(client, "k2")
+        self.k1, self.k2 = self.keys["k1"], self.keys["k2"]
         self.users: dict[str, str] = {}  # repository name -> repository user
         self.uids: dict[str, int] = {}
         self.mounts_before = _mounts()
@@ -147,16 +104,10 @@ class Site:
             f'#!/bin/sh\nexec {BORGHIVE} --config {self.config} authkeys "$@"\n'
         )
         self.command.chmod(0o755)
-        self.host = LoginHost(
-            self.slapd.url,
-            self.slapd.suffix,
-            self.command,
-            arguments="%u %t %k",
-            command_user="nobody",
-            bind_dn=self.slapd.service_dn,
-            bind_password=self.slapd.service_password,
-            namespace_setup=_expose_interpreter(BORGHIVE),
-        ).start()
+        self.start_host(
+            arguments="%u %t %k", command_user="nobody", namespace_setup=expose_script()
+        )
+        assert self.host is not None
         # The port is known only now; sshd reads the file at each login, not before.
         self.config.write_text(self._config_text(self.host.port))
         self.config.chmod(0o644)
@@ -170,15 +121,12 @@ class Site:
         self.create("imp", "--mode", "import", "--key", "k1")
 
     def stop(self) -> None:
-        if self.host is not None:
-            self.host.stop()
-        self.slapd.stop()
+        super().stop()
         shutil.rmtree(self.server, ignore_errors=True)
-        shutil.rmtree(self.root, ignore_errors=True)
 
     def _config_text(self, port: int) -> str:
         slapd = self.slapd
-        sections = {
+        return toml_text({
             "store": {"url": f"sqlite:///{self.database}"},
             "repos": {"root": str(self.root), "host": "127.0.0.1", "ssh_port": port},
             "borg": {"path": str(BORG), "rrsync_path": str(RRSYNC)},
@@ -192,12 +140,7 @@ class Site:
                 "users_dn": slapd.people_dn,
                 "groups_dn": slapd.groups_dn,
             },
-        }
-        lines: list[str] = []
-        for section, values in sections.items():
-            lines.append(f"[{section}]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
-        return "\n".join(lines) + "\n"
+        })  # fmt: skip
 
     # -- borghive, as an admin runs it ---------------------------------------------------
 
@@ -295,9 +238,9 @@ def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BorgSite]:
     _require()
-    site = Site(tmp_path_factory.mktemp("borg-login"))
+    site = BorgSite(tmp_path_factory.mktemp("borg-login"))
     try:
         site.start()
         yield site
@@ -314,7 +257,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source
 
 
-def test_borg_init_create_list_extract_through_the_forced_command(site: Site, files: Path) -> None:
+def test_borg_init_create_list_extract_through_the_forced_command(
+    site: BorgSite, files: Path
+) -> None:
     assert site.host is not None
     home = site.root / site.users["laptop"]
     assert not home.exists()  # nothing makes the home before the first login
@@ -342,7 +287,7 @@ def test_borg_init_create_list_extract_through_the_forced_command(site: Site, fi
 
 
 @pytest.mark.parametrize("command", [("id",), ("/bin/sh", "-c", "id"), ("bash", "-i")])
-def test_a_login_runs_borg_serve_never_a_shell(site: Site, command: tuple[str, ...]) -> None:
+def test_a_login_runs_borg_serve_never_a_shell(site: BorgSite, command: tuple[str, ...]) -> None:
     assert site.host is not None
 
     result = site.host.ssh(site.users["laptop"], site.k1, *command)
@@ -356,7 +301,7 @@ def test_a_login_runs_borg_serve_never_a_shell(site: Site, command: tuple[str, .
 
 
 @pytest.mark.parametrize("path", ["/./other", "/./../{phone}/phone", "/tmp/other"])
-def test_any_other_path_than_the_repository_is_refused(site: Site, path: str) -> None:
+def test_any_other_path_than_the_repository_is_refused(site: BorgSite, path: str) -> None:
     site.init("laptop", site.k1)
     target = path.format(phone=site.users["phone"])
 
@@ -367,7 +312,7 @@ def test_any_other_path_than_the_repository_is_refused(site: Site, path: str) ->
     assert not (site.root / site.users["laptop"] / "other").exists()
 
 
-def test_a_key_opens_only_the_repositories_it_was_granted(site: Site) -> None:
+def test_a_key_opens_only_the_repositories_it_was_granted(site: BorgSite) -> None:
     assert site.host is not None
     user = site.users["phone"]
     marker = len(site.host.log)
@@ -383,7 +328,7 @@ def test_a_key_opens_only_the_repositories_it_was_granted(site: Site) -> None:
     assert f"Accepted publickey for {user}" not in site.host.log[marker:]
 
 
-def test_revoke_and_grant_take_effect_at_the_next_login(site: Site) -> None:
+def test_revoke_and_grant_take_effect_at_the_next_login(site: BorgSite) -> None:
     assert site.host is not None
     site.init("laptop", site.k1)
 
@@ -400,7 +345,7 @@ def test_revoke_and_grant_take_effect_at_the_next_login(site: Site) -> None:
     _ok(granted)
 
 
-def test_a_disabled_repository_refuses_the_login(site: Site) -> None:
+def test_a_disabled_repository_refuses_the_login(site: BorgSite) -> None:
     assert site.host is not None
     site.init("laptop", site.k1)
     user = site.users["laptop"]
@@ -435,7 +380,7 @@ def test_a_disabled_repository_refuses_the_login(site: Site) -> None:
 
 
 def test_an_append_only_key_leaves_every_segment_on_disk(
-    site: Site, files: Path, tmp_path: Path
+    site: BorgSite, files: Path, tmp_path: Path
 ) -> None:
     site.init("phone", site.k2)
     repository = site.path("phone")
@@ -459,7 +404,7 @@ def test_an_append_only_key_leaves_every_segment_on_disk(
     assert (repository / "transactions").is_file()
 
 
-def test_the_quota_stops_a_backup(site: Site, tmp_path: Path) -> None:
+def test_the_quota_stops_a_backup(site: BorgSite, tmp_path: Path) -> None:
     site.init("phone", site.k2)
     (tmp_path / "random.bin").write_bytes(os.urandom(40_000_000))  # incompressible
 
@@ -471,7 +416,7 @@ def test_the_quota_stops_a_backup(site: Site, tmp_path: Path) -> None:
     assert "big" not in _ok(listing).stdout.split()
 
 
-def test_a_new_import_repository_needs_no_manual_step(site: Site, files: Path) -> None:
+def test_a_new_import_repository_needs_no_manual_step(site: BorgSite, files: Path) -> None:
     """The import forced command creates the repository directory (0700, as the repository
     user); an export repository with nothing in it is refused by rrsync, cleanly."""
     assert site.host is not None
@@ -491,7 +436,7 @@ def test_a_new_import_repository_needs_no_manual_step(site: Site, files: Path) -
     assert "Restricted directory does not exist" in pulled.stderr
 
 
-def test_import_then_export_with_rsync(site: Site, files: Path, tmp_path: Path) -> None:
+def test_import_then_export_with_rsync(site: BorgSite, files: Path, tmp_path: Path) -> None:
     path = site.path("imp")
     uid = site.uids["imp"]
     pushed = site.rsync(site.k1, "-a", f"{files}/", site.remote("imp"))
@@ -513,7 +458,7 @@ def test_import_then_export_with_rsync(site: Site, files: Path, tmp_path: Path) 
     assert not (path / "new.txt").exists()
 
 
-def test_everything_stops_and_the_host_is_left_alone(site: Site) -> None:
+def test_everything_stops_and_the_host_is_left_alone(site: BorgSite) -> None:
     assert site.host is not None
     host, slapd_pid = site.host, site.slapd.pid
     pids = host.pids()

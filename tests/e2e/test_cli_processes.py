@@ -11,25 +11,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from borghive.config import Config
+from tests.harness.environment import borghive_command
 
 pytestmark = pytest.mark.e2e
 
 CONCURRENT = 20
 TIMEOUT = 120
-
-
-def _borghive() -> str:
-    """The console script installed next to this interpreter (the project's virtualenv)."""
-    found = shutil.which("borghive", path=str(Path(sys.executable).parent))
-    assert found, f"borghive is not installed in {Path(sys.executable).parent}"
-    return found
 
 
 def _environment() -> dict[str, str]:
@@ -39,7 +32,7 @@ def _environment() -> dict[str, str]:
 
 def _run(config_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_borghive(), "--config", str(config_file), *args],
+        [borghive_command(), "--config", str(config_file), *args],
         capture_output=True,
         text=True,
         env=_environment(),
@@ -65,7 +58,15 @@ def test_concurrent_creates_get_distinct_users_and_uids(
     _ok(config_file, "user", "add", "alice")
     processes = [
         subprocess.Popen(
-            [_borghive(), "--config", str(config_file), "repo", "create", f"alice/r{n}", "--json"],
+            [
+                borghive_command(),
+                "--config",
+                str(config_file),
+                "repo",
+                "create",
+                f"alice/r{n}",
+                "--json",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

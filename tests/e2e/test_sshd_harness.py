@@ -8,22 +8,19 @@ the host's NSS/PAM configuration nor any process is left changed or running.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slapd import Slapd, missing_programs
-from sshd_harness import LoginHost, missing_requirements
-from support import missing_service
 
-pytestmark = [pytest.mark.sshd, pytest.mark.e2e]
+from tests.harness.slapd import Slapd
+from tests.harness.sshd import LoginHost, Site, account_ldif, shadow_expire_ldif
+
+pytestmark = [pytest.mark.sshd, pytest.mark.slapd, pytest.mark.e2e]
 
 USER = "rtest001"
 UID = 200001
@@ -32,12 +29,6 @@ HOST_FILES = (
     "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/pam.d",
     "/etc/nslcd.conf", "/var/log/btmp", "/var/log/wtmp", "/var/log/lastlog",
 )  # fmt: skip
-
-
-def _require() -> None:
-    missing = missing_requirements() + [f"{name} not found" for name in missing_programs()]
-    if missing:
-        missing_service("; ".join(missing))
 
 
 def _ldap(server: Slapd, program: str, ldif: str) -> None:
@@ -50,19 +41,7 @@ def _ldap(server: Slapd, program: str, ldif: str) -> None:
 
 
 def _set_shadow_expire(server: Slapd, value: int | None) -> None:
-    change = "delete: shadowExpire\n"
-    if value is not None:
-        change = f"replace: shadowExpire\nshadowExpire: {value}\n"
-    _ldap(server, "ldapmodify", f"dn: uid={USER},{server.people_dn}\nchangetype: modify\n{change}")
-
-
-def _keygen(directory: Path, name: str) -> Path:
-    key = directory / name
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return key
+    _ldap(server, "ldapmodify", shadow_expire_ldif(server, USER, value))
 
 
 def _host_snapshot() -> dict[str, str]:
@@ -87,62 +66,34 @@ def _host_mounts() -> list[str]:
     return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
 
 
-class Site:
-    """One directory + login host for a test module: the user, keys, and the home root."""
+def _new_site(work: Path) -> Site:
+    """Keys ``user-key`` and ``other-key``, and a command that grants ``user-key`` to the
+    user only, forcing ``echo forced-$USER``."""
+    site = Site(work, "user-key", "other-key")
+    public = site.keys["user-key"].with_suffix(".pub").read_text().strip()
+    site.command.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = {USER} ] || exit 0\n'
+        f"printf '%s\\n' 'restrict,command=\"echo forced-$USER\" {public}'\n"
+    )
+    site.command.chmod(0o755)
+    return site
 
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.slapd = Slapd()
-        self.key = _keygen(work, "user-key")
-        self.other_key = _keygen(work, "other-key")
-        # pam_mkhomedir runs as root, the forced command as the user: the home's parent must
-        # be traversable by the user, which pytest's 0700 tmp_path is not.
-        self.repos = Path(tempfile.mkdtemp(prefix="borghive-repos-"))
-        self.repos.chmod(0o755)
-        self.command = work / "authorized-keys"
-        public = self.key.with_suffix(".pub").read_text().strip()
-        self.command.write_text(
-            "#!/bin/sh\n"
-            f'[ "$1" = {USER} ] || exit 0\n'
-            f"printf '%s\\n' 'restrict,command=\"echo forced-$USER\" {public}'\n"
-        )
-        self.command.chmod(0o755)
-        self.host: LoginHost | None = None
 
-    def start(self) -> None:
-        self.slapd.start()
-        day = (dt.datetime.now(dt.UTC).date() - dt.date(1970, 1, 1)).days
-        _ldap(
-            self.slapd,
-            "ldapadd",
-            f"dn: cn=rtest,{self.slapd.groups_dn}\nobjectClass: posixGroup\ncn: rtest\n"
-            f"gidNumber: {GID}\n\n"
-            f"dn: uid={USER},{self.slapd.people_dn}\nobjectClass: account\n"
-            f"objectClass: posixAccount\nobjectClass: shadowAccount\nuid: {USER}\ncn: {USER}\n"
-            f"uidNumber: {UID}\ngidNumber: {GID}\nhomeDirectory: {self.repos / USER}\n"
-            f"loginShell: /bin/sh\nshadowLastChange: {day}\n",
-        )
-        self.host = LoginHost(
-            self.slapd.url,
-            self.slapd.suffix,
-            self.command,
-            bind_dn=self.slapd.service_dn,
-            bind_password=self.slapd.service_password,
-        ).start()
-
-    def stop(self) -> None:
-        if self.host is not None:
-            self.host.stop()
-        self.slapd.stop()
-        shutil.rmtree(self.repos, ignore_errors=True)
+def _start(site: Site) -> None:
+    """slapd with the user and its group, then the login host."""
+    site.slapd.start()
+    home = site.repos / USER
+    _ldap(site.slapd, "ldapadd", account_ldif(site.slapd, USER, UID, GID, "rtest", home))
+    site.start_host()
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    _require()
-    site = Site(tmp_path_factory.mktemp("sshd"))
+    Site.require()
+    site = _new_site(tmp_path_factory.mktemp("sshd"))
     try:
-        site.start()
+        _start(site)
         yield site
     finally:
         site.stop()
@@ -153,7 +104,7 @@ def test_login_runs_the_forced_command_and_creates_the_home(site: Site) -> None:
     home = site.repos / USER
     assert not home.exists()
 
-    result = site.host.ssh(USER, site.key, "id")
+    result = site.host.ssh(USER, site.keys["user-key"], "id")
 
     assert (result.returncode, result.stdout, result.stderr) == (0, f"forced-{USER}\n", "")
     info = home.stat()
@@ -164,7 +115,7 @@ def test_login_runs_the_forced_command_and_creates_the_home(site: Site) -> None:
 def test_another_key_is_refused(site: Site) -> None:
     assert site.host is not None
 
-    result = site.host.ssh(USER, site.other_key, "id")
+    result = site.host.ssh(USER, site.keys["other-key"], "id")
 
     assert result.returncode == 255
     assert "Permission denied (publickey)" in result.stderr
@@ -174,7 +125,7 @@ def test_another_key_is_refused(site: Site) -> None:
 def test_an_unknown_user_is_refused(site: Site) -> None:
     assert site.host is not None
 
-    result = site.host.ssh("rtest999", site.key, "id")
+    result = site.host.ssh("rtest999", site.keys["user-key"], "id")
 
     assert result.returncode == 255
     assert "Invalid user rtest999" in site.host.log
@@ -184,10 +135,10 @@ def test_an_expired_account_is_refused_by_pam_at_once(site: Site) -> None:
     assert site.host is not None
     _set_shadow_expire(site.slapd, 1)
     try:
-        refused = site.host.ssh(USER, site.key, "id")
+        refused = site.host.ssh(USER, site.keys["user-key"], "id")
     finally:
         _set_shadow_expire(site.slapd, None)
-    accepted_again = site.host.ssh(USER, site.key, "id")
+    accepted_again = site.host.ssh(USER, site.keys["user-key"], "id")
 
     assert refused.returncode == 255, refused
     assert refused.stdout == ""
@@ -206,15 +157,15 @@ def test_an_unsafe_authorized_keys_command_is_rejected_up_front(tmp_path: Path) 
 
 
 def test_the_host_is_left_as_it_was(tmp_path: Path) -> None:
-    _require()
+    Site.require()
     before, mounts_before = _host_snapshot(), _host_mounts()
-    site = Site(tmp_path)
+    site = _new_site(tmp_path)
     try:
-        site.start()
+        _start(site)
         assert site.host is not None and site.slapd.pid is not None
         host, slapd_pid = site.host, site.slapd.pid
-        login = host.ssh(USER, site.key, "id")
-        unknown = host.ssh("rtest999", site.key, "id")  # sshd records it in btmp
+        login = host.ssh(USER, site.keys["user-key"], "id")
+        unknown = host.ssh("rtest999", site.keys["user-key"], "id")  # sshd records it in btmp
         pids = host.pids()
         workdir = host.workdir
         # Inside the namespace the test copies are mounted; outside nothing is.

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from slapd import Slapd
 
 from borghive.errors import ConfigError, ConflictError, NotFoundError
 from borghive.ldap.accounts import LdapAccounts
 from borghive.rules.accounts import days_since_epoch
+from tests.harness.slapd import Slapd
 
 from .helpers import GID, GROUP, entry, group, ldap_settings, members, people, posix_ldif, spec
 

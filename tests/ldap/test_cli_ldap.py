@@ -6,34 +6,30 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slapd import Slapd
 
-from borghive.cli import render
 from borghive.config import Config
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
 from borghive.service.users import people as users
 from borghive.store import open_store
+from tests.harness.cli import borghive
+from tests.harness.config import write_config
+from tests.harness.environment import BORGHIVE
+from tests.harness.slapd import Slapd
 
-from .helpers import borghive, members, people, posix_ldif, with_ldap, write_config
+from .helpers import members, people, posix_ldif, with_ldap
 
 pytestmark = pytest.mark.slapd
 
-BORGHIVE = str(Path(sys.executable).parent / "borghive")
 
-
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No BORGHIVE_* variable of the caller overrides the test file; wide tables."""
-    for name in list(os.environ):
-        if name.startswith("BORGHIVE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setattr(render.console(), "width", 200)
+@pytest.fixture
+def console_width() -> int:
+    """Wide tables."""
+    return 200
 
 
 @pytest.fixture

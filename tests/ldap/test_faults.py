@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 from peewee import OperationalError
-from slapd import Slapd
 
 from borghive.config import Config
 from borghive.errors import (
@@ -37,17 +36,18 @@ from borghive.service.users import keys
 from borghive.service.users import people as users
 from borghive.store import execute, is_sqlite, write_transaction
 from borghive.store.models import Access, Repository
+from tests.harness.cli import borghive
+from tests.harness.config import write_config
+from tests.harness.keys import ed25519_line
+from tests.harness.slapd import Slapd
 
 from .helpers import (
     backend_for,
-    borghive,
-    ed25519_line,
     entry,
     group,
     members,
     people,
     with_ldap,
-    write_config,
 )
 
 pytestmark = pytest.mark.slapd

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from slapd import Slapd
 
 from borghive.config import Config
 from borghive.errors import ConfigError
@@ -17,6 +16,7 @@ from borghive.service.repositories import view as repo_view
 from borghive.service.repositories.lifecycle import RepoChanges, account_spec, find_repository
 from borghive.service.repositories.sync import SyncItem, sync_accounts
 from borghive.service.users import people as users
+from tests.harness.slapd import Slapd
 
 from .helpers import backend_for, entry, members, people, posix_ldif, with_ldap
 

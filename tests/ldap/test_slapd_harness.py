@@ -10,7 +10,8 @@ import subprocess
 import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPSocketOpenError, LDAPStartTLSError
-from slapd import LdapToolError, Slapd, parse_ldif
+
+from tests.harness.slapd import LdapToolError, Slapd, parse_ldif
 
 pytestmark = pytest.mark.slapd
 

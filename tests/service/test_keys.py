@@ -13,8 +13,8 @@ from borghive.service.repositories import view as repo_view
 from borghive.service.users import keys
 from borghive.service.users import people as users
 from borghive.store.models import Access, Repository, SshKey
+from tests.harness.keys import GeneratedKey
 
-from .conftest import GeneratedKey
 from .helpers import FakeAccounts, count, snapshot
 
 KeyMaker = Callable[[str], GeneratedKey]

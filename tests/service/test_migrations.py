@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import make_config
 
 from borghive.config import Config
 from borghive.errors import StoreOutdatedError
 from borghive.store import open_store
 from borghive.store.migrations import LATEST_VERSION, MIGRATIONS, apply_migrations, current_version
 from borghive.store.models import SchemaMigration
+from tests.harness.config import make_config
 
 TABLES = {"person", "ssh_key", "repository", "access", "event", "statistic", "schema_migration"}
 

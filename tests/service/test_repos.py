@@ -24,8 +24,8 @@ from borghive.service.repositories.lifecycle import RepoChanges
 from borghive.service.users import keys
 from borghive.service.users import people as users
 from borghive.store.models import Access, Event, Repository, Statistic
+from tests.harness.keys import GeneratedKey
 
-from .conftest import GeneratedKey
 from .helpers import FakeAccounts, count, snapshot
 
 KeyMaker = Callable[[str], GeneratedKey]

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from peewee import IntegrityError
-from support import make_config
 
 from borghive.config import Config
 from borghive.service.repositories import lifecycle as repos
@@ -21,6 +17,8 @@ from borghive.service.users import people as users
 from borghive.store import execute, open_store
 from borghive.store.migrations import apply_migrations
 from borghive.store.models import User
+from tests.harness.config import make_config
+from tests.harness.environment import NOBODY, as_user, missing_service
 
 from .helpers import FakeAccounts
 
@@ -75,20 +73,10 @@ READER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def shared_directory() -> Iterator[Path]:
-    """A directory under /tmp that everyone may traverse but only root may write."""
-    directory = Path(tempfile.mkdtemp(prefix="borghive-ro-", dir="/tmp"))
-    directory.chmod(0o755)
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def test_unprivileged_reader(shared_directory: Path) -> None:
+def test_unprivileged_reader(world_readable: Path) -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root to run the reader as another user")
+        missing_service("needs root to run the reader as another user")
+    shared_directory = world_readable  # everyone may traverse it, only root may write
     config = migrated_sqlite(shared_directory)
     accounts = FakeAccounts()
     with open_store(config.store):
@@ -101,10 +89,7 @@ def test_unprivileged_reader(shared_directory: Path) -> None:
 
     result = subprocess.run(
         [
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
+            *as_user(*NOBODY),
             PYTHON,
             "-c",
             READER,

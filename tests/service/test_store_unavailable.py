@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from support import free_port
 
 from borghive.config import Config, StoreConfig
 from borghive.errors import StoreUnavailableError
 from borghive.store import open_store
+from tests.harness.net import free_port
 
 
 def test_unreachable_postgresql(tmp_path: Path) -> None:

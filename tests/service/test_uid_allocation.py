@@ -7,13 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from support import make_config
 
 from borghive.config import Config
 from borghive.errors import ConflictError
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
 from borghive.service.users import people as users
+from tests.harness.config import make_config
 
 from .helpers import FakeAccounts, snapshot
 

@@ -13,8 +13,8 @@ from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import keys
 from borghive.service.users import people as users
 from borghive.store.models import User
+from tests.harness.keys import GeneratedKey
 
-from .conftest import GeneratedKey
 from .helpers import FakeAccounts, count, snapshot
 
 BAD_NAMES = ["", "-alice", ".alice", "al ice", "al/ice", "a..b", "älice", "a\nb", "x" * 65]

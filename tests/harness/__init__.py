@@ -1,0 +1,21 @@
+"""Everything that starts a service or builds a site for the tests and the benchmarks.
+
+Each service runs on 127.0.0.1 at a free port with a temporary data directory, is waited
+for until it answers, is stopped by pid and leaves nothing behind:
+
+- ``postgres``: a throwaway PostgreSQL server (and the session fixture ``postgres_server``)
+- ``slapd``: a throwaway OpenLDAP server (fixtures ``slapd``, ``clean_slapd``, ``slapd_tls``)
+- ``sshd``: a private sshd + nslcd + PAM login host, and ``Site``: slapd + login host + keys
+- ``alerts``: SMTP and HTTP servers that record what alerts deliver, a settable clock
+- ``watch``: ``borghive watch`` in a subprocess, and readers of its SQLite store
+- ``borg``: the real borg client and a template repository made with it
+- ``doctor``: a storage host that passes every doctor check
+- ``local_accounts``: a private copy of /etc for the local accounts backend
+- ``authkeys``: ``borghive authkeys`` run as sshd runs it (``devlog``: a private /dev/log)
+- ``keys``: SSH keys made by ssh-keygen, and well-formed random key lines
+- ``net``: free ports, waiting for a port; ``config``: test configurations and their TOML
+- ``cli``: the in-process CLI runner; ``environment``: CI, missing services, the installed
+  command, an isolated environment, running as ``nobody`` from any checkout
+
+Fixtures are registered for the whole suite in tests/conftest.py (``pytest_plugins``).
+"""

@@ -1,0 +1,94 @@
+"""The real borg client: running it, ``du`` to compare sizes with, and repositories made
+by it (a session template, copied for each test that needs one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+BORG = shutil.which("borg") or "/usr/bin/borg"
+PASSPHRASE = "correct horse battery staple"
+
+
+def borg(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``borg ARGS`` (exit 0 required). Without ``env``: the caller's environment without
+    BORG*/BORGHIVE* variables, :data:`PASSPHRASE`, and borg's base directory in ``cwd``."""
+    if env is None:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("BORG", "BORGHIVE"))},
+            "BORG_PASSPHRASE": PASSPHRASE,
+            "BORG_DELETE_I_KNOW_WHAT_I_AM_DOING": "YES",
+            "BORG_BASE_DIR": str((cwd or Path.cwd()) / ".borg-base"),
+        }
+    result = subprocess.run(
+        [BORG, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+    assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def du(path: Path, *, apparent: bool = False, prefix: tuple[str, ...] = ()) -> int:
+    """``du -s -B1`` (following ``path`` itself if it is a symlink), as a number; du's own
+    exit status is ignored: it is 1 after unreadable directories, with a partial total."""
+    command = [
+        *prefix,
+        "du",
+        "-s",
+        "-D",
+        "-B1",
+        *(["--apparent-size"] if apparent else []),
+        str(path),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return int(done.stdout.split()[0])
+
+
+@pytest.fixture(scope="session")
+def borg_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    if not Path(BORG).exists():
+        pytest.fail(f"{BORG} not found (apt-get install borgbackup)")
+    home = tmp_path_factory.mktemp("borg-home")
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "BORG_PASSPHRASE": "correct horse",
+        "BORG_BASE_DIR": str(home),
+        "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes",
+    }
+
+
+@pytest.fixture(scope="session")
+def borg_template(tmp_path_factory: pytest.TempPathFactory, borg_env: dict[str, str]) -> Path:
+    """A repokey repository after two creates, a prune and a compact (real borg 1.2)."""
+    base = tmp_path_factory.mktemp("borg-template")
+    source = base / "source"
+    source.mkdir()
+    (source / "random.bin").write_bytes(os.urandom(700_000))
+    (source / "text.txt").write_text("hello\n" * 5000)
+    repo = base / "repo"
+    borg("init", "--encryption=repokey", str(repo), env=borg_env)
+    borg("create", f"{repo}::one", str(source), env=borg_env)
+    (source / "more.bin").write_bytes(os.urandom(300_000))
+    borg("create", f"{repo}::two", str(source), env=borg_env)
+    borg("prune", "--keep-last=1", str(repo), env=borg_env)
+    borg("compact", str(repo), env=borg_env)
+    return repo
+
+
+@pytest.fixture
+def make_borg_repo(borg_template: Path) -> Callable[[Path], Path]:
+    """``make_borg_repo(path)``: a copy of the template repository at ``path``."""
+
+    def make(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(borg_template, path, symlinks=True)
+        return path
+
+    return make
