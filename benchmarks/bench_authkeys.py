@@ -140,7 +140,7 @@ def make_venv(scratch: Path, postgres: bool) -> Venv:
     ).stdout.split()
     site = next(directory.glob("lib/python*/site-packages"))
     editable = sorted(p.name for p in site.iterdir() if "editable" in p.name)
-    compiled = any((site / "borghive" / "__pycache__").glob("authkeys.*.pyc"))
+    compiled = any((site / "borghive" / "login" / "__pycache__").glob("authkeys.*.pyc"))
     if not located[0].startswith(str(site)) or editable or not compiled:
         sys.exit(f"bench: borghive in {directory} is not a compiled regular install")
     script = directory / "bin" / "borghive"
