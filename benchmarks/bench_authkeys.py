@@ -247,7 +247,7 @@ def prepare(directory: Path, store_url: str, repositories: int, keys: int) -> Sc
             [BORGHIVE, "--config", str(config), *action], check=True, capture_output=True, env=env
         )
     seeded = seed(config, repositories, keys)
-    # config check after seeding too, as the issue asks: the copy must be current
+    # config check after seeding too: the login copy must be current
     subprocess.run(
         [BORGHIVE, "--config", str(config), "config", "check"],
         check=True,

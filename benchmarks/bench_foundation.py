@@ -3,7 +3,7 @@
 Seeds a scratch store (SQLite, or a throwaway PostgreSQL server with ``--postgres``) with
 ``--repos`` repositories, ``--keys`` SSH keys and one access row per key, then times the
 installed ``borghive`` console script in subprocesses, round-robin against a bare
-``python -c pass``, and checks the targets from the issue:
+``python -c pass``, and checks its targets:
 
 * ``repo list`` and ``repo show`` each well under a second (judged on p90 < 1 s);
 * ``repo create`` under 300 ms beyond interpreter start-up (median minus baseline median).
@@ -390,7 +390,7 @@ def print_timings(commands: list[Command], runs: int) -> float:
 
 
 def print_targets(commands: dict[str, Command], baseline: float) -> bool:
-    """PASS/FAIL per target from the issue; returns whether all passed."""
+    """PASS/FAIL per target; returns whether all passed."""
     print(
         "\ntargets: repo list and repo show each well under a second (p90 < 1 s); "
         "repo create under 300 ms beyond interpreter start-up (median - baseline median)"

@@ -5,7 +5,7 @@ repository per day for ``--days`` days (as a daily ``stats collect`` leaves them
 runs ``borghive stats prune --json`` twice as a subprocess: the first thins everything
 older than ``--keep-all-days`` to one point per ISO week, the second finds nothing left to
 delete but still ranks every old point (what each daily collect pays). Prints wall time,
-peak RSS and the counts. No target: the issue names none for prune.
+peak RSS and the counts. No target is set for prune.
 
     .venv/bin/python -m benchmarks.bench_prune [--repos 10000] [--days 365]
         [--keep-all-days 90]

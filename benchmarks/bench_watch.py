@@ -24,7 +24,7 @@ and the event-to-store latency with 200 repositories active at once.
    again. Target: borghive watch under 1 % of borg's CPU.
 4. Latency (``--latency-repos``, default 200, taken from the skeleton tree): worker
    processes play borg 1.2's file operations of ``borg create`` in every repository at
-   once (/work/shared/reference/facts.md: ``lock.exclusive.XXXX.tmp`` made and renamed into
+   once (as borg 1.2 does: ``lock.exclusive.XXXX.tmp`` made and renamed into
    place, ``lock.roster`` written, per commit a segment in ``data/`` and
    ``integrity/hints/index.N.tmp`` written and renamed in that order with the previous
    ones unlinked, roster deleted, the lock's file unlinked and its directory removed),
@@ -41,7 +41,7 @@ and the event-to-store latency with 200 repositories active at once.
    per checkpoint, every 30 minutes by default); ``--latency-gap-ms 50 --latency-sessions
    30`` is a harder stress test.
 
-Targets from the issue: start-up < 5 s, RSS < 150 MB, CPU < 1 % of borg's, latency p99 <
+Targets: start-up < 5 s, RSS < 150 MB, CPU < 1 % of borg's, latency p99 <
 200 ms. Prints PASS/FAIL for each; exit status 1 when one fails.
 """
 
@@ -386,7 +386,7 @@ def borg_sessions(
     path: Path, index: int, sessions: int, commits: int, gap: float, rng: random.Random
 ) -> Iterator[tuple[float, tuple[tuple[str, float], ...]]]:
     """The file operations borg 1.2 makes in a repository directory during ``sessions``
-    ``borg create`` runs of ``commits`` commits each (see /work/shared/reference/facts.md),
+    ``borg create`` runs of ``commits`` commits each (the file operations borg 1.2 makes),
     one per step. Each step yields the pause before the next one and the Event rows the
     operation should end in, as (kind, wall time just before the syscall)."""
     owner = f"{socket.gethostname()}.{os.getpid()}-{threading.get_ident()}"

@@ -1,4 +1,4 @@
-"""etc/systemd/borghive-watch.service: the settings the issue asks for, and systemd's own
+"""etc/systemd/borghive-watch.service: the settings STYLE's daemon rules ask for, and systemd's own
 check of the file where systemd-analyze exists."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The pure classifier fed with inotify event sequences of borg 1.2.4 (facts.md, and seen
-again with pyinotify on a repository root)."""
+"""The pure classifier fed with inotify event sequences of borg 1.2.4 (recorded with
+inotifywait and again with pyinotify on a repository root)."""
 
 from __future__ import annotations
 
