@@ -1,4 +1,4 @@
-"""``service/events.py`` on SQLite and PostgreSQL: events and times written in one
+"""``service/events/writer.py`` on SQLite and PostgreSQL: events and times written in one
 transaction, directories without a repository reported, not written."""
 
 from __future__ import annotations
@@ -52,6 +52,25 @@ def test_events_and_times_are_written(store: Config) -> None:
     assert record_changes([], {key: RepoTimes(later, None)}).repositories_updated == 1
     repo = Repository.get(Repository.repo_user == key.repo_user)
     assert (repo.last_access, repo.last_update) == (later, T0 - dt.timedelta(hours=1))
+
+
+def test_an_older_observation_never_moves_a_time_back(store: Config) -> None:
+    """A rescan that reads an older mtime (a restored directory, a late event) leaves the
+    stored times alone: last access and update only move forward, as stats collect moves
+    them (store.queries.advance_times)."""
+    key = _repository(store, "carol", "desktop")
+    assert record_changes([], {key: RepoTimes(T0, T0)}).repositories_updated == 1
+    older = T0 - dt.timedelta(days=3)
+
+    report = record_changes([], {key: RepoTimes(older, older)})
+
+    assert report.repositories_updated == 0
+    repo = Repository.get(Repository.repo_user == key.repo_user)
+    assert (repo.last_access, repo.last_update) == (T0, T0)
+    newer = T0 + dt.timedelta(microseconds=1)
+    assert record_changes([], {key: RepoTimes(older, newer)}).repositories_updated == 1
+    repo = Repository.get(Repository.repo_user == key.repo_user)
+    assert (repo.last_access, repo.last_update) == (T0, newer)
 
 
 def test_directories_without_a_repository_are_reported(store: Config) -> None:
