@@ -25,23 +25,29 @@ from typing import Any, Literal
 from borghive.config_parse import read_toml, validate, values_from_environ, values_from_table
 from borghive.errors import ConfigError
 from borghive.login.configfiles import CONFIG_ENV, DEFAULT_CONFIG, ENV_PREFIX
+from borghive.rules import bounds
+from borghive.rules.bounds import Bound
 
 DEFAULT_CONFIG_PATH = Path(DEFAULT_CONFIG)
 
 AccountsBackend = Literal["none", "ldap", "local"]
 SmtpSecurity = Literal["starttls", "tls", "none"]
 
-# The bounds validate() enforces, in the words the reference uses.
-_POSITIVE = "greater than 0, finite"
-_PORT = "1 to 65535"
+# The bounds validate() enforces, in the words the reference uses; numbers carry their
+# Bound (rules/bounds.py), which the loader checks and the reference states.
 _SAFE_PATH = "absolute; letters, digits and . _ - + / only"
 _LOWER_NAME = "a lower-case letter, then a-z 0-9 _ -"
 
 
-def about(help: str, bounds: str = "") -> dict[str, str]:
+def about(help: str, bounds: str | Bound = "", also: str = "") -> dict[str, object]:
     """A configuration key's metadata: a help text for the reference and, when the loader
-    limits the value beyond its type, those limits in words."""
-    return {"help": help, "bounds": bounds}
+    limits the value beyond its type, those limits: in words, or a number's
+    :class:`~borghive.rules.bounds.Bound` (kept as ``range``, stated in its words, ``also``
+    appended for what relates it to another key)."""
+    if isinstance(bounds, Bound):
+        words = bounds.words + (f", {also}" if also else "")
+        return {"help": help, "bounds": words, "range": bounds}
+    return {"help": help, "bounds": bounds, "range": None}
 
 
 def environment_variable(section: str, key: str) -> str:
@@ -66,11 +72,13 @@ class StoreConfig:
     )
     busy_timeout: float = field(
         default=10.0,
-        metadata=about("Seconds a SQLite writer waits for another writer's lock.", _POSITIVE),
+        metadata=about("Seconds a SQLite writer waits for another writer's lock.", bounds.TIMEOUT),
     )
     connect_timeout: float = field(
         default=5.0,
-        metadata=about("Seconds to connect to PostgreSQL, then exit 75 (unavailable).", _POSITIVE),
+        metadata=about(
+            "Seconds to connect to PostgreSQL, then exit 75 (unavailable).", bounds.TIMEOUT
+        ),
     )
 
 
@@ -86,26 +94,30 @@ class ReposConfig:
         default="", metadata=about("Host name in client URLs (empty: this machine's host name).")
     )
     ssh_port: int = field(
-        default=22, metadata=about("SSH port in client URLs (sshd's Port, if not 22).", _PORT)
+        default=22, metadata=about("SSH port in client URLs (sshd's Port, if not 22).", bounds.PORT)
     )
     user_prefix: str = field(
         default="r", metadata=about("Repository user names start with this prefix …", _LOWER_NAME)
     )
     user_length: int = field(
         default=8,
-        metadata=about("… then random a-z 0-9 up to this length.", "user_prefix + 4 to 32"),
+        metadata=about(
+            "… then random a-z 0-9 up to this length.",
+            bounds.USER_LENGTH,
+            "at least user_prefix + 4",
+        ),
     )
     uid_min: int = field(
         default=200000,
-        metadata=about("Smallest uidNumber of a repository user.", "1000 to uid_max"),
+        metadata=about("Smallest uidNumber of a repository user.", bounds.UID, "at most uid_max"),
     )
     uid_max: int = field(
         default=299999,
-        metadata=about("Largest uidNumber of a repository user.", "uid_min to 2147483646"),
+        metadata=about("Largest uidNumber of a repository user.", bounds.UID, "at least uid_min"),
     )
     gid: int = field(
         default=200000,
-        metadata=about("gidNumber of the repository users' primary group.", "1 to 2147483646"),
+        metadata=about("gidNumber of the repository users' primary group.", bounds.ID_NUMBER),
     )
     group: str = field(
         default="borgrepos",
@@ -141,7 +153,7 @@ class KeysConfig:
 
     rsa_min_bits: int = field(
         default=3072,
-        metadata=about("Smallest RSA key (bits) that key add accepts.", "at least 1024"),
+        metadata=about("Smallest RSA key (bits) that key add accepts.", bounds.RSA_MIN_BITS),
     )
 
 
@@ -201,10 +213,10 @@ class LdapConfig:
         metadata=about("Structural object class of repository user entries."),
     )
     connect_timeout: float = field(
-        default=5.0, metadata=about("Seconds to connect to the directory.", _POSITIVE)
+        default=5.0, metadata=about("Seconds to connect to the directory.", bounds.TIMEOUT)
     )
     operation_timeout: float = field(
-        default=10.0, metadata=about("Seconds one LDAP operation may take.", _POSITIVE)
+        default=10.0, metadata=about("Seconds one LDAP operation may take.", bounds.TIMEOUT)
     )
 
 
@@ -213,7 +225,7 @@ class AlertsConfig:
     """How alerts reach repository owners: SMTP, webhooks, Pushover; the quota warning."""
 
     smtp_host: str = field(default="localhost", metadata=about("SMTP server for e-mail alerts."))
-    smtp_port: int = field(default=25, metadata=about("The SMTP server's port.", _PORT))
+    smtp_port: int = field(default=25, metadata=about("The SMTP server's port.", bounds.PORT))
     smtp_security: SmtpSecurity = field(
         default="none",
         metadata=about(
@@ -234,7 +246,7 @@ class AlertsConfig:
     )
     smtp_timeout: float = field(
         default=30.0,
-        metadata=about("Seconds to connect to and talk with the SMTP server.", _POSITIVE),
+        metadata=about("Seconds to connect to and talk with the SMTP server.", bounds.TIMEOUT),
     )
     mail_from: str = field(
         default="",
@@ -251,7 +263,8 @@ class AlertsConfig:
         default=None, metadata=about("Pushover application token: first line of this file.")
     )
     webhook_timeout: float = field(
-        default=10.0, metadata=about("Seconds a webhook or Pushover request may take.", _POSITIVE)
+        default=10.0,
+        metadata=about("Seconds a webhook or Pushover request may take.", bounds.TIMEOUT),
     )
     webhook_secret_file: Path | None = field(
         default=None,
@@ -259,7 +272,9 @@ class AlertsConfig:
     )
     quota_warn_percent: int = field(
         default=90,
-        metadata=about("Warn at this share of the quota (%), again at 100.", "1 to 99"),
+        metadata=about(
+            "Warn at this share of the quota (%), again at 100.", bounds.QUOTA_WARN_PERCENT
+        ),
     )
 
 
@@ -269,7 +284,9 @@ class StatsConfig:
 
     keep_all_days: int = field(
         default=90,
-        metadata=about("Keep every statistics point this many days, then thin out.", "at least 1"),
+        metadata=about(
+            "Keep every statistics point this many days, then thin out.", bounds.KEEP_ALL_DAYS
+        ),
     )
     keep_weekly: bool = field(
         default=True, metadata=about("Past keep_all_days keep one point per week (false: none).")
@@ -277,13 +294,16 @@ class StatsConfig:
     time_limit: float = field(
         default=300.0,
         metadata=about(
-            "Seconds one repository's walk may take; then it is reported and skipped.", _POSITIVE
+            "Seconds one repository's walk may take; then it is reported and skipped.",
+            bounds.WALK_TIME_LIMIT,
         ),
     )
     jobs: int = field(
         default=0,
         metadata=about(
-            "Repositories walked at once, one process each (0: one per CPU, at most 8).", "0 to 256"
+            "Repositories walked at once, one process each (0: one per CPU, at most 8), never "
+            "more than there are repositories.",
+            bounds.JOBS,
         ),
     )
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import reprlib
+import stat
 import tomllib
 import types
 import typing
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from borghive.errors import ConfigError
+from borghive.rules.bounds import Bound
 from borghive.rules.names import path_problem
 
 if TYPE_CHECKING:
@@ -29,30 +33,79 @@ _UMASK = re.compile(r"^0?[0-7]{3}$")
 _URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@]*:[^/@]*@")
 
 
+def _quoter() -> reprlib.Repr:
+    """Values as problems quote them: short, deep nesting cut off (repr itself recurses)."""
+    quoter = reprlib.Repr()
+    quoter.maxlevel, quoter.maxstring, quoter.maxother = 2, 60, 60
+    quoter.maxlist = quoter.maxdict = 4
+    return quoter
+
+
+_QUOTE = _quoter()
+
+
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a configuration file is a few kilobytes
+
+
 def read_toml(file_path: Path, required: bool) -> tuple[dict[str, Any], str]:
     """The tables of a TOML file and the source name problems cite (the path, or
-    ``<built-in defaults>`` when a file that need not exist is missing). Raises ConfigError
-    when the file cannot be read or is not TOML."""
-    raw: dict[str, Any] = {}
-    source = "<built-in defaults>"
+    ``<built-in defaults>`` when a file that need not exist is missing).
+
+    Only a regular file of at most :data:`MAX_CONFIG_BYTES` is read: it is opened without
+    blocking (a FIFO with no writer, a terminal) and looked at before a byte is read, so a
+    FIFO, a device such as /dev/zero or a directory is refused at once. Raises ConfigError,
+    one message, for every way reading or parsing fails (nesting too deep for the parser
+    and running out of memory included)."""
     try:
-        with file_path.open("rb") as handle:
-            raw = tomllib.load(handle)
-        source = str(file_path)
+        data = _read_regular(file_path)
     except FileNotFoundError as exc:
         if required:
             raise ConfigError(f"{file_path}: no such file") from exc
+        return {}, "<built-in defaults>"
     except PermissionError as exc:
         raise ConfigError(f"{file_path}: permission denied") from exc
-    except IsADirectoryError as exc:
-        raise ConfigError(f"{file_path}: is a directory") from exc
+    except OSError as exc:
+        raise ConfigError(f"{file_path}: cannot read: {exc.strerror}") from exc
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file_path}: not valid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{file_path}: not valid TOML: not UTF-8 text") from exc
-    except OSError as exc:
-        raise ConfigError(f"{file_path}: cannot read: {exc.strerror}") from exc
-    return raw, source
+    except RecursionError as exc:
+        raise ConfigError(f"{file_path}: not valid TOML: nested too deeply") from exc
+    except MemoryError as exc:
+        raise ConfigError(f"{file_path}: not valid TOML: too large to parse") from exc
+    return raw, str(file_path)
+
+
+def _read_regular(file_path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_CONFIG_BYTES. Raises ConfigError for
+    anything else, OSError (FileNotFoundError, PermissionError) when it cannot be opened."""
+    descriptor = os.open(file_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"{file_path}: is a directory")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(
+                f"{file_path}: not a regular file (a FIFO, socket or device); "
+                "the configuration is read from a file only"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        # Read to the end, not to st_size: the size may change; stop one byte past the cap.
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(descriptor, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{file_path}: larger than 1 MiB; not a configuration file")
+    return b"".join(chunks)
 
 
 def values_from_table(
@@ -126,7 +179,7 @@ def _coerce(value: Any, hint: Any) -> Any:
     if get_origin(hint) is Literal:
         if value in get_args(hint):
             return value
-        raise ValueError(f"expected {type_name(hint)}, got {value!r}")
+        raise ValueError(f"expected {type_name(hint)}, got {_QUOTE.repr(value)}")
     if hint is bool and isinstance(value, bool):
         return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -137,7 +190,7 @@ def _coerce(value: Any, hint: Any) -> Any:
         return value
     if hint is Path and isinstance(value, str) and value:
         return Path(value)
-    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {value!r}")
+    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {_QUOTE.repr(value)}")
 
 
 def _coerce_text(text: str, hint: Any) -> Any:
@@ -216,7 +269,45 @@ def validate(config: Config) -> list[str]:
         problems.append("stats.time_limit: must be a positive number of seconds")
     if not 0 <= stats.jobs <= 256:
         problems.append("stats.jobs: must be between 0 (one per CPU, at most 8) and 256")
+    problems.extend(bound_problems(config, problems))
     return problems
+
+
+def bound_problems(config: Config, reported: list[str]) -> list[str]:
+    """The keys whose value is outside the :class:`~borghive.rules.bounds.Bound` in their
+    field metadata (``range``), one problem each; a key a problem in ``reported`` names
+    already is left out, so that each key is reported once."""
+    problems: list[str] = []
+    for section_field in dataclasses.fields(config):
+        section = getattr(config, section_field.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        for item in dataclasses.fields(section):
+            bound = item.metadata.get("range")
+            key = f"{section_field.name}.{item.name}"
+            if not isinstance(bound, Bound) or _already_named(key, reported):
+                continue
+            value = getattr(section, item.name)
+            if not bound.holds(value):
+                problems.append(f"{key}: must be {bound.words}, got {value!r}")
+    return problems
+
+
+def _already_named(key: str, reported: list[str]) -> bool:
+    """Whether a problem names ``key``: its head (before ``: ``) is the key, lists it
+    (``repos.uid_min/uid_max``), or is its section with a word for it (``store: timeouts
+    must be …`` names store.busy_timeout and store.connect_timeout)."""
+    section, name = key.split(".", 1)
+    for problem in reported:
+        head, _, rest = problem.partition(": ")
+        if head == section:
+            if name.endswith("timeout") and rest.startswith("timeouts"):
+                return True
+        elif head.startswith(f"{section}.") and name in re.split(
+            r"[/, ]+", head[len(section) + 1 :]
+        ):
+            return True
+    return False
 
 
 def _alerts_problems(alerts: AlertsConfig) -> list[str]:

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from borghive import __version__
+from borghive.cli.usage import ClickException, NoArgsIsHelpError, report_usage
 from borghive.config import Config, load_config
 from borghive.errors import BorghiveError
 from borghive.rules.accounts import AccountsBackend
@@ -43,11 +44,27 @@ def report(error: BorghiveError) -> None:
 
 
 class BorghiveGroup(TyperGroup):
-    """Turns domain errors raised anywhere below into one stderr line and an exit code."""
+    """Turns domain errors and usage errors raised anywhere below into one stderr line (and
+    a hint) and an exit code, instead of click's framed box."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        # The root's own options are parsed here, before invoke().
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except NoArgsIsHelpError:
+            raise  # a bare group prints its help: click's own way is the useful one
+        except ClickException as error:
+            raise typer.Exit(report_usage(error)) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except NoArgsIsHelpError:
+            raise
+        except ClickException as error:
+            raise typer.Exit(report_usage(error)) from None
         except BorghiveError as error:
             debug = isinstance(ctx.obj, AppState) and ctx.obj.debug
             if debug:
@@ -87,7 +104,6 @@ def root(
             "-c",
             help="Configuration file (default: $BORGHIVE_CONFIG, else "
             "/etc/borghive/borghive.toml if it exists, else built-in defaults).",
-            dir_okay=False,
         ),
     ] = None,
     debug: Annotated[

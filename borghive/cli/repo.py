@@ -10,6 +10,7 @@ import typer
 from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
+from borghive.cli.usage import exclusive
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service.repositories import grants
 from borghive.service.repositories import lifecycle as repos
@@ -74,6 +75,8 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """Create a repository with its own repository user and print the client URL."""
+    for both in sorted(set(key or ()) & set(append_only_key or ())):
+        exclusive(ctx, (f"--key {both}", True), (f"--append-only-key {both}", True))
     quota_bytes, _ = _optional(quota, parse_size)
     alert_seconds, _ = _optional(alert_after, parse_duration)
     config = state(ctx).config

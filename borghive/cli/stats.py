@@ -13,6 +13,8 @@ import typer
 from borghive.cli.app import state, store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import console, counted, emit_json, say, table, when
+from borghive.cli.usage import exclusive, within
+from borghive.rules.bounds import JOBS, KEEP_ALL_DAYS, WALK_TIME_LIMIT
 from borghive.rules.quantities import format_duration, format_size, parse_duration
 from borghive.service.stats import collect as stats
 from borghive.service.stats import export as stats_export
@@ -33,36 +35,43 @@ KeepAllDaysOption = Annotated[
     int | None,
     typer.Option(
         "--keep-all-days",
-        help="Keep every point this many days, then thin out (default: stats.keep_all_days).",
+        help="Keep every point this many days, then thin out; "
+        f"{KEEP_ALL_DAYS.words} (default: stats.keep_all_days).",
+        callback=within(KEEP_ALL_DAYS),
     ),
 ]
 KeepWeeklyOption = Annotated[
-    bool | None,
+    bool,
     typer.Option(
-        "--keep-weekly/--no-keep-weekly",
-        help="Past --keep-all-days keep one point per week; --no-keep-weekly deletes them "
-        "(default: stats.keep_weekly).",
-        show_default=False,
+        "--keep-weekly",
+        help="Past --keep-all-days keep one point per week (default: stats.keep_weekly).",
+    ),
+]
+NoKeepWeeklyOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-keep-weekly", help="Past --keep-all-days delete every point (not with --keep-weekly)."
     ),
 ]
 TimeLimitOption = Annotated[
     str | None,
     typer.Option(
         "--time-limit",
-        help="Give up on a repository after this long, e.g. 30s, 5m (default: stats.time_limit).",
+        help="Give up on a repository after this long, e.g. 30s, 5m; at most 1d "
+        "(default: stats.time_limit).",
     ),
 ]
 
 
 def _retention(
-    ctx: typer.Context, keep_all_days: int | None, keep_weekly: bool | None
+    ctx: typer.Context, keep_all_days: int | None, keep_weekly: bool, no_keep_weekly: bool
 ) -> Retention:
-    """The ``[stats]`` retention, with what the command line overrides."""
+    """The ``[stats]`` retention, with what the command line overrides. Raises a usage
+    error for --keep-weekly with --no-keep-weekly."""
+    exclusive(ctx, ("--keep-weekly", keep_weekly), ("--no-keep-weekly", no_keep_weekly))
     configured = Retention.configured(state(ctx).config)
-    return Retention(
-        configured.keep_all_days if keep_all_days is None else keep_all_days,
-        configured.keep_weekly if keep_weekly is None else keep_weekly,
-    )
+    weekly = configured.keep_weekly if not (keep_weekly or no_keep_weekly) else keep_weekly
+    return Retention(configured.keep_all_days if keep_all_days is None else keep_all_days, weekly)
 
 
 _SPARKS = "▁▂▃▄▅▆▇█"
@@ -130,23 +139,29 @@ def collect(
         typer.Option(
             "--jobs",
             "-j",
-            min=0,
-            help="Repositories measured at once (default: stats.jobs; 0: CPUs, at most 8).",
+            help=f"Repositories measured at once, {JOBS.words}, never more than there are "
+            "repositories (default: stats.jobs; 0: CPUs, at most 8).",
+            callback=within(JOBS),
         ),
     ] = None,
     time_limit: TimeLimitOption = None,
     keep_all_days: KeepAllDaysOption = None,
-    keep_weekly: KeepWeeklyOption = None,
+    keep_weekly: KeepWeeklyOption = False,
+    no_keep_weekly: NoKeepWeeklyOption = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print nothing unless a repository failed.")
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing unless a repository failed (not with --json)."
+        ),
     ] = False,
     json: JsonOption = False,
 ) -> None:
     """Measure repositories on disk (as du counts) and record one point each; prune old
     points. Exit 1 when a repository timed out or could not be read."""
+    exclusive(ctx, ("--quiet", quiet), ("--json", json))
     since = None if changed_since is None else parse_duration(changed_since)
-    limit = None if time_limit is None else float(parse_duration(time_limit))
-    retention = _retention(ctx, keep_all_days, keep_weekly)
+    limit = None if time_limit is None else float(parse_duration(time_limit, WALK_TIME_LIMIT))
+    retention = _retention(ctx, keep_all_days, keep_weekly, no_keep_weekly)
     config = state(ctx).config
     with store_session(ctx), _progress(not (json or quiet), "measuring") as progress:
         result = stats.collect(
@@ -276,11 +291,12 @@ def history(
 def prune(
     ctx: typer.Context,
     keep_all_days: KeepAllDaysOption = None,
-    keep_weekly: KeepWeeklyOption = None,
+    keep_weekly: KeepWeeklyOption = False,
+    no_keep_weekly: NoKeepWeeklyOption = False,
     json: JsonOption = False,
 ) -> None:
     """Delete old points: keep all for --keep-all-days, then one per week."""
-    retention = _retention(ctx, keep_all_days, keep_weekly)
+    retention = _retention(ctx, keep_all_days, keep_weekly, no_keep_weekly)
     with store_session(ctx):
         result = stats.prune(retention)
     if json:
@@ -305,7 +321,10 @@ def export(
     ],
     time_limit: Annotated[
         str,
-        typer.Option("--time-limit", help="Leave out a repository's open state after this long."),
+        typer.Option(
+            "--time-limit",
+            help="Leave out a repository's open state after this long; at most 1d.",
+        ),
     ] = "5s",
     json: JsonOption = False,
 ) -> None:
@@ -313,7 +332,7 @@ def export(
     config = state(ctx).config
     with store_session(ctx, readonly=True):
         result = stats_export.export_prometheus(
-            config, prometheus, time_limit=float(parse_duration(time_limit))
+            config, prometheus, time_limit=float(parse_duration(time_limit, WALK_TIME_LIMIT))
         )
     for path in result.unreachable:
         sys.stderr.write(f"borghive: warning: {path}: no answer, open state left out\n")

@@ -10,6 +10,7 @@ from borghive.cli import notify
 from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, fields, say, table, when
+from borghive.cli.usage import exclusive
 from borghive.rules.quantities import format_duration, parse_duration
 from borghive.service.users import people as users
 from borghive.service.users.people import UserInfo
@@ -97,13 +98,14 @@ def set_(
     name: NameArgument,
     email: Annotated[str | None, typer.Option("--email", help="New e-mail address.")] = None,
     no_email: Annotated[
-        bool, typer.Option("--no-email", help="Remove the e-mail address.")
+        bool, typer.Option("--no-email", help="Remove the e-mail address (not with --email).")
     ] = False,
     realert: RealertOption = None,
     expiration: ExpirationOption = None,
     json: JsonOption = False,
 ) -> None:
     """Change a user's e-mail address or alert preferences."""
+    exclusive(ctx, ("--email", email is not None), ("--no-email", no_email))
     realert_seconds = None if realert is None else parse_duration(realert)
     expiration_seconds = None if expiration is None else parse_duration(expiration)
     with store_session(ctx):

@@ -8,6 +8,8 @@ import typer
 
 from borghive.cli.app import state
 from borghive.cli.render import say
+from borghive.cli.usage import within
+from borghive.rules.bounds import STATS_DELAY
 
 
 def watch(
@@ -23,9 +25,9 @@ def watch(
         float,
         typer.Option(
             "--stats-delay",
-            min=0.0,
             help="Seconds after a repository's update before its usage is measured "
-            "(later updates restart the wait).",
+            f"(later updates restart the wait); {STATS_DELAY.words}.",
+            callback=within(STATS_DELAY),
         ),
     ] = 30.0,
 ) -> None:

@@ -6,19 +6,20 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from borghive.errors import InvalidInputError
+from borghive.rules.bounds import DURATION, SIZE, Bound
 
 # Decimal units, as borg's --storage-quota counts them.
 _SIZE_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
 _SIZE = re.compile(r"(\d{1,15}(?:\.\d{1,6})?)([KMGTP]?)B?", re.IGNORECASE | re.ASCII)
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_PART = re.compile(r"(\d{1,6})([smhdw])", re.ASCII)
-MAX_DURATION = 10 * 365 * 86400
+MAX_DURATION = int(DURATION.high)  # ten years
 
 
 def parse_size(text: str) -> int:
     """Bytes from ``500M``, ``2G``, ``1.5T`` or a plain byte count (decimal units).
 
-    Raises InvalidInputError for anything else, zero, or more than 1000 PB.
+    Raises InvalidInputError for anything else, zero, or more than 1000 PB (``SIZE``).
     """
     match = _SIZE.fullmatch(text.strip())
     if not match:
@@ -32,7 +33,7 @@ def parse_size(text: str) -> int:
         raise InvalidInputError(f"invalid size {text!r}") from None
     if value < 1:
         raise InvalidInputError(f"invalid size {text!r}: must be at least 1 byte")
-    if value > 10**18:
+    if value > SIZE.high:
         raise InvalidInputError(f"invalid size {text!r}: too large")
     return int(value)
 
@@ -48,8 +49,9 @@ def format_size(size: int | None) -> str:
     return f"{size}B"
 
 
-def parse_duration(text: str) -> int:
-    """Seconds from ``36h``, ``3d``, ``1w2d``, ``90m``; raise InvalidInputError otherwise."""
+def parse_duration(text: str, bound: Bound = DURATION) -> int:
+    """Seconds from ``36h``, ``3d``, ``1w2d``, ``90m``, at most ``bound.high`` (ten years
+    unless the caller's bound is tighter); raise InvalidInputError otherwise."""
     stripped = text.strip().lower()
     parts = _DURATION_PART.findall(stripped)
     if not parts or "".join(n + u for n, u in parts) != stripped:
@@ -60,8 +62,9 @@ def parse_duration(text: str) -> int:
     seconds = sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
     if seconds <= 0:
         raise InvalidInputError(f"invalid duration {text!r}: must be longer than zero")
-    if seconds > MAX_DURATION:
-        raise InvalidInputError(f"invalid duration {text!r}: longer than ten years")
+    if seconds > bound.high:
+        limit = "ten years" if bound.high == MAX_DURATION else format_duration(int(bound.high))
+        raise InvalidInputError(f"invalid duration {text!r}: longer than {limit}")
     return seconds
 
 

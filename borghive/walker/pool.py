@@ -113,12 +113,13 @@ def worker_command(prefix: Sequence[str] = ()) -> list[str]:
 
 
 class Walkers:
-    """A pool of ``jobs`` worker processes. They are started at once, so that they boot
-    while the caller still reads the store; :meth:`measure` starts more when some die.
-    Use as a context manager: leaving it ends (or kills) every worker."""
+    """A pool of at most ``jobs`` worker processes. They are started at once, so that they
+    boot while the caller still reads the store (0: none yet); :meth:`measure` never runs
+    more than it has paths, and starts more when some die. Use as a context manager:
+    leaving it ends (or kills) every worker."""
 
     def __init__(self, jobs: int, command: Sequence[str] | None = None) -> None:
-        self.jobs = max(1, jobs)
+        self.jobs = max(0, jobs)
         self.command = worker_command() if command is None else list(command)
         self.workers: list[_Worker] = []
         with contextlib.suppress(OSError):  # measure() retries, and reports the failure
@@ -143,6 +144,14 @@ class Walkers:
         repository cost more than walking a small repository.
         """
         todo = collections.deque(paths)
+        # One worker per path at most: surplus ones started early are told to end.
+        self.jobs = min(max(1, self.jobs), len(todo))
+        surplus = self.workers[self.jobs :]
+        del self.workers[self.jobs :]
+        for worker in surplus:  # all told first, so that they exit in parallel
+            worker.finish()
+        for worker in surplus:
+            worker.close()
         workers = self.workers
         failures = 0
         while todo or any(worker.pending for worker in workers):

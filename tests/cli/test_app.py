@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -146,19 +147,73 @@ def test_an_unreachable_postgresql_is_temporarily_unavailable(tmp_path: Path) ->
     assert time.monotonic() - started < 15
 
 
-def test_usage_errors_exit_2(cli: Cli) -> None:
-    for command, fragment in (
-        (("user", "list", "--bogus"), "No such option"),
-        (("user", "add"), "Missing argument"),
-        (("repo", "frobnicate"), "No such command"),
-        (("--bogus", "user", "list"), "No such option"),
-    ):
-        result = cli.run(*command)
-        assert result.exit_code == 2, (command, result.stderr)
-        assert fragment in result.stderr
-        assert "Traceback" not in result.stderr
-        assert result.stdout == ""
+USAGE_ERRORS = [
+    (("user", "list", "--bogus"), "no such option: --bogus", "borghive user list"),
+    (("user", "list", "--jsn"), "no such option: --jsn (Possible options: --json)", None),
+    (("user", "add"), "missing argument 'NAME'", "borghive user add"),
+    (("repo", "frobnicate"), "no such command 'frobnicate'", "borghive repo"),
+    (("--bogus", "user", "list"), "no such option: --bogus", "borghive"),
+    (
+        ("stats", "prune", "--keep-all-days", "x"),
+        "invalid value for '--keep-all-days': 'x' is not a valid int",
+        "borghive stats prune",
+    ),
+    # untrusted text is echoed escaped, on one line
+    (("user", "list", "--bo\x1b[2Jgus"), "no such option: --bo\\x1b[2Jgus", None),
+    (("user", "list", "--a\nb"), "no such option: --a\\x0ab", None),
+]
+
+
+@pytest.mark.parametrize(("argv", "message", "command"), USAGE_ERRORS)
+def test_usage_errors_are_one_line_and_a_hint(
+    cli: Cli, argv: tuple[str, ...], message: str, command: str | None
+) -> None:
+    result = cli.run(*argv)
+    assert result.exit_code == 2, (argv, result.stderr)
+    assert result.stdout == ""
+    first, hint = result.stderr.splitlines()
+    assert first.lower() == f"borghive: error: {message}".lower()
+    assert hint == f"borghive: hint: see '{command or 'borghive user list'} --help'"
+    assert_refused(result, exit_code=2)  # no box, no control characters, no traceback
     assert cli.snapshot() == ([], [], [])
+
+
+def test_a_huge_bad_argument_is_cut_short(cli: Cli) -> None:
+    result = cli.run("stats", "prune", "--keep-all-days", "9" * 100_000 + "x")
+    line = assert_refused(result, "invalid value for '--keep-all-days'", exit_code=2)
+    assert len(line) < 320
+    assert line.endswith("...")
+
+
+def test_a_bare_group_still_shows_its_help(cli: Cli) -> None:
+    result = cli.run("user")
+    assert result.exit_code == 2
+    assert "Manage users" in result.stdout + result.stderr
+    assert "add" in result.stdout + result.stderr
+
+
+def test_a_directory_as_the_config_is_a_configuration_error(tmp_path: Path) -> None:
+    result = Cli(tmp_path, Config(), CliRunner()).run("config", "check")
+    assert_refused(result, f"{tmp_path}: is a directory", exit_code=78)
+
+
+def test_a_fifo_or_device_as_the_config_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        started = time.monotonic()
+        result = Cli(path, Config(), CliRunner()).run("config", "check")
+        assert_refused(result, f"{path}: not a regular file", exit_code=78)
+        assert time.monotonic() - started < 5
+
+
+def test_a_deeply_nested_config_is_one_configuration_error(tmp_path: Path) -> None:
+    path = _write(tmp_path / "deep.toml", "[store]\nurl = " + "[" * 100_000 + "]" * 100_000)
+    assert_refused(
+        Cli(path, Config(), CliRunner()).run("config", "check"),
+        "not valid TOML: nested too deeply",
+        exit_code=78,
+    )
 
 
 def test_debug_prints_a_traceback_for_a_domain_error(cli: Cli) -> None:

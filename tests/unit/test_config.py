@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from borghive.config import DEFAULT_CONFIG_PATH, SECTIONS, Config, config_as_dict, load_config
+from borghive.config_parse import MAX_CONFIG_BYTES
 from borghive.errors import EXIT_CONFIG, ConfigError
 from borghive.login.configfiles import read_secret
 
@@ -93,6 +99,89 @@ def test_command_line_path_wins_over_the_environment_path(tmp_path: Path) -> Non
 def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
     error = config_error(tmp_path, {})
     assert error.message == f"{tmp_path}: is a directory"
+
+
+def _load_within(path: Path, seconds: float = 5.0) -> BaseException | Config:
+    """load_config(path) in a daemon thread: what it returned or raised, and a failure
+    (not a hung test run) when it blocks."""
+    outcome: list[BaseException | Config] = []
+
+    def load() -> None:
+        try:
+            outcome.append(load_config(path, {}))
+        except BaseException as error:  # noqa: BLE001 - the outcome is asserted on
+            outcome.append(error)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"load_config({path}) still blocked after {seconds}s"
+    return outcome[0]
+
+
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "borghive.toml"
+    os.mkfifo(fifo)
+    error = _load_within(fifo)
+    assert isinstance(error, ConfigError) and error.exit_code == 78
+    assert error.message.startswith(f"{fifo}: not a regular file")
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null", "/dev/urandom"])
+def test_a_device_is_refused_without_reading_it(device: str) -> None:
+    error = _load_within(Path(device))
+    assert isinstance(error, ConfigError) and error.exit_code == 78
+    assert error.message.startswith(f"{device}: not a regular file")
+
+
+def test_a_symlink_to_a_regular_file_is_read(tmp_path: Path) -> None:
+    target = write(tmp_path, '[repos]\nhost = "linked.example.org"\n', "real.toml")
+    link = tmp_path / "borghive.toml"
+    link.symlink_to(target)
+    assert load_config(link, {}).repos.host == "linked.example.org"
+
+
+def test_a_file_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
+    exact = write(tmp_path, "#" * (MAX_CONFIG_BYTES - 1) + "\n", "exact.toml")
+    assert exact.stat().st_size == MAX_CONFIG_BYTES == 1 << 20
+    assert load_config(exact, {}).source == str(exact)
+    larger = tmp_path / "larger.toml"
+    with larger.open("wb") as handle:  # sparse: a huge file costs no disk
+        handle.truncate(1 << 40)
+    error = config_error(larger, {})
+    assert error.message == f"{larger}: larger than 1 MiB; not a configuration file"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[" * 100_000 + "]" * 100_000,  # arrays: tomllib recurses
+        "{a = " * 50_000 + "1" + "}" * 50_000,  # inline tables
+        "[" * 300 + "]" * 300,  # parsed, then quoted in the type problem
+    ],
+    ids=["arrays", "inline-tables", "quoted"],
+)
+def test_deep_nesting_is_one_configuration_error(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f"[store]\nurl = {value}\n")
+    error = config_error(path, {})
+    assert len(error.message) < 300
+    assert "nested too deeply" in error.message or "store.url: expected a string" in error.message
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+@example(b"[store]\nurl = " + b"[" * 5000)
+@example(b"\xef\xbb\xbf[store]\n")
+@example(b"[a]\n" + b"[a.b]\n" * 3)
+def test_any_file_content_loads_or_is_one_configuration_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "borghive.toml"
+        path.write_bytes(data)
+        try:
+            load_config(path, {})
+        except ConfigError as error:
+            assert error.exit_code == 78
+            assert error.message.startswith((f"{path}: ", "invalid configuration"))
 
 
 def test_invalid_toml_is_an_error(tmp_path: Path) -> None:
@@ -530,3 +619,49 @@ def test_type_and_semantic_problems_are_reported_together(tmp_path: Path) -> Non
     message = config_error(path, {}).message
     assert "repos.ssh_port: expected an integer" in message
     assert "repos.uid_min/uid_max: need 1000" in message
+
+
+# --- numeric bounds ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "problem"),
+    [
+        ("[stats]\nkeep_all_days = 100000000", "stats.keep_all_days: must be 1 to 36500 days"),
+        ("[stats]\nkeep_all_days = 99999999999999999", "stats.keep_all_days: must be 1 to"),
+        ("[stats]\ntime_limit = 1e300", "stats.time_limit: must be greater than 0, at most 86400"),
+        ("[stats]\njobs = 100000", "stats.jobs: must be between 0"),
+        ("[store]\nbusy_timeout = 1e300", "store.busy_timeout: must be greater than 0, at most"),
+        ("[ldap]\noperation_timeout = 3601", "ldap.operation_timeout: must be greater than 0"),
+        ("[alerts]\nsmtp_timeout = 1e20", "alerts.smtp_timeout: must be greater than 0"),
+        ("[alerts]\nwebhook_timeout = 86400", "alerts.webhook_timeout: must be greater than 0"),
+        ("[keys]\nrsa_min_bits = 100000", "keys.rsa_min_bits: must be 1024 to 16384"),
+        ("[repos]\ngid = 9223372036854775807", "repos.gid: must be a positive integer"),
+    ],
+)
+def test_numbers_past_their_upper_bound_are_refused(
+    tmp_path: Path, toml: str, problem: str
+) -> None:
+    path = write(tmp_path, toml + "\n")
+    [line] = problem_lines(config_error(path, {}))
+    assert line.startswith(f"{path}: {problem}"), line
+
+
+def test_a_number_past_its_bound_is_reported_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "[store]\nbusy_timeout = 0\n[repos]\nssh_port = 0\nuid_min = 5\n")
+    assert problem_lines(config_error(path, {})) == [
+        f"{path}: store: timeouts must be positive and finite",
+        f"{path}: repos.ssh_port: must be between 1 and 65535",
+        f"{path}: repos.uid_min/uid_max: need 1000 <= uid_min <= uid_max < 2^31-1",
+    ]
+
+
+def test_bounds_hold_for_the_environment_too(no_default_file: Path) -> None:
+    error = config_error(
+        None, {"BORGHIVE_STATS_TIME_LIMIT": "1e300", "BORGHIVE_STATS_KEEP_ALL_DAYS": "36501"}
+    )
+    assert problem_lines(error) == [
+        "<built-in defaults>: stats.keep_all_days: must be 1 to 36500 days, got 36501",
+        "<built-in defaults>: stats.time_limit: must be greater than 0, at most 86400 seconds,"
+        " got 1e+300",
+    ]

@@ -6,33 +6,40 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from borghive.config import SECTIONS, environment_variable, load_config
 from borghive.errors import ConfigError
+from borghive.rules.bounds import Bound
 
 KEYS = [(section, item) for section, cls in SECTIONS.items() for item in dataclasses.fields(cls)]
 IDS = [f"{section}.{item.name}" for section, item in KEYS]
-RANGE = re.compile(r"^(\d+) to (\d+)$")
-AT_LEAST = re.compile(r"^at least (\d+)$")
-POSITIVE = "greater than 0, finite"
+# Keys bounded relative to another: the other is set so that the probed value is valid.
+PARTNERS = {
+    "repos.uid_min": {"BORGHIVE_REPOS_UID_MAX": str(2**31 - 2)},
+    "repos.uid_max": {"BORGHIVE_REPOS_UID_MIN": "1000"},
+}
 NUMERIC = [
     (section, item)
     for section, item in KEYS
-    if RANGE.match(bounds := str(item.metadata.get("bounds", "")))
-    or AT_LEAST.match(bounds)
-    or bounds == POSITIVE
+    if typing.get_type_hints(SECTIONS[section])[item.name] in (int, float)
 ]
 
 
-def refused(config_file: Path, variable: str, value: str, key: str) -> bool:
-    """Whether the loader refuses ``value`` for ``key`` set through the environment."""
+def refused(config_file: Path, environ: dict[str, str], key: str) -> bool:
+    """Whether the loader refuses the configuration ``environ`` sets, naming ``key``."""
     try:
-        load_config(config_file, {variable: value})
+        load_config(config_file, environ)
     except ConfigError as error:
-        return key in error.message or key.split(".")[0] + ": timeouts" in error.message
+        section, name = key.split(".")
+        # named alone or with its partner (repos.uid_min/uid_max), or all of a section's
+        # timeouts at once
+        return bool(re.search(rf"\b{section}\.[a-z_/, ]*\b{name}\b", error.message)) or (
+            name.endswith("timeout") and f"{section}: timeouts" in error.message
+        )
     return False
 
 
@@ -51,28 +58,45 @@ def test_every_key_has_help_text(section: str, item: dataclasses.Field[object]) 
 @pytest.mark.parametrize(
     ("section", "item"), NUMERIC, ids=[f"{section}.{item.name}" for section, item in NUMERIC]
 )
+def test_every_number_has_a_stated_bound(section: str, item: dataclasses.Field[object]) -> None:
+    bound = item.metadata.get("range")
+    assert isinstance(bound, Bound), f"{section}.{item.name} has no bound"
+    assert str(item.metadata["bounds"]).startswith(bound.words)
+
+
+@pytest.mark.parametrize(
+    ("section", "item"), NUMERIC, ids=[f"{section}.{item.name}" for section, item in NUMERIC]
+)
 def test_stated_numeric_bounds_are_enforced(
     section: str, item: dataclasses.Field[object], config_file: Path
 ) -> None:
     key = f"{section}.{item.name}"
     variable = environment_variable(section, item.name)
-    bounds = str(item.metadata.get("bounds", ""))
-    if match := RANGE.match(bounds):
-        low, high = int(match[1]), int(match[2])
-        accepted, rejected = [low, high], [low - 1, high + 1]
-    elif match := AT_LEAST.match(bounds):
-        accepted, rejected = [int(match[1])], [int(match[1]) - 1]
-    else:
-        accepted, rejected = [0.001], [0, -1, float("inf")]
+    bound = item.metadata["range"]
+    assert isinstance(bound, Bound)
+    is_float = typing.get_type_hints(SECTIONS[section])[item.name] is float
+    low = bound.low + 0.001 if bound.above_low else bound.low
+    accepted: list[object] = [low, bound.high]
+    rejected: list[object] = [bound.low if bound.above_low else bound.low - 1, bound.high + 1]
+    rejected += ["inf", "-inf", "nan", "1e300", "-1e300"] if is_float else [10**30, -(10**30)]
     for value in accepted:
-        assert not refused(config_file, variable, str(value), key), (key, value)
+        environ = {variable: str(value), **PARTNERS.get(key, {})}
+        assert not refused(config_file, environ, key), (key, value)
     for value in rejected:
-        assert refused(config_file, variable, str(value), key), (key, value)
+        assert refused(config_file, {variable: str(value)}, key), (key, value)
 
 
-def test_the_numeric_bounds_cover_ports_percentages_and_timeouts() -> None:
+def test_the_bounds_cover_ports_percentages_timeouts_and_retention() -> None:
     probed = {f"{section}.{item.name}" for section, item in NUMERIC}
-    expected = {"repos.ssh_port", "alerts.quota_warn_percent", "stats.jobs", "ldap.connect_timeout"}
+    expected = {
+        "repos.ssh_port",
+        "alerts.quota_warn_percent",
+        "stats.jobs",
+        "stats.keep_all_days",
+        "stats.time_limit",
+        "keys.rsa_min_bits",
+        "ldap.connect_timeout",
+    }
     assert expected <= probed
 
 

@@ -9,7 +9,6 @@ long collect never holds the store's write lock for long.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
+from borghive.rules.bounds import JOBS, KEEP_ALL_DAYS, WALK_TIME_LIMIT
 from borghive.rules.layout import repository_path
 from borghive.rules.times import to_store, utcnow
 from borghive.service.repositories.lifecycle import find_repository
@@ -151,15 +151,17 @@ def collect(
     Raises NotFoundError, InvalidInputError.
     """
     time_limit = config.stats.time_limit if time_limit is None else time_limit
-    if not (0 < time_limit < math.inf):
-        raise InvalidInputError("the time limit must be a positive number of seconds")
-    started = time.monotonic()
+    if not WALK_TIME_LIMIT.holds(time_limit):
+        raise InvalidInputError(f"the time limit must be {WALK_TIME_LIMIT.words}")
     workers = config.stats.jobs if jobs is None else jobs
-    if workers <= 0:
+    if not JOBS.holds(workers):
+        raise InvalidInputError(f"jobs must be {JOBS.words}")
+    started = time.monotonic()
+    if workers == 0:
         workers = min(8, os.cpu_count() or 1)
-    if references:
-        workers = min(workers, len(references))
-    # The walkers boot while the store is read.
+    # Never more walkers than repositories (the pool caps itself again at the paths it
+    # is given); counted first so that the walkers still boot while the store is read.
+    workers = min(workers, len(references) if references else Repository.select().count())
     with Walkers(workers, worker_command(worker_prefix)) as walkers:
         targets = _targets(config, references)
         by_path = {target[4]: target for target in targets}
@@ -292,8 +294,8 @@ def prune(retention: Retention | None = None) -> PruneResult:
     """Delete Statistic points older than the retention's ``keep_all_days``, keeping the
     newest point of each repository's ISO week when ``keep_weekly``."""
     retention = Retention() if retention is None else retention
-    if retention.keep_all_days < 1:
-        raise InvalidInputError("keep-all-days must be at least 1")
+    if not KEEP_ALL_DAYS.holds(retention.keep_all_days):
+        raise InvalidInputError(f"keep-all-days must be {KEEP_ALL_DAYS.words}")
     cutoff = utcnow() - dt.timedelta(days=retention.keep_all_days)
     mark = database.obj.param
     if retention.keep_weekly:

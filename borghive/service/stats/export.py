@@ -12,6 +12,7 @@ from pathlib import Path
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
+from borghive.rules.bounds import WALK_TIME_LIMIT
 from borghive.rules.layout import repository_path
 from borghive.rules.times import aware
 from borghive.store import rows
@@ -82,8 +83,11 @@ def export_prometheus(
 
     ``borghive_repository_open`` is looked up now (``lock.exclusive`` present), in the
     killable workers with ``time_limit`` per repository; an unreachable one gets no sample.
-    Raises InvalidInputError when the directory cannot be written.
+    Raises InvalidInputError when the directory cannot be written or ``time_limit`` is
+    outside its bound.
     """
+    if not WALK_TIME_LIMIT.holds(time_limit):
+        raise InvalidInputError(f"the time limit must be {WALK_TIME_LIMIT.words}")
     latest = latest_statistics()
     repositories = rows(
         Repository.select(
