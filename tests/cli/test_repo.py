@@ -307,9 +307,18 @@ def test_malformed_settings_are_refused(populated: Cli, subtests: pytest.Subtest
         with subtests.test(option=option):
             assert_refused(populated.run("repo", "create", "alice/docs", option), fragment)
             assert_refused(populated.run("repo", "set", "alice/photos", option), fragment)
+    # The same key twice, spelt alike: the options contradict each other (usage).
     assert_refused(
         populated.run(
             "repo", "create", "alice/docs", "-k", "laptop", "--append-only-key", "laptop"
+        ),
+        "--key laptop and --append-only-key laptop contradict each other",
+        exit_code=2,
+    )
+    # Spelt differently, only the store knows they are one key.
+    assert_refused(
+        populated.run(
+            "repo", "create", "alice/docs", "-k", "laptop", "--append-only-key", "alice/laptop"
         ),
         "both as --key and --append-only-key",
     )

@@ -21,6 +21,8 @@ from borghive.store.models import Statistic
 from tests.harness.borg import du
 from tests.harness.cli import Cli
 
+from .helpers import assert_refused
+
 
 @pytest.fixture
 def cli(migrated: Config, config_file: Path, make_borg_repo: Callable[[Path], Path]) -> Cli:
@@ -122,6 +124,62 @@ def test_unknown_repository_and_bad_duration(cli: Cli) -> None:
     assert "borghive: error: repository alice/nothing not found" in missing.stderr
     bad = cli.run("stats", "collect", "--changed-since", "soon")
     assert bad.exit_code == 1 and "invalid duration" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (("collect", "--jobs", "300"), "'--jobs' / '-j': 300 is out of range: must be 0 to 256"),
+        (("collect", "-j", "100000"), "100000 is out of range: must be 0 to 256"),
+        (("collect", "--jobs", "-1"), "-1 is out of range"),
+        (("prune", "--keep-all-days", "99999999999999999999"), "must be 1 to 36500 days"),
+        (("collect", "--keep-all-days", "36501"), "must be 1 to 36500 days"),
+        (("prune", "--keep-all-days", "0"), "must be 1 to 36500 days"),
+        (("prune", "--keep-weekly", "--no-keep-weekly"), "--keep-weekly and --no-keep-weekly"),
+        (("collect", "--quiet", "--json"), "--quiet and --json contradict each other"),
+    ],
+)
+def test_numbers_out_of_bounds_and_contradictions_are_usage_errors(
+    cli: Cli, argv: tuple[str, ...], fragment: str
+) -> None:
+    with open_store(cli.config.store):
+        points = Statistic.select().count()
+    started = dt.datetime.now()
+    assert_refused(cli.run("stats", *argv), fragment, exit_code=2)
+    assert (dt.datetime.now() - started).total_seconds() < 5  # nothing was started
+    with open_store(cli.config.store):
+        assert Statistic.select().count() == points
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (("collect", "--time-limit", "2d"), "invalid duration '2d': longer than 1d"),
+        (("collect", "--time-limit", "99999w"), "longer than 1d"),
+        (("export", "--prometheus", "/dev/null", "--time-limit", "1d1s"), "longer than 1d"),
+    ],
+)
+def test_time_limits_past_a_day_are_refused(cli: Cli, argv: tuple[str, ...], fragment: str) -> None:
+    assert_refused(cli.run("stats", *argv), fragment)
+
+
+def test_the_largest_bounds_still_work(cli: Cli) -> None:
+    result = json.loads(
+        cli.ok(
+            "stats",
+            "collect",
+            "--jobs",
+            "256",
+            "--time-limit",
+            "1d",
+            "--keep-all-days",
+            "36500",
+            "--json",
+        ).stdout
+    )
+    assert (result["measured"], result["failed"]) == (1, 0)
+    pruned = json.loads(cli.ok("stats", "prune", "--no-keep-weekly", "--json").stdout)
+    assert pruned["keep_weekly"] is False
 
 
 def test_sparkline() -> None:

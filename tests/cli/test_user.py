@@ -98,6 +98,19 @@ def test_set_changes_only_what_is_given(populated: Cli) -> None:
     assert populated.json("user", "show", "alice")["email"] is None
 
 
+def test_email_and_no_email_together_are_a_usage_error(populated: Cli) -> None:
+    before = populated.snapshot()
+    for argv in (
+        ("--email", "a@example.net", "--no-email"),
+        ("--no-email", "--email", "a@example.net"),
+    ):
+        result = populated.run("user", "set", "alice", *argv)
+        assert_refused(result, "--email and --no-email contradict each other", exit_code=2)
+        assert result.stderr.splitlines()[1] == "borghive: hint: see 'borghive user set --help'"
+    assert populated.snapshot() == before
+    assert populated.json("user", "show", "alice")["email"] == "alice@example.org"
+
+
 def test_remove_deletes_a_user_who_owns_nothing(cli: Cli) -> None:
     cli.ok("user", "add", "dave")
     assert cli.ok("user", "remove", "dave").stdout.strip() == "removed user dave"

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from borghive.config import Config
-from borghive.errors import NotFoundError
+from borghive.errors import InvalidInputError, NotFoundError
 from borghive.rules.times import utcnow
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories.backends import accounts_backend
@@ -21,6 +21,7 @@ from borghive.service.stats import report as stats_report
 from borghive.service.stats.collect import Retention
 from borghive.service.users import people as users
 from borghive.store.models import Repository, Statistic
+from borghive.walker.pool import Walkers
 from tests.harness.borg import du
 
 
@@ -246,3 +247,65 @@ def test_label_values_are_escaped() -> None:
     ]
     assert family.samples[0].labels["owner"] == awkward
     assert family.samples[0].value == 5
+
+
+def _counting_prefix(log: Path) -> list[str]:
+    """A worker prefix that appends a line to ``log`` each time a walker starts."""
+    return ["sh", "-c", f'echo started >> "{log}"; exec "$@"', "sh"]
+
+
+@pytest.mark.parametrize("jobs", [256, 3])
+def test_collect_never_starts_more_walkers_than_repositories(
+    alice: tuple[Config, Path], tmp_path: Path, jobs: int
+) -> None:
+    config, _ = alice
+    log = tmp_path / "walkers.log"
+    result = stats.collect(config, jobs=jobs, worker_prefix=_counting_prefix(log))
+    assert (result.measured, result.missing) == (1, 1)
+    assert log.read_text().splitlines() == ["started"] * 2
+    log.unlink()
+    stats.collect(config, ["alice/laptop"], jobs=jobs, worker_prefix=_counting_prefix(log))
+    assert log.read_text().splitlines() == ["started"]
+
+
+def test_a_pool_started_larger_than_its_paths_keeps_only_one_walker_per_path(
+    tmp_path: Path,
+) -> None:
+    paths = [str(tmp_path / name) for name in ("a", "b")]
+    for path in paths:
+        Path(path).mkdir()
+    with Walkers(6) as walkers:
+        assert len(walkers.workers) == 6
+        results = list(walkers.measure(paths, limit=30))
+        assert len(walkers.workers) <= 2
+    assert sorted(r.path for r in results) == paths
+
+
+@pytest.mark.parametrize(
+    ("call", "problem"),
+    [
+        (lambda c: stats.collect(c, jobs=257), "jobs must be 0 to 256"),
+        (lambda c: stats.collect(c, jobs=-1), "jobs must be 0 to 256"),
+        (lambda c: stats.collect(c, time_limit=1e300), "time limit must be greater than 0"),
+        (lambda c: stats.collect(c, time_limit=float("nan")), "time limit must be"),
+        (lambda c: stats.prune(Retention(100_000_000)), "keep-all-days must be 1 to 36500"),
+        (lambda c: stats.prune(Retention(10**20)), "keep-all-days must be 1 to 36500"),
+        (
+            lambda c: stats_export.export_prometheus(c, Path("/nonexistent/x"), time_limit=1e300),
+            "time limit must be greater than 0",
+        ),
+    ],
+)
+def test_numbers_past_their_bounds_are_invalid_input_not_overflow(
+    alice: tuple[Config, Path], call: Callable[[Config], object], problem: str
+) -> None:
+    config, _ = alice
+    with pytest.raises(InvalidInputError, match=problem):
+        call(config)
+    assert Statistic.select().count() == 0
+
+
+def test_the_largest_retention_prunes_nothing(alice: tuple[Config, Path]) -> None:
+    config, _ = alice
+    stats.collect(config)
+    assert stats.prune(Retention(36500)).deleted == 0

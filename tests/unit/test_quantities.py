@@ -1,13 +1,25 @@
 """Sizes and durations as people write them: parse_size, format_size, parse_duration,
-format_duration."""
+format_duration; and the bounds of numbers (rules/bounds.py)."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from borghive.errors import InvalidInputError
+from borghive.rules.bounds import (
+    DURATION,
+    JOBS,
+    KEEP_ALL_DAYS,
+    SIZE,
+    STATS_DELAY,
+    TIMEOUT,
+    WALK_TIME_LIMIT,
+    Bound,
+)
 from borghive.rules.quantities import (
     MAX_DURATION,
     format_duration,
@@ -254,3 +266,55 @@ def test_parse_duration_raises_only_invalid_input(text: str) -> None:
         assert error.message.startswith("invalid duration ")
         return
     assert 0 < seconds <= MAX_DURATION
+
+
+# --- bounds ------------------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=999_999), st.sampled_from("smhdw")),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([WALK_TIME_LIMIT, DURATION, Bound(1, 60, unit="seconds")]),
+)
+def test_a_duration_never_exceeds_the_bound_it_is_parsed_against(
+    parts: list[tuple[int, str]], bound: Bound
+) -> None:
+    text = "".join(f"{number}{unit}" for number, unit in parts)
+    try:
+        seconds = parse_duration(text, bound)
+    except InvalidInputError as error:
+        assert error.message.startswith(f"invalid duration {text!r}: ")
+        assert "longer than" in error.message or "longer than zero" in error.message
+        return
+    assert 0 < seconds <= bound.high
+
+
+def test_the_walk_time_limit_is_one_day() -> None:
+    assert parse_duration("1d", WALK_TIME_LIMIT) == DAY
+    assert parse_duration("23h59m60s", WALK_TIME_LIMIT) == DAY
+    with pytest.raises(InvalidInputError, match=r"'1d1s': longer than 1d$"):
+        parse_duration("1d1s", WALK_TIME_LIMIT)
+    assert parse_duration("2d") == 2 * DAY  # other durations keep the ten years
+
+
+@settings(max_examples=300)
+@given(
+    st.floats(allow_nan=True, allow_infinity=True) | st.integers(min_value=-(10**30)),
+    st.sampled_from([JOBS, KEEP_ALL_DAYS, TIMEOUT, WALK_TIME_LIMIT, STATS_DELAY, SIZE]),
+)
+def test_a_bound_holds_only_finite_values_inside_it(value: float, bound: Bound) -> None:
+    inside = bound.low < value if bound.above_low else bound.low <= value
+    expected = math.isfinite(value) and inside and value <= bound.high
+    assert bound.holds(value) is expected
+
+
+def test_bounds_in_words() -> None:
+    assert JOBS.words == "0 to 256"
+    assert KEEP_ALL_DAYS.words == "1 to 36500 days"
+    assert TIMEOUT.words == "greater than 0, at most 3600 seconds"
+    assert not TIMEOUT.holds(0) and TIMEOUT.holds(3600) and not TIMEOUT.holds(3600.001)
+    assert SIZE.high == 10**18 and DURATION.high == MAX_DURATION
