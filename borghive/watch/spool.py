@@ -62,7 +62,7 @@ def read_spool(path: Path, kinds: Collection[str]) -> list[EventRecord]:
     cannot be read."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no spool (writing one would fail)
         return []
     try:
         body = json.loads(data)
