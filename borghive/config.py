@@ -309,6 +309,16 @@ class StatsConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """What ``borghive watch`` keeps on disk: the events the store could not take at shutdown."""
+
+    spool: Path = field(
+        default=Path("/var/lib/borghive/watch.spool"),
+        metadata=about("Events not written at shutdown, replayed at start.", "absolute path"),
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration; ``source`` says where it came from."""
 
@@ -321,6 +331,7 @@ class Config:
     ldap: LdapConfig = field(default_factory=LdapConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -332,6 +343,7 @@ SECTIONS: dict[str, type[Any]] = {
     "ldap": LdapConfig,
     "alerts": AlertsConfig,
     "stats": StatsConfig,
+    "watch": WatchConfig,
 }
 
 

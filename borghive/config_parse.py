@@ -269,6 +269,8 @@ def validate(config: Config) -> list[str]:
         problems.append("stats.time_limit: must be a positive number of seconds")
     if not 0 <= stats.jobs <= 256:
         problems.append("stats.jobs: must be between 0 (one per CPU, at most 8) and 256")
+    if not config.watch.spool.is_absolute():
+        problems.append("watch.spool: must be an absolute path")
     problems.extend(bound_problems(config, problems))
     return problems
 

@@ -14,6 +14,7 @@ from borghive.store.db import (
     rows,
     store_errors,
     write_transaction,
+    write_transaction_within,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "rows",
     "store_errors",
     "write_transaction",
+    "write_transaction_within",
 ]

@@ -112,6 +112,38 @@ def write_transaction(db: Database | None = None) -> Iterator[None]:
 
 
 @contextmanager
+def write_transaction_within(seconds: float, db: Database | None = None) -> Iterator[None]:
+    """:func:`write_transaction`, waiting at most about ``seconds`` for another writer's lock
+    (SQLite's busy timeout; PostgreSQL's statement timeout, and its connect timeout when it
+    must reconnect) instead of the configured waits, for a caller with a deadline. A wait
+    that runs out raises the driver's OperationalError, as the configured one does."""
+    db = database.obj if db is None else db
+    milliseconds = max(1, int(seconds * 1000))
+    if isinstance(db, SqliteDatabase):
+        previous = execute("PRAGMA busy_timeout", db=db).fetchone()[0]
+        execute(f"PRAGMA busy_timeout = {milliseconds}", db=db)
+        try:
+            with write_transaction(db):
+                yield
+        finally:
+            if not db.is_closed():
+                execute(f"PRAGMA busy_timeout = {int(previous)}", db=db)
+        return
+    configured = db.connect_params.get("connect_timeout")
+    if db.is_closed() and configured is not None:
+        # libpq counts whole seconds and treats less than 2 as 2.
+        bounded = min(int(configured), max(2, int(seconds + 0.999)))
+        db.connect_params["connect_timeout"] = str(bounded)
+    try:
+        with write_transaction(db):
+            execute(f"SET LOCAL statement_timeout = {milliseconds}", db=db)
+            yield
+    finally:
+        if configured is not None:
+            db.connect_params["connect_timeout"] = configured
+
+
+@contextmanager
 def open_store(
     config: StoreConfig, *, readonly: bool = False, check_schema: bool = True, create: bool = False
 ) -> Iterator[Database]:

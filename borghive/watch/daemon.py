@@ -5,8 +5,14 @@ Watches the repos root, every repository user's home and every repository direct
 :mod:`borghive.watch.classify`; the outcomes go to an :class:`~borghive.watch.outbox.Outbox`
 that is written through :mod:`borghive.service.events.writer`, and kept while the store is away.
 
-Signals only set flags, acted on between events: SIGTERM/SIGINT flush and stop (exit 0),
-SIGHUP reloads the configuration. A queue overflow (wd -1) triggers a full rescan.
+Signals only set flags, acted on between events: SIGTERM/SIGINT stop, SIGHUP reloads the
+configuration. A queue overflow (wd -1) triggers a full rescan.
+
+Stopping loses nothing: the kernel's inotify queue is drained, the outbox flushed for up to
+SHUTDOWN_GRACE seconds, and what the store still cannot take goes to the spool, which the
+next start writes first. No write waits for the store's lock past WRITE_WAIT (the grace
+left, when stopping), so a locked store cannot hold a stop past the unit's TimeoutStopSec=30:
+WRITE_WAIT + DRAIN_LIMIT + SHUTDOWN_GRACE + the statistics worker's 5 s is under 25 s.
 """
 
 from __future__ import annotations
@@ -38,7 +44,15 @@ from borghive.watch.classify import (
     removed,
     resynchronised,
 )
-from borghive.watch.inotify import POLL_MS, TREE_MASK, VANISHED, EventHandler, Notifier
+from borghive.watch.inotify import (
+    POLL_MS,
+    TREE_MASK,
+    VANISHED,
+    EventHandler,
+    Notifier,
+    watch_errno,
+    watch_refusal,
+)
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import (
     Listing,
@@ -52,7 +66,9 @@ from borghive.watch.writer import StoreWriter
 
 log = logging.getLogger("borghive.watch")
 
-SHUTDOWN_GRACE = 10.0
+SHUTDOWN_GRACE = 10.0  # seconds the final flush keeps trying before events are spooled
+DRAIN_LIMIT = 5.0  # seconds to read what the kernel still queues when a stop is asked
+WRITE_WAIT = 2.0  # seconds a write in the loop waits for the store's lock at most
 
 
 @dataclass(frozen=True)
@@ -79,12 +95,13 @@ class Daemon:
     ) -> None:
         self.config = config
         self._reload_config = reload
-        self.writer = StoreWriter(config.repos.root, Outbox(limit=buffer_limit))
+        self.writer = StoreWriter(config.repos.root, Outbox(limit=buffer_limit), config.watch.spool)
         # No refresh: statistics are not measured after updates (tests, --once).
         self.refreshes = None if refresh is None else RefreshQueue(refresh, refresh_delay)
         self.states: dict[RepoKey, RepoState] = {}
         self._nodes: dict[int, Node] = {}
         self._watched: dict[Path, int] = {}
+        self._refused: set[Path] = set()  # watch failures logged, until one succeeds
         self._stop = False
         self._scanned = False
         self.status = 0
@@ -113,10 +130,13 @@ class Daemon:
             return True
         result = self._manager.add_watch(str(path), TREE_MASK, quiet=True)
         wd = int(next(iter(result.values()), -1))
-        if wd < 0:
-            if path.is_dir():
-                log.warning("cannot watch %s (fs.inotify.max_user_watches?)", path)
+        if wd < 0:  # logged once until it can be watched; a directory gone is routine
+            message = watch_refusal(path, watch_errno(self._manager))
+            if message is not None and path not in self._refused:
+                self._refused.add(path)
+                log.warning("%s", message)
             return False
+        self._refused.discard(path)
         if depth == 2:
             node = Node(path, depth, path.parent.name, path.name)
         else:
@@ -280,7 +300,8 @@ class Daemon:
 
     def flush(self, now: float | None = None) -> bool:
         """Write what is pending when due; True when nothing is left pending."""
-        return self.writer.flush(time.monotonic() if now is None else now)
+        wait = min(self.config.store.busy_timeout, WRITE_WAIT)
+        return self.writer.flush(time.monotonic() if now is None else now, wait=wait)
 
     # --- loop ------------------------------------------------------------------------
 
@@ -336,18 +357,20 @@ class Daemon:
         if self._notifier.check_events():
             self._notifier.read_events()
         self._notifier.process_events()
-        if self._rescan:
-            self._rescan = False
-            self.rescan()
+        self._between_reads()
         if self._reload:
             self.reload()
         self.flush()
 
     def run(self) -> int:
-        """Start, loop until SIGTERM/SIGINT, flush, stop; returns the exit status: 0, or 1
-        when the repos root itself vanished. Raises ConfigError when the root is missing."""
+        """Write the spool's events, start, loop until SIGTERM/SIGINT, stop (see
+        :meth:`close`); returns the exit status: 0, or 1 when the repos root itself
+        vanished or events were lost. Raises ConfigError when the root is missing or the
+        spool cannot be read."""
         previous = self.install_signal_handlers()
         try:
+            if self.writer.load_spool():
+                self.flush()
             self.start()
             self.flush()
             log.info("watching %s: ready", self.root)
@@ -359,14 +382,22 @@ class Daemon:
                 signal.signal(signum, handler)
         return self.status
 
+    def _between_reads(self) -> None:
+        """Rescan if an overflow asked for it."""
+        if self._rescan:
+            self._rescan = False
+            self.rescan()
+
     def close(self) -> None:
-        """Final flush (retried for up to SHUTDOWN_GRACE seconds), then release."""
-        self._notifier.process_events()
-        deadline = time.monotonic() + SHUTDOWN_GRACE
-        while not self.flush() and time.monotonic() < deadline:
-            time.sleep(max(0.0, min(self.outbox.retry_at, deadline) - time.monotonic()))
-        if self.outbox.pending:
-            log.error("stopping with %d events not written", len(self.outbox.events))
-        if self.refreshes is not None:
-            self.refreshes.stop()
-        self._notifier.stop()
+        """Stop: drain the inotify queue, flush for up to SHUTDOWN_GRACE seconds, spool
+        what is left, release. Sets ``status`` to 1 when events were lost."""
+        try:
+            if not self._notifier.drain(time.monotonic() + DRAIN_LIMIT, self._between_reads):
+                log.warning("stopping before the inotify queue was read to its end")
+            deadline = time.monotonic() + SHUTDOWN_GRACE
+            if not self.writer.finish(deadline, self.config.store.busy_timeout):
+                self.status = 1
+        finally:
+            if self.refreshes is not None:
+                self.refreshes.stop()
+            self._notifier.stop()

@@ -4,6 +4,11 @@ The only module besides the daemon that imports pyinotify."""
 
 from __future__ import annotations
 
+import errno
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyinotify
@@ -23,6 +28,29 @@ TREE_MASK = (
 VANISHED = pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM
 
 
+def watch_errno(manager: pyinotify.WatchManager) -> int:
+    """Why the last ``add_watch`` failed (an errno; 0 when unknown). pyinotify returns only
+    a negative wd with ``quiet=True``; the reason is kept by its libc wrapper."""
+    code = manager._inotify_wrapper.get_errno()
+    return int(code) if code else 0
+
+
+def watch_refusal(path: Path, code: int) -> str | None:
+    """What to log when ``path`` cannot be watched for errno ``code``: the kernel's reason,
+    with the watch limit's hint only when that is the reason (ENOSPC); None for a directory
+    that is gone meanwhile (routine)."""
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return None
+    if code == errno.ENOSPC:
+        return (
+            f"cannot watch {path}: inotify watch limit reached "
+            "(raise fs.inotify.max_user_watches; see borghive doctor)"
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return f"cannot watch {path}: permission denied (its events are not recorded)"
+    return f"cannot watch {path}: {os.strerror(code) if code else 'unknown error'}"
+
+
 class Notifier(pyinotify.Notifier):  # type: ignore[misc]
     """pyinotify's Notifier without its rename bookkeeping.
 
@@ -37,6 +65,19 @@ class Notifier(pyinotify.Notifier):  # type: ignore[misc]
         super().process_events()
         self._sys_proc_fun._mv_cookie.clear()
         self._sys_proc_fun._mv.clear()
+
+    def drain(self, deadline: float, between: Callable[[], None]) -> bool:
+        """Handle what was read, then read and handle what the kernel still queues until
+        its queue is empty (True) or ``deadline`` (monotonic) passes (False);
+        ``between()`` runs after each batch (the daemon's rescan after an overflow)."""
+        while True:
+            self.process_events()
+            between()
+            if not self.check_events(timeout=0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            self.read_events()
 
 
 class EventHandler(pyinotify.ProcessEvent):  # type: ignore[misc]

@@ -3,7 +3,9 @@
 Events wait in a bounded queue (the oldest are dropped past ``limit``, and counted); times
 wait in a map with one entry per repository, so they are bounded by the tree. Retries
 back off exponentially; the caller logs each outage once (``outage_started`` tells when).
-The clock is passed in, so this is tested without sleeping.
+The clock is passed in, so this is tested without sleeping. ``spooled`` counts the events
+at the front that came from the spool file and are still in it: while there are any, a
+write must not duplicate an event a crashed earlier replay already stored.
 """
 
 from __future__ import annotations
@@ -25,12 +27,23 @@ class Outbox:
     dropped: int = 0
     failures: int = 0
     retry_at: float = 0.0
+    spooled: int = 0
 
     def add_event(self, record: EventRecord) -> None:
         if len(self.events) >= self.limit:
             self.events.popleft()
             self.dropped += 1
+            self.spooled = max(0, self.spooled - 1)
         self.events.append(record)
+
+    def add_spooled(self, records: list[EventRecord]) -> None:
+        """Events read back from the spool, put before anything observed since."""
+        self.events.extendleft(reversed(records))
+        self.spooled += len(records)
+        while len(self.events) > self.limit:
+            self.events.pop()
+            self.dropped += 1
+        self.spooled = min(self.spooled, len(self.events))
 
     def add_times(self, key: RepoKey, times: RepoTimes) -> None:
         self.times[key] = times
@@ -59,6 +72,7 @@ class Outbox:
         """The first ``event_count`` events and these times are in the store."""
         for _ in range(event_count):
             self.events.popleft()
+        self.spooled = max(0, self.spooled - event_count)
         for key, value in times.items():
             if self.times.get(key) == value:
                 del self.times[key]

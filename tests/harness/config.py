@@ -6,17 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from borghive.config import Config, ReposConfig, StoreConfig
+from borghive.config import Config, ReposConfig, StoreConfig, WatchConfig
 
 
 def make_config(tmp_path: Path, store_url: str, **repos: Any) -> Config:
-    """A configuration for tests: the given store, repos root under ``tmp_path``."""
+    """A configuration for tests: the given store, repos root and the watch spool under
+    ``tmp_path``."""
     root = tmp_path / "repos"
     root.mkdir(exist_ok=True)
     return Config(
         source="<tests>",
         store=StoreConfig(url=store_url, busy_timeout=30.0),
         repos=ReposConfig(root=root, host="backup.example.org", **repos),
+        watch=WatchConfig(spool=tmp_path / "watch.spool"),
     )
 
 
@@ -51,6 +53,7 @@ def config_toml(config: Config, **sections: dict[str, Any]) -> str:
             "uid_min": config.repos.uid_min,
             "uid_max": config.repos.uid_max,
         },
+        "watch": {"spool": str(config.watch.spool)},
     }
     if config.accounts.backend == "ldap":
         ldap = config.ldap

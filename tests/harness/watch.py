@@ -1,7 +1,7 @@
-"""A ``borghive watch`` subprocess on a SQLite store, and readers of the store that do not
-touch the models' database proxy; fixtures ``sqlite_store``, ``watch_config_file``,
-``reader`` and ``watcher`` (a running ``borghive watch``, stopped after the test, which must
-exit 0 without a traceback)."""
+"""A ``borghive watch`` subprocess on a SQLite store, readers of the store that do not touch
+the models' database proxy, and a second process holding the store's write lock; fixtures
+``sqlite_store``, ``watch_config_file``, ``reader`` and ``watcher`` (a running ``borghive
+watch``, stopped after the test, which must exit 0 without a traceback)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -78,6 +79,17 @@ class StoreReader:
         )
         return (None if row[0] is None else str(row[0]), None if row[1] is None else str(row[1]))
 
+    def event_rows(self, repo_user: str) -> list[tuple[str, str, str]]:
+        """(kind, time as stored, detail) of a repository's events in order."""
+        return [
+            (str(kind), str(time), str(detail))
+            for kind, time, detail in self._query(
+                "SELECT e.kind, e.time, e.detail FROM event e JOIN repository r "
+                "ON e.repository_id = r.id WHERE r.repo_user = ? ORDER BY e.id",
+                (repo_user,),
+            )
+        ]
+
     def event_count(self) -> int:
         return int(self._query("SELECT count(*) FROM event", ())[0][0])  # type: ignore[call-overload]
 
@@ -91,6 +103,36 @@ class StoreReader:
             connection.execute("COMMIT")
         finally:
             connection.close()
+
+
+_HOLD_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+connection.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def locked_by_another_process(path: Path) -> Iterator[None]:
+    """Another process holds the SQLite store's write lock (``BEGIN IMMEDIATE``, as any
+    borghive writer takes it) for the duration: writers wait their busy timeout and fail,
+    readers still read."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        yield
+    finally:
+        if holder.stdin is not None:
+            holder.stdin.close()
+        holder.wait(timeout=30)
 
 
 def store_reader(config: Config) -> StoreReader:
@@ -114,11 +156,14 @@ def newest_index_mtime(path: Path) -> float:
 class WatchProcess:
     """``borghive --config FILE --debug watch`` in a subprocess; stderr kept in a file."""
 
-    def __init__(self, config_file: Path, log: Path) -> None:
+    def __init__(
+        self, config_file: Path, log: Path, prefix: tuple[str, ...] = (), ready: bool = True
+    ) -> None:
         self.log = log
         self._stderr = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
+                *prefix,
                 borghive_command(),
                 "--config",
                 str(config_file),
@@ -131,8 +176,9 @@ class WatchProcess:
             stderr=self._stderr,
             env={k: v for k, v in os.environ.items() if not k.startswith("BORGHIVE_")},
         )
-        wait_for(lambda: "ready" in self.text() or self.process.poll() is not None, 30)
-        assert self.process.poll() is None, self.text()
+        if ready:
+            wait_for(lambda: "ready" in self.text() or self.process.poll() is not None, 30)
+            assert self.process.poll() is None, self.text()
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")

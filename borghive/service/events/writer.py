@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from peewee import DatabaseError, InterfaceError, OperationalError
 
@@ -21,12 +22,15 @@ from borghive.config import StoreConfig
 from borghive.errors import StoreUnavailableError
 from borghive.rules.times import later
 from borghive.service.events.records import EventRecord, RecordReport, RepoKey, RepoTimes
-from borghive.store import open_store, rows, write_transaction
+from borghive.store import open_store, rows, write_transaction, write_transaction_within
 from borghive.store.models import EVENT_KINDS, Event, Repository, database
 from borghive.store.queries import advance_times
 
+__all__ = ["EVENT_KINDS", "open_event_store", "record_changes"]
+
 _CHUNK = 500  # repository users per lookup query (well under SQLite's parameter limit)
 _Stored = tuple[int, dt.datetime | None, dt.datetime | None]  # id, last access, last update
+_Row = tuple[int, str, dt.datetime, str]  # repository id, kind, time, detail
 
 
 @contextmanager
@@ -64,6 +68,47 @@ def _moves(observed: RepoTimes, stored: _Stored) -> bool:
     return later(last_access, observed.last_access) or later(last_update, observed.last_update)
 
 
+def _stored_rows(rows_to_insert: list[dict[str, object]]) -> Counter[_Row]:
+    """How many times each of these rows is in the store already (same repository, kind,
+    time to the microsecond and detail)."""
+    if not rows_to_insert:
+        return Counter()
+    wanted = {_row(row) for row in rows_to_insert}
+    ids = sorted({row[0] for row in wanted})
+    earliest, latest = min(row[2] for row in wanted), max(row[2] for row in wanted)
+    found: Counter[_Row] = Counter()
+    for start in range(0, len(ids), _CHUNK):
+        query = Event.select(Event.repository, Event.kind, Event.time, Event.detail).where(
+            Event.repository.in_(ids[start : start + _CHUNK]),
+            Event.time.between(earliest, latest),
+        )
+        for repository, kind, time, detail in rows(query):
+            row = (int(repository), str(kind), time, str(detail))
+            if row in wanted:
+                found[row] += 1
+    return found
+
+
+def _row(row: Mapping[str, object]) -> _Row:
+    time = row["time"]
+    if not isinstance(time, dt.datetime):
+        raise TypeError(f"event time {time!r} is not a datetime")
+    return (int(str(row["repository"])), str(row["kind"]), time, str(row["detail"]))
+
+
+def _missing(rows_to_insert: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The rows not in the store yet: a row stored n times accounts for its first n copies."""
+    stored = _stored_rows(rows_to_insert)
+    missing = []
+    for row in rows_to_insert:
+        key = _row(row)
+        if stored[key]:
+            stored[key] -= 1
+        else:
+            missing.append(row)
+    return missing
+
+
 def _reset_connection() -> None:
     """Drop a connection that failed, so that the next call connects afresh."""
     with contextlib.suppress(Exception):
@@ -71,11 +116,21 @@ def _reset_connection() -> None:
 
 
 def record_changes(
-    events: Sequence[EventRecord], times: Mapping[RepoKey, RepoTimes]
+    events: Sequence[EventRecord],
+    times: Mapping[RepoKey, RepoTimes],
+    *,
+    wait: float | None = None,
+    replay: bool = False,
 ) -> RecordReport:
     """Write ``events`` and move the repositories' last access/update forward to
     ``times`` (an older or None value leaves a time alone), in one transaction. Records of
     directories that match no repository are left out and named in the report.
+
+    ``wait`` bounds the wait for another writer's lock (seconds; None: the configured busy
+    timeout). ``replay``: the events may have been written before (a spool replayed again
+    after a crash), so an event already in the store is not written twice: events are
+    compared by repository, kind, time to the microsecond and detail, in the same
+    transaction as the insert.
 
     Raises StoreUnavailableError when the store cannot be written; nothing is written then.
     """
@@ -85,8 +140,11 @@ def record_changes(
     keys = {record.key for record in events} | set(times)
     if not keys:
         return RecordReport(0, 0, frozenset())
+    transaction: AbstractContextManager[None] = (
+        write_transaction() if wait is None else write_transaction_within(wait)
+    )
     try:
-        with write_transaction():
+        with transaction:
             known = _repository_ids(keys)
             rows_to_insert = [
                 {
@@ -98,6 +156,8 @@ def record_changes(
                 for record in events
                 if record.key in known
             ]
+            if replay:
+                rows_to_insert = _missing(rows_to_insert)
             for start in range(0, len(rows_to_insert), _CHUNK):
                 Event.insert_many(rows_to_insert[start : start + _CHUNK]).execute()
             updates = [
