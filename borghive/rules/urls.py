@@ -25,7 +25,7 @@ _PRINTABLE = re.compile(r"[!-~]*")  # printable ASCII: no space, control or non-
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _PORT = re.compile(r"[0-9]{1,5}")
 # Whatever precedes the last "@" of the authority, also in text that does not parse.
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?/*)([^/?#]*@)")
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)([^/?#]*@)")
 # The same inside free text (a library's error message): after "://", up to the last "@".
 _EMBEDDED_USERINFO = re.compile(r"(://)[^\s/?#]*@")
 
