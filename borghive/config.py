@@ -64,7 +64,8 @@ class StoreConfig:
         metadata=about(
             "Where the store is: sqlite:////ABSOLUTE/PATH (four slashes) or "
             "postgresql://USER@HOST:PORT/DATABASE.",
-            "sqlite://, postgresql:// or postgres://; no password in the URL",
+            "sqlite:///PATH naming a file, or postgresql:// (postgres://) with a host name or "
+            "address and a port from 1 to 65535; no password, spaces or control characters",
         ),
     )
     password_file: Path | None = field(
@@ -91,7 +92,11 @@ class ReposConfig:
         metadata=about("The repository tree: ROOT/REPOSITORY-USER/REPOSITORY-NAME.", _SAFE_PATH),
     )
     host: str = field(
-        default="", metadata=about("Host name in client URLs (empty: this machine's host name).")
+        default="",
+        metadata=about(
+            "Host name in client URLs (empty: this machine's host name).",
+            "a DNS name, an IPv4 address or an IPv6 address in [ ]; no spaces",
+        ),
     )
     ssh_port: int = field(
         default=22, metadata=about("SSH port in client URLs (sshd's Port, if not 22).", bounds.PORT)
@@ -173,7 +178,7 @@ class AccountsConfig:
         metadata=about(
             "Repository users' login shell: sshd runs the forced command through it, so a "
             "real shell, not nologin.",
-            "absolute path",
+            "absolute path of letters, digits and . _ - + /",
         ),
     )
 
@@ -186,7 +191,7 @@ class LdapConfig:
         default="ldap://localhost",
         metadata=about(
             "The directory server: ldap://HOST[:PORT] (see start_tls) or ldaps://HOST[:PORT].",
-            "ldap:// or ldaps://",
+            "ldap:// or ldaps://, a port from 1 to 65535, no path or password",
         ),
     )
     start_tls: bool = field(default=True, metadata=about("Use StartTLS on an ldap:// URL."))
@@ -257,7 +262,11 @@ class AlertsConfig:
     )
     pushover_url: str = field(
         default="https://api.pushover.net/1/messages.json",
-        metadata=about("Pushover's message API.", "http:// or https://"),
+        metadata=about(
+            "Pushover's message API (or a compatible server; private and loopback hosts "
+            "are allowed).",
+            "http:// or https://, a port from 1 to 65535, no password",
+        ),
     )
     pushover_token_file: Path | None = field(
         default=None, metadata=about("Pushover application token: first line of this file.")

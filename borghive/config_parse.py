@@ -22,15 +22,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from borghive.errors import ConfigError
+from borghive.login.storeurl import is_postgres, postgres_address, sqlite_file
 from borghive.rules.bounds import Bound
 from borghive.rules.names import path_problem
+from borghive.rules.urls import (
+    HTTP_SCHEMES,
+    LDAP_SCHEMES,
+    POSTGRES_SCHEMES,
+    UrlError,
+    host_problem,
+    parse_url,
+    redact,
+)
 
 if TYPE_CHECKING:
     from borghive.config import AlertsConfig, Config
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
-_URL_PASSWORD = re.compile(r"^[a-z0-9+]+://[^/@]*:[^/@]*@")
 
 
 def _quoter() -> reprlib.Repr:
@@ -222,14 +231,15 @@ def validate(config: Config) -> list[str]:
     """Return the semantic problems of a well-typed configuration (empty when valid)."""
     problems: list[str] = []
     store, repos = config.store, config.repos
-    if not store.url.startswith(("sqlite://", "postgresql://", "postgres://")):
-        problems.append("store.url: expected sqlite:///PATH or postgresql://HOST/DB")
-    if _URL_PASSWORD.match(store.url):
-        problems.append("store.url: contains a password; put it in store.password_file")
+    problems.extend(_store_url_problems(store.url))
     if not (0 < store.busy_timeout < math.inf and 0 < store.connect_timeout < math.inf):
         problems.append("store: timeouts must be positive and finite")
     if not 1 <= repos.ssh_port <= 65535:
         problems.append("repos.ssh_port: must be between 1 and 65535")
+    if repos.host and (problem := host_problem(repos.host)):
+        problems.append(
+            f"repos.host: {problem}: it goes into clients' ssh:// URLs and borg init lines"
+        )
     if not _POSIX_NAME.match(repos.user_prefix):
         problems.append("repos.user_prefix: must start with a lower-case letter, then a-z 0-9 _ -")
     if not len(repos.user_prefix) + 4 <= repos.user_length <= 32:
@@ -254,11 +264,13 @@ def validate(config: Config) -> list[str]:
             )
     if config.keys.rsa_min_bits < 1024:
         problems.append("keys.rsa_min_bits: must be at least 1024")
-    if not config.accounts.shell.startswith("/"):
-        problems.append("accounts.shell: must be an absolute path")
+    if path_problem(config.accounts.shell):
+        problems.append(
+            "accounts.shell: must be a plain absolute path of letters, digits and . _ - + /"
+            " (it becomes the repository users' login shell)"
+        )
     ldap = config.ldap
-    if not ldap.url.startswith(("ldap://", "ldaps://")):
-        problems.append("ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
+    problems.extend(_ldap_url_problems(ldap.url))
     if not (0 < ldap.connect_timeout < math.inf and 0 < ldap.operation_timeout < math.inf):
         problems.append("ldap: timeouts must be positive and finite")
     problems.extend(_alerts_problems(config.alerts))
@@ -312,14 +324,58 @@ def _already_named(key: str, reported: list[str]) -> bool:
     return False
 
 
+def _store_url_problems(url: str) -> list[str]:
+    """``store.url`` as the store will open it: a SQLite file, or a PostgreSQL server."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return ["store.url: contains a control character (NUL, a line break, …)"]
+    if url.startswith("sqlite:"):
+        try:
+            file = sqlite_file(url)
+        except ConfigError as exc:
+            return [exc.message.replace(repr(url), repr(redact(url)))]
+        if file is None or file.endswith("/"):
+            return ["store.url: expected sqlite:///PATH naming a file, not a directory"]
+        return []
+    if not is_postgres(url):
+        return ["store.url: expected sqlite:///PATH or postgresql://HOST/DB"]
+    try:
+        postgres_address(url)
+    except ConfigError as exc:
+        return [exc.message]
+    if parse_url(url, POSTGRES_SCHEMES, host_required=False).password is not None:
+        return ["store.url: contains a password; put it in store.password_file"]
+    return []
+
+
+def _ldap_url_problems(url: str) -> list[str]:
+    """``ldap.url`` as ldap3 will connect to it: a host (default localhost) and port."""
+    if not url.startswith(("ldap://", "ldaps://")):
+        return ["ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]"]
+    try:
+        parts = parse_url(url, LDAP_SCHEMES, host_required=False)
+    except UrlError as exc:
+        return [f"ldap.url: {exc.reason}"]
+    if parts.has_credentials:
+        return ["ldap.url: contains a user or password; use ldap.bind_dn, bind_password_file"]
+    if parts.path not in ("", "/") or parts.tail:
+        return ["ldap.url: expected ldap://HOST[:PORT] without a path (see ldap.base_dn)"]
+    return []
+
+
 def _alerts_problems(alerts: AlertsConfig) -> list[str]:
     problems: list[str] = []
     if not 1 <= alerts.smtp_port <= 65535:
         problems.append("alerts.smtp_port: must be between 1 and 65535")
     if not (0 < alerts.smtp_timeout < math.inf and 0 < alerts.webhook_timeout < math.inf):
         problems.append("alerts: timeouts must be positive and finite")
-    if not alerts.pushover_url.startswith(("https://", "http://")):
-        problems.append("alerts.pushover_url: expected an https:// URL")
+    try:
+        if parse_url(alerts.pushover_url, HTTP_SCHEMES).has_credentials:
+            problems.append(
+                "alerts.pushover_url: contains a user or password; the token goes in "
+                "alerts.pushover_token_file"
+            )
+    except UrlError as exc:
+        problems.append(f"alerts.pushover_url: {exc.reason}")
     if alerts.mail_from and (
         "@" not in alerts.mail_from or any(c in alerts.mail_from for c in "\r\n<>")
     ):

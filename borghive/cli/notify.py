@@ -27,7 +27,8 @@ def add(
     target: Annotated[
         str | None,
         typer.Argument(
-            help="E-mail address (default: the user's), https:// URL, or Pushover user key."
+            help="E-mail address (default: the user's), http(s):// URL (private and loopback "
+            "hosts allowed; a user and password in it are never shown), or Pushover user key."
         ),
     ] = None,
     json: JsonOption = False,
@@ -67,9 +68,9 @@ def remove(
     ctx: typer.Context,
     owner: OwnerArgument,
     kind: KindArgument,
-    target: Annotated[str, typer.Argument(help="The address, URL or key, as listed.")],
+    target: Annotated[str, typer.Argument(help="The address, URL or key, as added or as listed.")],
 ) -> None:
     """Remove an alert channel (what it was told is forgotten)."""
     with store_session(ctx):
-        notify.remove_channel(owner, kind, target)
-    say(f"removed {kind} channel {target} for {owner}")
+        channel = notify.remove_channel(owner, kind, target)
+    say(f"removed {channel.kind} channel {channel.target} for {channel.owner}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from borghive.login.configfiles import read_secret
+from borghive.rules.urls import scrub
 
 
 class Secrets:
@@ -24,9 +25,10 @@ class Secrets:
 
 
 def text(value: bytes | str | Any) -> str:
-    """A server's words on one line, at most 200 characters."""
+    """A server's or library's words on one line, at most 200 characters, any URL's user
+    name and password in them replaced by ``***``."""
     words = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return " ".join(words.split())[:200]
+    return scrub(" ".join(words.split()))[:200]
 
 
 def reason(exc: BaseException | str | Any) -> str:

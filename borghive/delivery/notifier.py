@@ -5,13 +5,16 @@ about 45 ms."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from borghive.config import AlertsConfig
 from borghive.delivery import mail, pushover, webhook
-from borghive.delivery.common import Secrets
+from borghive.delivery.common import Secrets, reason
 from borghive.errors import ConfigError
-from borghive.rules.channels import DeliveryError, Message
+from borghive.rules.channels import DeliveryError, Message, describe_channel
+
+log = logging.getLogger(__name__)
 
 ChannelSend = Callable[[AlertsConfig, Secrets, str, Message], None]
 CHANNELS: dict[str, ChannelSend] = {
@@ -29,11 +32,17 @@ class Notifier:
         self._secrets = Secrets()
 
     def send(self, kind: str, target: str, message: Message) -> None:
-        """Deliver ``message`` through one channel; raise DeliveryError."""
+        """Deliver ``message`` through one channel; raise DeliveryError, whatever went
+        wrong inside (the traceback is logged at debug level)."""
         channel = CHANNELS.get(kind)
         if channel is None:
-            raise DeliveryError(f"unknown channel kind {kind!r}")
+            raise DeliveryError(f"unknown channel kind {kind[:30]!a}")
         try:
             channel(self.alerts, self._secrets, target, message)
+        except DeliveryError:
+            raise
         except ConfigError as exc:  # an unreadable secret file fails the channel, not the run
             raise DeliveryError(exc.message) from None
+        except Exception as exc:  # one channel's fault must not end the run
+            log.debug("%s failed unexpectedly", describe_channel(kind, target), exc_info=True)
+            raise DeliveryError(f"{type(exc).__name__}: {reason(exc)}") from None

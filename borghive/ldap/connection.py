@@ -7,7 +7,6 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
@@ -20,6 +19,7 @@ from borghive.errors import (
     DirectoryUnavailableError,
 )
 from borghive.login.configfiles import read_secret
+from borghive.rules.urls import LDAP_SCHEMES, UrlError, parse_url
 
 # Failures that a later retry may cure: the server is down, slow or went away.
 _UNAVAILABLE = (
@@ -50,14 +50,13 @@ _MISCONFIGURED = (
 
 
 def server_address(url: str) -> tuple[str, int, bool]:
-    """(host, port, use_ssl) of an ``ldap://`` or ``ldaps://`` URL."""
-    parts = urlsplit(url)
-    use_ssl = parts.scheme == "ldaps"
+    """(host, port, use_ssl) of an ``ldap://`` or ``ldaps://`` URL; raise ConfigError."""
     try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"ldap.url: invalid port in {url!r}") from None
-    return parts.hostname or "localhost", port or (636 if use_ssl else 389), use_ssl
+        parts = parse_url(url, LDAP_SCHEMES, host_required=False)
+    except UrlError as exc:
+        raise ConfigError(f"ldap.url: {exc.reason}") from None
+    use_ssl = parts.scheme == "ldaps"
+    return parts.host or "localhost", parts.port or (636 if use_ssl else 389), use_ssl
 
 
 @contextmanager

@@ -49,20 +49,23 @@ def is_postgres(url: str) -> bool:
 def postgres_address(url: str) -> tuple[str | None, int, str, str | None]:
     """(host, port, database, user) of a ``postgresql://`` store URL. No host: libpq's
     default socket (None); no port: 5432; no database: borghive; no user: the login name
-    (None). Raises ConfigError when it is not such a URL or the port is not a number from
-    1 to 65535."""
+    (None). Raises ConfigError when it is not such a URL (:func:`borghive.rules.urls.
+    parse_url`: a host name or address, a port from 1 to 65535, no spaces or control
+    characters); the message never repeats the URL."""
     if not is_postgres(url):
         raise ConfigError("store.url: expected postgresql://[USER@]HOST[:PORT]/DATABASE")
-    from urllib.parse import unquote, urlsplit
+    # Imported here: the login path imports this module but never splits a URL.
+    from urllib.parse import unquote
+
+    from borghive.rules.urls import POSTGRES_SCHEMES, UrlError, parse_url
 
     try:
-        parts = urlsplit(url)
-        port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise ConfigError("store.url: the port is not a number from 1 to 65535") from None
+        parts = parse_url(url, POSTGRES_SCHEMES, host_required=False)
+    except UrlError as exc:
+        raise ConfigError(f"store.url: {exc.reason}") from None
     return (
-        parts.hostname or None,
-        port,
+        parts.host or None,
+        parts.port or DEFAULT_PORT,
         unquote(parts.path.lstrip("/")) or DEFAULT_DATABASE,
         unquote(parts.username) if parts.username else None,
     )
@@ -102,15 +105,14 @@ def connection_keywords(
 
 
 def describe(url: str) -> str:
-    """The URL without user or password, fit for messages."""
+    """The URL without user or password, fit for messages (also when it does not parse)."""
     if not is_postgres(url):
         return url
-    from urllib.parse import urlsplit
+    from borghive.rules.urls import POSTGRES_SCHEMES, UrlError, parse_url, redact
 
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
     try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ":(invalid port)"
-    return f"postgresql://{host}{port}{parts.path}"
+        parts = parse_url(url, POSTGRES_SCHEMES, host_required=False)
+    except UrlError:
+        return ascii(redact(url)[:80])[1:-1] + " (invalid)"
+    host = parts.host_port if parts.host else "localhost"
+    return f"postgresql://{host}{parts.path}"

@@ -6,19 +6,18 @@ that the alert use cases and the delivery adapters (:mod:`borghive.delivery`) sh
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from borghive.errors import InvalidInputError
+from borghive.rules.urls import HTTP_SCHEMES, UrlError, parse_url, redact
 
 NOTIFY_KINDS = ("email", "webhook", "pushover")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 SIGNATURE_HEADER = "X-Borghive-Signature"
 WEBHOOK_FORMAT = 1
 _PUSHOVER_KEY = re.compile(r"[A-Za-z0-9]{30}")
-_URL_CHARACTERS = re.compile(r"[!-~]+")  # printable ASCII, no spaces
 
 
 @dataclass(frozen=True)
@@ -47,16 +46,13 @@ def check_target(kind: str, target: str) -> str:
     if kind == "email":
         return check_email(target)
     if kind == "webhook":
-        parts = urllib.parse.urlsplit(target)
-        if (
-            len(target) > 2048
-            or not _URL_CHARACTERS.fullmatch(target)
-            or parts.scheme not in ("http", "https")
-            or not parts.hostname
-        ):
+        try:
+            parse_url(target, HTTP_SCHEMES)
+        except UrlError as exc:
             raise InvalidInputError(
-                f"invalid webhook URL {target[:80]!r}: expected http(s)://HOST/PATH without spaces"
-            )
+                f"invalid webhook URL {redact(target)[:80]!a}: {exc.reason}",
+                hint="expected http(s)://[USER:PASSWORD@]HOST[:PORT]/PATH",
+            ) from None
         return target
     if kind == "pushover":
         if not _PUSHOVER_KEY.fullmatch(target):
@@ -70,14 +66,29 @@ def check_target(kind: str, target: str) -> str:
 
 
 def describe_channel(kind: str, target: str) -> str:
-    """A channel as event details show it: a webhook URL without path or query (they often
-    hold tokens), a Pushover key shortened."""
+    """A channel as event details, logs and delivery reports show it: a webhook URL without
+    credentials, path or query (they often hold tokens), a Pushover key shortened. Never
+    raises, also for a target stored before it would have been refused."""
     if kind == "webhook":
-        parts = urllib.parse.urlsplit(target)
-        return f"webhook {parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+        try:
+            url = parse_url(target, HTTP_SCHEMES)
+        except UrlError:
+            return f"webhook {redact(target)[:60]!a} (not a valid URL)"
+        return f"webhook {url.scheme}://{url.host_port}/…"
     if kind == "pushover":
         return f"pushover {target[:5]}…"
     return f"{kind} {target}"
+
+
+def shown_target(kind: str, target: str) -> str:
+    """A channel's target as listings show it: whole, but a webhook URL's user name and
+    password replaced by ``***`` (``user notify remove`` accepts this form too)."""
+    if kind != "webhook":
+        return target
+    try:
+        return parse_url(target, HTTP_SCHEMES).shown()
+    except UrlError:
+        return ascii(redact(target))[1:-1]
 
 
 def check_email(email: str) -> str:

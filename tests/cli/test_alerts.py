@@ -14,7 +14,7 @@ from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories.backends import accounts_backend
 from borghive.service.users import people as users
 from borghive.store import open_store
-from borghive.store.models import Event, Repository
+from borghive.store.models import Event, NotifyChannel, Repository, User
 from tests.harness.alerts import Mailbox, Web
 from tests.harness.cli import Cli
 from tests.harness.config import config_toml
@@ -141,3 +141,83 @@ def test_alert_test(cli: Cli, mailbox: Mailbox) -> None:
     assert refused.exit_code == 1
     assert "borghive: warning: email alice@example.org: SMTP 127.0.0.1" in refused.stderr
     assert "550" in refused.stderr
+
+
+# -- one bad channel never stops alerting -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://host:abc/", "http://host:99999/", "http://u:s3cr3t@host:abc/", "http://h st/"]
+)
+def test_notify_add_refuses_a_url_that_would_fail_later(cli: Cli, url: str) -> None:
+    result = cli.run("user", "notify", "add", "alice", "webhook", url)
+    assert result.exit_code == 1
+    line = result.stderr.splitlines()[0]
+    assert line.startswith("borghive: error: invalid webhook URL ")
+    assert "s3cr3t" not in result.stderr and "Traceback" not in result.stderr
+    assert cli.json("user", "notify", "list") == []
+
+
+def test_alert_check_with_a_stored_bad_url_sends_and_records_the_others_once(
+    cli: Cli, mailbox: Mailbox, web: Web
+) -> None:
+    cli.ok("user", "notify", "add", "alice", "webhook", web.url("/before"))
+    with open_store(cli_config(cli).store):
+        NotifyChannel.create(
+            owner=User.get(User.name == "alice"), kind="webhook", target="http://host:abc/"
+        )
+    cli.ok("user", "notify", "add", "alice", "email")
+    cli.ok("user", "notify", "add", "alice", "webhook", web.url("/zafter"))
+
+    runs = [cli.run("alert", "check") for _ in range(3)]
+
+    for result in runs:
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        assert "through webhook 'http://host:abc/' (not a valid URL) failed" in result.stderr
+    assert "3 messages sent, 1 failed" in runs[0].stdout
+    assert "0 messages sent, 1 failed" in runs[2].stdout
+    assert sorted(p for p, _, _ in web.requests) == ["/before", "/zafter"]
+    assert len(mailbox.messages) == 1
+    with open_store(cli_config(cli).store, readonly=True):
+        assert Event.select().where(Event.kind == "alert").count() == 3
+    listed = cli.ok("user", "notify", "list", "alice").stdout
+    assert "http://host:abc/" in listed
+    cli.ok("user", "notify", "remove", "alice", "webhook", "http://host:abc/")
+
+
+def test_webhook_credentials_are_never_printed(cli: Cli, web: Web) -> None:
+    url = f"http://bot:s3cr3t@127.0.0.1:{web.port}/hook"
+    added = cli.ok("user", "notify", "add", "alice", "webhook", url)
+    listed = f"http://***@127.0.0.1:{web.port}/hook"
+    assert listed in added.stdout
+    assert [c["target"] for c in cli.json("user", "notify", "list", "alice")] == [listed]
+    web.status["/hook"] = 500
+    outputs = [
+        added,
+        cli.run("user", "notify", "list"),
+        cli.run("user", "notify", "add", "alice", "webhook", url),  # already there
+        cli.run("alert", "check"),
+        cli.run("alert", "test", "alice"),
+        cli.run("alert", "check", "--json"),
+    ]
+    web.status["/hook"] = 200
+    outputs.append(cli.run("alert", "check"))
+    outputs.append(cli.run("user", "notify", "remove", "alice", "webhook", listed))
+    assert len(web.requests) == 4
+    assert all("s3cr3t" not in r.stdout + r.stderr for r in outputs)
+    assert "removed webhook channel " + listed in outputs[-1].stdout
+    with open_store(cli_config(cli).store, readonly=True):
+        assert not any("s3cr3t" in e.detail for e in Event.select())
+
+
+def test_config_check_refuses_a_pushover_url_with_a_bad_port(cli: Cli) -> None:
+    text = cli.config_file.read_text()
+    cli.config_file.write_text(
+        text.replace(f'pushover_url = "{cli_config(cli).alerts.pushover_url}"', "").replace(
+            "[alerts]\n", '[alerts]\npushover_url = "https://x:abc/"\n'
+        )
+    )
+    result = cli.run("config", "check")
+    assert result.exit_code == 78 and "Traceback" not in result.stderr
+    assert "alerts.pushover_url: the port is not a number from 1 to 65535" in result.stderr
+    assert cli.run("alert", "check").exit_code == 78

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import urllib.parse
 
 import pytest
 
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
+from borghive.rules.channels import Message
 from borghive.service.alerts import channels as notify
 from borghive.service.alerts import check as alerts
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories.backends import accounts_backend
 from borghive.service.users import people as users
-from borghive.store.models import AlertState, Event, Repository, Statistic
+from borghive.store.models import AlertState, Event, NotifyChannel, Repository, Statistic
 from tests.harness.alerts import PUSHOVER_TOKEN, WEBHOOK_SECRET, Clock, Mailbox, Web
 from tests.harness.net import free_port
 
@@ -465,3 +469,213 @@ def test_concurrent_checks_on_postgresql_are_refused(
     finally:
         other.close()
     assert check(alerts_config, clock).failed == 0
+
+
+# -- one bad channel never stops alerting -----------------------------------------------------
+
+
+def stored_channel(owner: str, kind: str, target: str) -> None:
+    """A channel as an older version stored it, before its target would be refused."""
+    NotifyChannel.create(owner=users.find_user(owner), kind=kind, target=target)
+
+
+def test_a_stored_bad_url_fails_alone_and_the_others_are_sent_and_recorded_once(
+    alerts_config: Config,
+    clock: Clock,
+    mailbox: Mailbox,
+    web: Web,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = clock()
+    make_repo(alerts_config, "alice/laptop", created=now - dt.timedelta(days=3))
+    notify.add_channel("alice", "webhook", web.url("/first"))
+    stored_channel("alice", "webhook", "http://127.0.0.1:abc/")
+    stored_channel("alice", "webhook", "http://u:s3cr3t@127.0.0.1:99999/")
+    stored_channel("alice", "webhook", "http://127.0.0.1/\nX-Injected: 1")
+    notify.add_channel("alice", "webhook", web.url("/last"))
+    notify.add_channel("alice", "email")
+
+    reports = [check(alerts_config, clock) for _ in range(3)]
+
+    first = reports[0]
+    assert sorted(d.channel for d in first.deliveries if d.sent) == sorted(
+        ["email alice@example.org", *[f"webhook http://127.0.0.1:{web.port}/…"] * 2]
+    )
+    errors = [d.error or "" for d in first.deliveries if not d.sent]
+    assert len(errors) == 3 and all("invalid URL" in e for e in errors), errors
+    assert sum("port" in e for e in errors) == 2
+    # Sent once and recorded once: the later runs send only the failing ones again.
+    assert [p for p, _, _ in web.requests] == ["/first", "/last"]
+    assert len(mailbox.messages) == 1
+    assert len(events("alert")) == 3
+    assert [len(r.deliveries) for r in reports[1:]] == [3, 3]
+    assert all(not d.sent for r in reports[1:] for d in r.deliveries)
+    assert AlertState.select().where(AlertState.failures == 3).count() == 3
+    shown = " ".join(d.channel + (d.error or "") for r in reports for d in r.deliveries)
+    assert "s3cr3t" not in shown + caplog.text + " ".join(events("alert"))
+    assert "Traceback" not in caplog.text
+
+
+def test_a_bad_pushover_url_fails_only_the_pushover_channels(
+    alerts_config: Config, clock: Clock, mailbox: Mailbox, web: Web
+) -> None:
+    bad = dataclasses.replace(
+        alerts_config,
+        alerts=dataclasses.replace(alerts_config.alerts, pushover_url="https://x:abc/"),
+    )
+    now = clock()
+    make_repo(bad, "alice/laptop", created=now - dt.timedelta(days=3))
+    notify.add_channel("alice", "pushover", PUSHOVER_USER)
+    notify.add_channel("alice", "email")
+    notify.add_channel("alice", "webhook", web.url("/hook"))
+
+    report = check(bad, clock)
+
+    [failed] = [d for d in report.deliveries if not d.sent]
+    assert failed.channel.startswith("pushover") and "port" in (failed.error or "")
+    assert len(mailbox.messages) == 1 and len(web.bodies("/hook")) == 1
+    assert len(events("alert")) == 2
+    assert check(bad, clock).failed == 1 and len(mailbox.messages) == 1
+
+
+def test_what_was_sent_before_an_interruption_stays_recorded(
+    alerts_config: Config, clock: Clock, mailbox: Mailbox, web: Web
+) -> None:
+    from borghive.delivery.notifier import Notifier
+
+    now = clock()
+    make_repo(alerts_config, "alice/laptop", created=now - dt.timedelta(days=3))
+    notify.add_channel("alice", "webhook", web.url("/one"))
+    notify.add_channel("alice", "webhook", web.url("/two"))
+    notify.add_channel("alice", "email")
+    real = Notifier(alerts_config.alerts).send
+    calls: list[str] = []
+
+    def interrupted(kind: str, target: str, message: Message) -> None:
+        calls.append(target)
+        if len(calls) == 2:  # SIGINT (or a crash) in the middle of the run
+            raise KeyboardInterrupt
+        real(kind, target, message)
+
+    with pytest.raises(KeyboardInterrupt):
+        alerts.check_alerts(alerts_config, clock, sender=interrupted)
+
+    assert len(web.requests) == 1 and len(events("alert")) == 1
+    again = check(alerts_config, clock)
+    assert len(again.deliveries) == 2 and again.failed == 0
+    assert len(web.requests) + len(mailbox.messages) == 3
+    assert sorted(p for p, _, _ in web.requests) == ["/one", "/two"]
+    assert len(events("alert")) == 3
+    assert check(alerts_config, clock).deliveries == ()
+
+
+def test_any_exception_of_a_sender_is_that_channels_failure(
+    alerts_config: Config, clock: Clock
+) -> None:
+    now = clock()
+    make_repo(alerts_config, "alice/laptop", created=now - dt.timedelta(days=3))
+    notify.add_channel("alice", "webhook", "https://a.example.org/")
+    notify.add_channel("alice", "webhook", "https://b.example.org/")
+    notify.add_channel("alice", "webhook", "https://c.example.org/")
+    sent: list[str] = []
+
+    def flaky(kind: str, target: str, message: Message) -> None:
+        if "b.example" in target:
+            raise http.client.InvalidURL("nonnumeric port: 'abc' in https://u:s3cr3t@b/")
+        sent.append(target)
+
+    report = alerts.check_alerts(alerts_config, clock, sender=flaky)
+
+    assert sent == ["https://a.example.org/", "https://c.example.org/"]
+    [failed] = [d for d in report.deliveries if not d.sent]
+    assert failed.error == "InvalidURL: nonnumeric port: 'abc' in https://***@b/"
+    assert len(events("alert")) == 2
+    assert AlertState.get(AlertState.last_sent.is_null()).last_error == failed.error
+
+
+def test_send_test_reports_a_stored_bad_url_and_reaches_the_others(
+    alerts_config: Config, clock: Clock, mailbox: Mailbox
+) -> None:
+    users.add_user("alice", "alice@example.org")
+    stored_channel("alice", "webhook", "http://127.0.0.1:99999/")
+    notify.add_channel("alice", "email")
+
+    deliveries = alerts.send_test(alerts_config, "alice", clock)
+
+    assert [(d.channel.split()[0], d.sent) for d in deliveries] == [
+        ("email", True),
+        ("webhook", False),
+    ]
+    assert "port" in (deliveries[1].error or "")
+    assert len(mailbox.messages) == 1
+
+
+# -- credentials in a webhook URL ---------------------------------------------------------------
+
+
+def test_webhook_credentials_go_as_basic_auth_and_are_never_shown(
+    alerts_config: Config, clock: Clock, web: Web, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = clock()
+    make_repo(alerts_config, "alice/laptop", created=now - dt.timedelta(days=3))
+    url = f"http://ntfy%40me:s3cr3t@127.0.0.1:{web.port}/hook?topic=x"
+    added = notify.add_channel("alice", "webhook", url)
+    listed = f"http://***@127.0.0.1:{web.port}/hook?topic=x"
+    assert added.target == listed
+    assert [c.target for c in notify.list_channels("alice")] == [listed]
+    with pytest.raises(ConflictError) as conflict:
+        notify.add_channel("alice", "webhook", url)
+    web.status["/hook?topic=x"] = 500
+
+    failed = check(alerts_config, clock)
+    web.status["/hook?topic=x"] = 200
+    sent = check(alerts_config, clock)
+
+    assert failed.failed == 1 and "HTTP 500" in (failed.deliveries[0].error or "")
+    assert sent.failed == 0 and len(sent.deliveries) == 1
+    assert [p for p, _, _ in web.requests] == ["/hook?topic=x"] * 2
+    headers = web.requests[-1][1]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"ntfy@me:s3cr3t").decode()
+    shown = [str(conflict.value), *events("alert"), caplog.text]
+    shown += [d.channel + (d.error or "") for d in (*failed.deliveries, *sent.deliveries)]
+    shown += [s.last_error or "" for s in AlertState.select()]
+    assert "s3cr3t" not in " ".join(shown)
+    # Removed as listed, or as added.
+    notify.remove_channel("alice", "webhook", listed)
+    assert notify.list_channels("alice") == []
+    notify.add_channel("alice", "webhook", url)
+    assert notify.remove_channel("alice", "webhook", url).target == listed
+
+
+def test_a_listed_form_that_fits_two_channels_removes_neither(store: Config) -> None:
+    users.add_user("alice")
+    notify.add_channel("alice", "webhook", "https://a:one@hooks.example.org/x")
+    notify.add_channel("alice", "webhook", "https://b:two@hooks.example.org/x")
+    with pytest.raises(ConflictError, match="2 webhook channels"):
+        notify.remove_channel("alice", "webhook", "https://***@hooks.example.org/x")
+    assert len(notify.list_channels("alice")) == 2
+    notify.remove_channel("alice", "webhook", "https://b:two@hooks.example.org/x")
+    assert len(notify.list_channels("alice")) == 1
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://host:abc/",
+        "http://host:99999/",
+        "http://host:0/",
+        "http://host:/",
+        "https://user:s3cr3t@host:abc/",
+        "http://ho st/",
+        "http://host/\r\nX: 1",
+        "http://[::1/",
+        "http://a@b@host/",
+        "http://999.1.1.1/",
+    ],
+)
+def test_webhook_urls_are_parsed_whole_where_they_enter(store: Config, target: str) -> None:
+    users.add_user("alice")
+    with pytest.raises(InvalidInputError) as refused:
+        notify.add_channel("alice", "webhook", target)
+    assert "s3cr3t" not in str(refused.value) and "\n" not in str(refused.value)
+    assert NotifyChannel.select().count() == 0

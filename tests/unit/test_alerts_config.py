@@ -46,7 +46,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
         "alerts.smtp_security: expected one of 'starttls', 'tls', 'none'",
         "alerts.smtp_port: must be between 1 and 65535",
         "alerts: timeouts must be positive and finite",
-        "alerts.pushover_url: expected an https:// URL",
+        "alerts.pushover_url: expected http:// or https://",
         "alerts.mail_from: expected one plain e-mail address",
         "alerts.smtp_user, smtp_password_file: set both or neither",
         "alerts.quota_warn_percent: must be between 1 and 99",

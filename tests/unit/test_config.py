@@ -393,7 +393,8 @@ jobs = 1000
             "borg.umask: expected an octal umask such as 0077",
             f"borg.path: {unsafe_path}",
             "keys.rsa_min_bits: must be at least 1024",
-            "accounts.shell: must be an absolute path",
+            "accounts.shell: must be a plain absolute path of letters, digits and . _ - + /"
+            " (it becomes the repository users' login shell)",
             "ldap.url: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]",
             "ldap: timeouts must be positive and finite",
             "stats.keep_all_days: must be at least 1",

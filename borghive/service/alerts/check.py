@@ -7,10 +7,14 @@ always sent. When backups resume, a recovery notice follows. A repository with a
 once when its latest measured usage reaches ``alerts.quota_warn_percent``, once more at 100 %.
 
 What was sent is kept per repository, channel and kind in ``alert_state``, so each run only
-sends what is due. A check reads the store, sends outside any transaction (a slow channel
-must not hold the store's write lock), then records states and ``alert``/``recovered``
-events in one transaction. A failed delivery is logged and counted but not recorded as sent:
-the next run tries again. Time comes from the ``clock`` argument (aware UTC).
+sends what is due. A check reads the store, then sends each message outside any transaction
+(a slow channel must not hold the store's write lock) and records its outcome (state and
+``alert``/``recovered`` event) in a short transaction of its own right after it: whatever
+happens later in the run, what was sent stays recorded, once. A failed delivery, whatever
+its exception, is that channel's failure only: logged, counted, recorded as a failure (not
+as sent) and tried again next run; the other channels are still sent. When the store fails
+while recording, the run stops (nothing more is sent that could not be recorded). Time
+comes from the ``clock`` argument (aware UTC).
 """
 
 from __future__ import annotations
@@ -22,12 +26,11 @@ from dataclasses import dataclass
 
 from borghive.config import Config
 from borghive.errors import ConflictError, NotFoundError
-from borghive.rules.channels import DeliveryError, Sender, describe_channel
+from borghive.rules.channels import DeliveryError, Message, Sender, describe_channel
 from borghive.rules.times import to_store
-from borghive.service.alerts.channels import list_channels
-from borghive.service.alerts.messages import (
-    trial_message,
-)
+from borghive.rules.urls import scrub
+from borghive.service.alerts.channels import channel_targets
+from borghive.service.alerts.messages import trial_message
 from borghive.service.alerts.plan import Firing, Plan, StateRow, firing, plan_deliveries
 from borghive.service.alerts.snapshot import load_snapshot
 from borghive.store import execute, is_sqlite, raw_rows, write_transaction
@@ -109,21 +112,32 @@ def check_alerts(
             )
             return CheckReport(now, True, len(snapshot.repos), firing, unnotified, deliveries)
         send = sender or _notifier(config)
+        if dropped:
+            _record([], dropped, now)
         outcomes: list[tuple[Plan, str | None]] = []
         for plan in plans:
-            try:
-                send(plan.channel.kind, plan.channel.target, plan.message)
-                outcomes.append((plan, None))
-            except DeliveryError as exc:
+            error = _deliver(send, plan.channel.kind, plan.channel.target, plan.message)
+            if error is not None:
                 log.warning(
                     "%s for %s through %s failed (retried next run): %s",
                     plan.event,
                     plan.repo.facts.reference,
                     plan.channel.shown,
-                    exc.reason,
+                    error,
                 )
-                outcomes.append((plan, exc.reason))
-        _record(outcomes, dropped, now)
+            try:
+                _record([(plan, error)], [], now)
+            except BaseException:
+                if error is None:
+                    log.error(
+                        "%s for %s through %s was sent but could not be recorded: "
+                        "it will be sent again",
+                        plan.event,
+                        plan.repo.facts.reference,
+                        plan.channel.shown,
+                    )
+                raise
+            outcomes.append((plan, error))
     finally:
         if locked:
             execute("SELECT pg_advisory_unlock(%s)", (_CHECK_LOCK,))
@@ -132,6 +146,21 @@ def check_alerts(
         for p, error in outcomes
     )
     return CheckReport(now, False, len(snapshot.repos), firing, unnotified, deliveries)
+
+
+def _deliver(send: Sender, kind: str, target: str, message: Message) -> str | None:
+    """Send one message; None when sent, else why not in one line. Any exception is that
+    channel's failure: a sender should raise only DeliveryError, but a fault of one (a
+    library's surprise, a bug) must not stop the channels after it."""
+    try:
+        send(kind, target, message)
+    except DeliveryError as exc:
+        return exc.reason
+    except Exception as exc:  # see the docstring
+        log.debug("%s failed unexpectedly", describe_channel(kind, target), exc_info=True)
+        words = scrub(" ".join(str(exc).split()))[:200]
+        return f"{type(exc).__name__}: {words}" if words else type(exc).__name__
+    return None
 
 
 def _existing(model: type[Repository] | type[NotifyChannel], ids: Iterable[int]) -> set[int]:
@@ -210,7 +239,7 @@ def send_test(
 ) -> list[Delivery]:
     """Send a test message through each of ``owner``'s channels; report each outcome.
     Raises NotFoundError for an unknown owner or one without channels."""
-    channels = list_channels(owner)
+    channels = channel_targets(owner)
     if not channels:
         raise NotFoundError(
             f"user {owner!r} has no notification channels",
@@ -219,11 +248,8 @@ def send_test(
     now = _aware_now(clock)
     send = sender or _notifier(config)
     deliveries: list[Delivery] = []
-    for channel in channels:
-        shown = describe_channel(channel.kind, channel.target)
-        try:
-            send(channel.kind, channel.target, trial_message(owner, shown, now))
-            deliveries.append(Delivery(None, "test", shown, sent=True))
-        except DeliveryError as exc:
-            deliveries.append(Delivery(None, "test", shown, sent=False, error=exc.reason))
+    for kind, target in channels:
+        shown = describe_channel(kind, target)
+        error = _deliver(send, kind, target, trial_message(owner, shown, now))
+        deliveries.append(Delivery(None, "test", shown, sent=error is None, error=error))
     return deliveries
