@@ -193,7 +193,7 @@ def _key_texts() -> list[tuple[str, bytes, str]]:
         ("control char", good.replace(" x", " x\x07y").encode(), "control characters"),
         ("small rsa", rsa_line(1024).encode(), "at least 3072"),
         ("private key", b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n", "one key on one line"),
-        ("not utf-8", b"ssh-ed25519 \xff\xfe\n", "not UTF-8"),
+        ("not utf-8 key data", b"ssh-ed25519 \xff\xfe\n", "not valid base64"),
     ]
 
 
@@ -207,7 +207,7 @@ def test_malformed_key_files_are_refused(
             path.write_bytes(content)
             assert_refused(populated.run("key", "add", "bob", str(path)), fragment)
     assert_refused(populated.run("key", "add", "bob", str(tmp_path / "missing.pub")), "cannot read")
-    assert_refused(populated.run("key", "add", "bob", str(tmp_path)), "cannot read")
+    assert_refused(populated.run("key", "add", "bob", str(tmp_path)), "is a directory")
     assert populated.snapshot() == before
 
 
