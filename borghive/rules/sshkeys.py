@@ -26,6 +26,13 @@ _RSA_MIN_BITS = 1024
 _RSA_MAX_BITS = 16384
 _MAX_BIGNUM_BYTES = _RSA_MAX_BITS // 8
 _CERTIFICATE_SUFFIX = "-cert-v01@openssh.com"
+# OpenSSH also takes a plain key's short name, in any case, for the type inside the blob
+# (sshkey_type_from_name); not for ECDSA, whose curve it takes from the full name.
+_SHORT_NAMES = {
+    "ssh-rsa": b"RSA",
+    "ssh-ed25519": b"ED25519",
+    "sk-ssh-ed25519@openssh.com": b"ED25519-SK",
+}
 # authorized_keys options without a value (sshd(8), AUTHORIZED_KEYS FILE FORMAT)
 _OPTION_WORDS = frozenset(
     (
@@ -243,12 +250,12 @@ def _check_blob(raw: bytes, key_type: str, rsa_min_bits: int) -> tuple[int, byte
             f"invalid SSH key: the key data is an OpenSSH certificate ({inner[:60]!r}); "
             "certificates are not supported"
         )
-    if inner != key_type.encode():
+    if inner != key_type.encode() and inner.upper() != _SHORT_NAMES.get(key_type):
         raise InvalidInputError(
             f"invalid SSH key: the key data is of type {inner[:40]!r}, "
             f"not {key_type!r} as the line says"
         )
-    canonical = _wire(inner)
+    canonical = _wire(key_type.encode())
     bits: int
     if key_type in ("ssh-ed25519", "sk-ssh-ed25519@openssh.com"):
         public = reader.string()
