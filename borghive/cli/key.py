@@ -25,7 +25,11 @@ def add(
     ctx: typer.Context,
     owner: Annotated[str, typer.Argument(help="The user who owns the key.")],
     source: Annotated[
-        str, typer.Argument(help="File with one OpenSSH public key (e.g. id_ed25519.pub), or -.")
+        str,
+        typer.Argument(
+            help="File with one OpenSSH public key (e.g. id_ed25519.pub; a regular file "
+            "of at most 16 KiB), or - for standard input.",
+        ),
     ],
     name: Annotated[
         str | None,
