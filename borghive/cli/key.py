@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,8 +9,8 @@ import typer
 from borghive.cli.app import state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
-from borghive.errors import InvalidInputError
-from borghive.rules.sshkeys import MAX_KEY_TEXT
+from borghive.inputs import read_input
+from borghive.rules.sshkeys import MAX_KEY_TEXT, key_text
 from borghive.service.users import keys
 
 app = typer.Typer(help="Manage SSH public keys owned by users.", no_args_is_help=True)
@@ -22,27 +20,16 @@ KeyArgument = Annotated[
 ]
 
 
-def _read_key_text(source: str) -> str:
-    """The key text from a file path or ``-`` (stdin), bounded in size."""
-    try:
-        if source == "-":
-            data = sys.stdin.read(MAX_KEY_TEXT + 1)
-        else:
-            with Path(source).open(encoding="utf-8") as handle:
-                data = handle.read(MAX_KEY_TEXT + 1)
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"invalid SSH key in {source}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {source}: {exc.strerror}") from None
-    return data
-
-
 @app.command("add")
 def add(
     ctx: typer.Context,
     owner: Annotated[str, typer.Argument(help="The user who owns the key.")],
     source: Annotated[
-        str, typer.Argument(help="File with one OpenSSH public key (e.g. id_ed25519.pub), or -.")
+        str,
+        typer.Argument(
+            help="File with one OpenSSH public key (e.g. id_ed25519.pub; a regular file "
+            "of at most 16 KiB), or - for standard input.",
+        ),
     ],
     name: Annotated[
         str | None,
@@ -59,7 +46,7 @@ def add(
     json: JsonOption = False,
 ) -> None:
     """Add an OpenSSH public key for a user (ed25519, RSA, ECDSA, FIDO security keys)."""
-    text = _read_key_text(source)
+    text = key_text(read_input(source, what="key file", limit=MAX_KEY_TEXT))
     config = state(ctx).config
     with store_session(ctx):
         key = keys.add_key(

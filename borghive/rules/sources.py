@@ -5,12 +5,17 @@ from __future__ import annotations
 from borghive.errors import InvalidInputError
 
 MAX_SOURCES = 64
+# What a canonical list may hold; borghive.login.lines refuses a stored list with anything
+# else (it keeps its own copy to stay cheap to import; a test asserts the two agree).
+SOURCE_CHARACTERS = frozenset("0123456789abcdef.:/,")
 
 
 def check_sources(text: str) -> str:
     """A canonical ``from=`` list: comma-separated IPv4/IPv6 addresses or CIDR networks.
 
-    Host names and patterns are refused on purpose: they depend on DNS at login time.
+    Host names and patterns are refused on purpose: they depend on DNS at login time. So
+    are IPv6 zone ids (``fe80::1%eth0``): Python reads them, but the login path refuses a
+    stored list holding one, which would lock every key of the user out.
     Raises InvalidInputError naming the first bad entry.
     """
     import ipaddress  # only needed when a restriction is set; keeps the login path lean
@@ -23,10 +28,20 @@ def check_sources(text: str) -> str:
         )
     canonical = []
     for part in parts:
+        if "%" in part:
+            raise InvalidInputError(
+                f"invalid source restriction: {part[:50]!r} has a zone id (after '%'); "
+                "give the address or network without it"
+            )
         try:
             canonical.append(str(ipaddress.ip_network(part, strict=False)))
         except ValueError:
             raise InvalidInputError(
                 f"invalid source restriction: {part[:50]!r} is not an IP address or network"
             ) from None
-    return ",".join(canonical)
+    result = ",".join(canonical)
+    if not set(result) <= SOURCE_CHARACTERS:  # whatever else ipaddress may come to accept
+        raise InvalidInputError(
+            f"invalid source restriction: {text[:60]!r} is not plain addresses or networks"
+        )
+    return result

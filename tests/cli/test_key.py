@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from borghive.rules.sshkeys import fingerprint
+from borghive.rules.sshkeys import MAX_KEY_TEXT, fingerprint
 from tests.harness.cli import Cli
 from tests.harness.keys import ed25519_line, rsa_line
+from tests.harness.watchdog import released_after
 
 from .helpers import BAD_NAMES, assert_refused
 
@@ -193,7 +195,7 @@ def _key_texts() -> list[tuple[str, bytes, str]]:
         ("control char", good.replace(" x", " x\x07y").encode(), "control characters"),
         ("small rsa", rsa_line(1024).encode(), "at least 3072"),
         ("private key", b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n", "one key on one line"),
-        ("not utf-8", b"ssh-ed25519 \xff\xfe\n", "not UTF-8"),
+        ("not utf-8 key data", b"ssh-ed25519 \xff\xfe\n", "not valid base64"),
     ]
 
 
@@ -207,7 +209,7 @@ def test_malformed_key_files_are_refused(
             path.write_bytes(content)
             assert_refused(populated.run("key", "add", "bob", str(path)), fragment)
     assert_refused(populated.run("key", "add", "bob", str(tmp_path / "missing.pub")), "cannot read")
-    assert_refused(populated.run("key", "add", "bob", str(tmp_path)), "cannot read")
+    assert_refused(populated.run("key", "add", "bob", str(tmp_path)), "is a directory")
     assert populated.snapshot() == before
 
 
@@ -259,4 +261,53 @@ def test_bad_names_are_refused_by_every_key_command(
                     reason,
                 )
     assert_refused(populated.run("key", "show", "alice/laptop/x"), "invalid key name", "'/'")
+    assert populated.snapshot() == before
+
+
+def test_key_sources_that_are_not_regular_files_are_refused_at_once(
+    populated: Cli, tmp_path: Path
+) -> None:
+    """A FIFO without a writer made key add wait for ever; a device never ends."""
+    before = populated.snapshot()
+    fifo = tmp_path / "id_ed25519.pub"
+    os.mkfifo(fifo)
+    with released_after(fifo) as rescued:
+        result = populated.run("key", "add", "bob", str(fifo))
+    assert not rescued.is_set(), "key add waited on the FIFO"
+    assert_refused(result, f"key file {fifo}: is a named pipe (FIFO), not a regular file")
+    assert_refused(populated.run("key", "add", "bob", "/dev/zero"), "is a character device")
+    assert_refused(populated.run("key", "add", "bob", str(tmp_path)), "is a directory")
+    big = tmp_path / "big.pub"
+    big.write_text(ed25519_line("x" * MAX_KEY_TEXT))
+    assert_refused(
+        populated.run("key", "add", "bob", str(big)), f"key file {big}: larger than 16384 bytes"
+    )
+    assert_refused(
+        populated.run("key", "add", "bob", "-", input="x" * (MAX_KEY_TEXT + 1)),
+        "key file standard input: larger than 16384 bytes",
+    )
+    assert populated.snapshot() == before
+
+
+def test_key_add_reads_what_openssh_reads(populated: Cli, tmp_path: Path) -> None:
+    """A Latin-1 comment is read; a U+00A0 separator, a BOM and a zone id are refused
+    saying why, and nothing is stored."""
+    line = ed25519_line("alice@laptop")
+    key_type, blob = line.split()[:2]
+    path = tmp_path / "latin1.pub"
+    path.write_bytes(f"{key_type} {blob} J".encode() + b"\xfcrgen\n")
+    assert populated.json("key", "add", "bob", str(path))["comment"] == "J_rgen"
+    before = populated.snapshot()
+    other = ed25519_line("x")
+    for content, fragment in (
+        (other.replace(" ", "\xa0", 1).encode(), "U+00A0 where a field separator belongs"),
+        (b"\xef\xbb\xbf" + other.encode(), "UTF-8 byte order mark"),
+    ):
+        path.write_bytes(content)
+        assert_refused(populated.run("key", "add", "bob", str(path)), fragment)
+    path.write_text(other)
+    assert_refused(
+        populated.run("key", "add", "bob", str(path), "--from", "fe80::1%eth0"),
+        "'fe80::1%eth0' has a zone id",
+    )
     assert populated.snapshot() == before

@@ -17,6 +17,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from borghive.errors import InvalidInputError
+from borghive.inputs import read_input
 from borghive.login.authkeys import parse_arguments
 from borghive.login.configfiles import DEFAULT_CONFIG
 from borghive.login.lines import AuthKeysError
@@ -24,6 +26,7 @@ from borghive.login.lines import AuthKeysError
 DEFAULT_SSHD_CONFIG = Path("/etc/ssh/sshd_config")
 _SSH_DIR = Path("/etc/ssh")
 _MAX_DEPTH = 16  # sshd's own limit on nested Include
+MAX_SSHD_CONFIG = 1024 * 1024  # bytes per file; sshd's own files are a few KiB
 _KEYWORD = re.compile(r"([A-Za-z]+)(?:\s*=\s*|\s+|$)(.*)")
 
 
@@ -59,9 +62,10 @@ def _lines(path: Path, depth: int) -> list[tuple[Path, str, str]]:
     if depth > _MAX_DEPTH:
         raise SshdConfigError(f"{path}: Include nested more than {_MAX_DEPTH} deep")
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise SshdConfigError(f"cannot read {path}: {exc.strerror}") from None
+        data = read_input(str(path), what="sshd configuration", limit=MAX_SSHD_CONFIG)
+    except InvalidInputError as exc:
+        raise SshdConfigError(exc.message) from None
+    text = data.decode("utf-8", errors="replace")
     found: list[tuple[Path, str, str]] = []
     for raw in text.splitlines():
         line = raw.strip()
