@@ -163,7 +163,7 @@ def time_create(slapd: Slapd, scratch: Path, env: dict[str, str], runs: int) -> 
 def sync_phases(config_path: Path) -> str:
     """One dry-run sync in-process, split into reading the store, reading the directory
     and comparing."""
-    from borghive.config import load_config
+    from borghive.config_load import load_config
     from borghive.rules.accounts import account_problems
     from borghive.service.repositories.backends import accounts_backend
     from borghive.service.repositories.sync import expected_accounts

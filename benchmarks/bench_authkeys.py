@@ -205,7 +205,7 @@ class Scenario:
 def expected_line(config_path: Path, user: str, repo: int, key: int) -> str:
     """The authorized_keys line for key ``key`` on repository index ``repo``, from the
     formulas of ``bench_foundation.seed`` (mode, quota, access mode) and the config."""
-    from borghive.config import load_config
+    from borghive.config_load import load_config
 
     config = load_config(config_path)
     path = f"{config.repos.root}/{user}/repo{repo:07d}"

@@ -133,7 +133,7 @@ def seed(config_path: Path, repositories: int, keys: int) -> Seeded:
     access row per key (key i opens repository i mod N, which its owner owns)."""
     from peewee import SqliteDatabase
 
-    from borghive.config import load_config
+    from borghive.config_load import load_config
     from borghive.rules.sshkeys import fingerprint, parse_public_key
     from borghive.store import open_store
 

@@ -77,7 +77,7 @@ def seed_records(config: Path, made: list[tuple[str, str]]) -> None:
     """One owner per 10 repositories and a record per (repository user, name), named
     ``NAMEindex``, in the migrated store of ``config`` (bulk inserts through the models,
     so that every column gets its default)."""
-    from borghive.config import load_config
+    from borghive.config_load import load_config
     from borghive.store import open_store, write_transaction
     from borghive.store.models import Repository, User
 

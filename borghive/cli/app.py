@@ -15,7 +15,8 @@ from typer.core import TyperGroup
 
 from borghive import __version__
 from borghive.cli.usage import ClickException, NoArgsIsHelpError, report_usage
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.errors import BorghiveError
 from borghive.rules.accounts import AccountsBackend
 

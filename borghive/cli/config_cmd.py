@@ -7,7 +7,7 @@ import typer
 from borghive.cli.app import state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, fields, say
-from borghive.config import config_as_dict
+from borghive.config_load import config_as_dict
 from borghive.login.cache import write_login_cache
 
 app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)

@@ -14,7 +14,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.errors import ConfigError
 from borghive.login.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, has_overrides
 from borghive.login.storeurl import is_postgres, postgres_address

@@ -133,7 +133,7 @@ def load_settings(config_path: str | None, environ: dict[str, str] | None = None
             return cached
     from pathlib import Path
 
-    from borghive.config import load_config
+    from borghive.config_load import load_config
     from borghive.login.cache import login_settings
 
     config = load_config(Path(config_path) if config_path else None, environ)

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.errors import BorghiveError, NotFoundError
 from borghive.service.events.records import RepoKey
 from borghive.service.events.writer import open_event_store

@@ -97,7 +97,7 @@ def test_alert_check_dry_run_then_real_then_quiet(cli: Cli, mailbox: Mailbox) ->
 
 
 def cli_config(cli: Cli) -> Config:
-    from borghive.config import load_config
+    from borghive.config_load import load_config
 
     return load_config(cli.config_file, {})
 

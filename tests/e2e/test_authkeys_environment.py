@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import DEFAULT_CONFIG_PATH, Config
+from borghive.config import Config
+from borghive.config_load import DEFAULT_CONFIG_PATH
 from tests.harness.authkeys import (
     SSHD_ENV,
     add_key,

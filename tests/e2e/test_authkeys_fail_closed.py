@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.errors import ConfigError
 from tests.harness.authkeys import (
     add_key,

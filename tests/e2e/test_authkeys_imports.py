@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.login.cache import write_login_cache
 from tests.harness.authkeys import SSHD_ENV, add_key, borg_line, create_repository
 from tests.harness.keys import PublicKey

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from borghive import config
+from borghive import config_load
 from borghive.config import Config
 from borghive.login import cache as login_copy
 from borghive.login.cache import file_identity, write_login_cache
@@ -214,7 +214,7 @@ def test_config_check_writes_the_copy(alice: Config, config_file: Path) -> None:
 
 
 def load(config_file: Path) -> Config:
-    return config.load_config(config_file, environ={})
+    return config_load.load_config(config_file, environ={})
 
 
 def forge(copy: Path, **settings: object) -> None:

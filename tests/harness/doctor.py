@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.login.cache import write_login_cache
 from borghive.service.doctor.checks import run_checks
 from borghive.service.doctor.findings import Check

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import load_config
+from borghive.config_load import load_config
 from borghive.login import pq
 from borghive.login.cache import write_login_cache
 from borghive.service.doctor.checks import run_checks

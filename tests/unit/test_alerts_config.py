@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import AlertsConfig, load_config
+from borghive.config import AlertsConfig
+from borghive.config_load import load_config
 from borghive.errors import ConfigError
 
 

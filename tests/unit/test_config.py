@@ -13,7 +13,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from borghive.config import DEFAULT_CONFIG_PATH, SECTIONS, Config, config_as_dict, load_config
+from borghive.config import SECTIONS, Config
+from borghive.config_load import DEFAULT_CONFIG_PATH, config_as_dict, load_config
 from borghive.config_parse import MAX_CONFIG_BYTES
 from borghive.errors import EXIT_CONFIG, ConfigError
 from borghive.login.configfiles import read_secret
@@ -46,7 +47,7 @@ def problem_lines(error: ConfigError) -> list[str]:
 def no_default_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point the default configuration path at a file that does not exist."""
     absent = tmp_path / "etc-borghive" / "borghive.toml"
-    monkeypatch.setattr("borghive.config.DEFAULT_CONFIG_PATH", absent)
+    monkeypatch.setattr("borghive.config_load.DEFAULT_CONFIG_PATH", absent)
     return absent
 
 
@@ -69,7 +70,7 @@ def test_missing_default_file_is_no_error(no_default_file: Path) -> None:
 
 def test_existing_default_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, '[repos]\nhost = "default.example.org"\n')
-    monkeypatch.setattr("borghive.config.DEFAULT_CONFIG_PATH", path)
+    monkeypatch.setattr("borghive.config_load.DEFAULT_CONFIG_PATH", path)
     config = load_config(None, environ={})
     assert config.repos.host == "default.example.org"
     assert config.source == str(path)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from borghive.config import SECTIONS, environment_variable, load_config
+from borghive.config import SECTIONS, environment_variable
+from borghive.config_load import load_config
 from borghive.errors import ConfigError
 from borghive.rules.bounds import Bound
 

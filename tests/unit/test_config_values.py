@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.errors import ConfigError
 from tests.harness.cli import Cli
 

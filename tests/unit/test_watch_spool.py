@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from borghive.config import load_config
+from borghive.config_load import load_config
 from borghive.errors import ConfigError
 from borghive.service.events.records import EventRecord, RepoKey
 from borghive.watch.inotify import watch_refusal

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from borghive.config import Config, load_config
+from borghive.config import Config
+from borghive.config_load import load_config
 from borghive.errors import BorghiveError
 from borghive.service.doctor.findings import Check, guarded
 from borghive.service.doctor.host import (
