@@ -252,9 +252,15 @@ def grant(
     json: JsonOption = False,
 ) -> None:
     """Let a key open a repository (or change its access mode)."""
-    with store_session(ctx):
+    config = state(ctx).config
+    with store_session(ctx), accounts_session(config) as accounts:
         access = grants.grant_access(
-            repository, key, append_only=append_only, allowed_from=allowed_from
+            repository,
+            key,
+            append_only=append_only,
+            allowed_from=allowed_from,
+            config=config,
+            accounts=accounts,
         )
     if json:
         emit_json(access)
