@@ -157,7 +157,7 @@ def _render_detail(detail: RepoDetail) -> None:
             ("repository", f"{info.owner}/{info.name}"),
             ("repository user", f"{info.repo_user} (uid {info.uid_number})"),
             ("account", account),
-            ("mode", info.mode),
+            ("mode", f"{info.mode} (being purged: no logins)" if info.being_purged else info.mode),
             ("path", info.path),
             ("url", info.url),
             ("quota", format_size(info.quota)),
@@ -255,9 +255,15 @@ def grant(
     json: JsonOption = False,
 ) -> None:
     """Let a key open a repository (or change its access mode)."""
-    with store_session(ctx):
+    config = state(ctx).config
+    with store_session(ctx), accounts_session(config) as accounts:
         access = grants.grant_access(
-            repository, key, append_only=append_only, allowed_from=allowed_from
+            repository,
+            key,
+            append_only=append_only,
+            allowed_from=allowed_from,
+            config=config,
+            accounts=accounts,
         )
     if json:
         emit_json(access)
@@ -314,8 +320,9 @@ def sync(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Reconcile the store with the accounts backend: create missing accounts, repair
-    drifted ones, list orphans (delete them with --prune)."""
+    """Reconcile the store with the accounts backend: resolve account changes left in
+    doubt, create missing accounts, repair drifted ones, remove memberships without an
+    account, list orphans (delete them with --prune)."""
     config = state(ctx).config
     with store_session(ctx, readonly=dry_run), accounts_session(config) as accounts:
         report = sync_accounts(config, accounts, dry_run=dry_run, prune=prune)

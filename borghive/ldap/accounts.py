@@ -19,7 +19,12 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
 from borghive.config import LdapConfig
-from borghive.errors import BorghiveError, ConflictError, NotFoundError
+from borghive.errors import (
+    BorghiveError,
+    ConflictError,
+    DirectoryUnavailableError,
+    NotFoundError,
+)
 from borghive.ldap.connection import connect, directory_errors, server_address
 from borghive.rules.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 
@@ -63,11 +68,17 @@ class LdapAccounts:
             self._connection = connect(self.config)
         return self._connection
 
+    def ready(self) -> None:
+        """Connect and bind now."""
+        self.connection  # noqa: B018 - the property connects
+
     def close(self) -> None:
-        if self._connection is not None:
-            with directory_errors(self.where):
-                self._connection.unbind()
-            self._connection = None
+        """Unbind; a connection that broke (slapd killed or hung) is just dropped, so that
+        closing never hides the error that ended the command."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(ldap_errors.LDAPException, OSError):
+                connection.unbind()
 
     def user_dn(self, name: str) -> str:
         return f"uid={escape_rdn(name)},{self.config.users_dn}"
@@ -97,6 +108,9 @@ class LdapAccounts:
 
     def name_in_use(self, name: str) -> bool:
         return self._exists_anywhere(f"(uid={escape_filter_chars(name)})")
+
+    def list_members(self) -> set[str]:
+        return self._members()
 
     def _members(self) -> set[str]:
         with directory_errors(self.where):
@@ -197,6 +211,10 @@ class LdapAccounts:
                     )
                 except ldap_errors.LDAPEntryAlreadyExistsResult:
                     raise ConflictError(f"LDAP {self.where}: {dn} exists already") from None
+        except DirectoryUnavailableError:
+            # In doubt: slapd may still apply the add. Undoing now could run before it;
+            # the service resolves the change later by reading the entry back.
+            raise
         except BaseException:
             if added:  # a clash must not take the existing account's membership away
                 with contextlib.suppress(BorghiveError):
@@ -208,6 +226,8 @@ class LdapAccounts:
                     f"LDAP {self.where}: uidNumber {spec.uid_number} was taken by another "
                     "entry meanwhile"
                 )
+        except DirectoryUnavailableError:
+            raise
         except BaseException:
             with contextlib.suppress(BorghiveError):
                 self.delete(spec.name)
@@ -294,5 +314,7 @@ class LdapAccounts:
         self._modify(name, {"shadowExpire": [(ldap3.MODIFY_REPLACE, [])]})
 
     def delete(self, name: str) -> None:
+        """The entry first, so the account is gone at once; a membership left behind by a
+        failure names no account, and resolution (or ``repo sync``) removes it."""
         self._delete_entry(self.user_dn(name))
         self._remove_member(name)

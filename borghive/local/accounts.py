@@ -209,6 +209,9 @@ class LocalAccounts:
     def close(self) -> None:
         return None
 
+    def ready(self) -> None:
+        return None
+
     # -- reading --------------------------------------------------------------------
 
     def uid_in_use(self, uid_number: int) -> bool:
@@ -225,16 +228,26 @@ class LocalAccounts:
             return False
         return True
 
+    def list_members(self) -> set[str]:
+        """None: borghive's local accounts are in the group through their primary group,
+        and a supplementary member without an account is left to whoever added it."""
+        return set()
+
+    def _group_members(self) -> set[str]:
+        """The supplementary members of the repository users' group in /etc/group."""
+        members: set[str] = set()
+        for record in _records(self.etc_dir / "group"):
+            if len(record) >= 4 and record[0] == self.group:
+                members.update(member for member in record[3].split(",") if member)
+        return members
+
     def _read(self) -> dict[str, AccountSpec]:
         """Every account of /etc/passwd, with lock state and membership."""
         today = days_since_epoch()
         expiry = {
             record[0]: record[7] for record in _records(self.etc_dir / "shadow") if len(record) > 7
         }
-        members: set[str] = set()
-        for record in _records(self.etc_dir / "group"):
-            if len(record) >= 4 and record[0] == self.group:
-                members.update(member for member in record[3].split(",") if member)
+        members = self._group_members()
         accounts: dict[str, AccountSpec] = {}
         for record in _records(self.etc_dir / "passwd"):
             if len(record) < 7:

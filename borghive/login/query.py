@@ -23,8 +23,10 @@ _REPO_USER_CHARS = _REPO_USER_FIRST | frozenset("0123456789_-")
 
 # One statement, so one round trip to PostgreSQL: the schema version comes with every row,
 # and the LEFT JOIN of the one-row aggregate gives a row even when the user has no grant
-# (granted NULL): an outdated store is refused whether or not the user is known. {user} and
-# {fingerprint} are the driver's placeholders; {by_key} is empty or the fingerprint test.
+# (granted NULL): an outdated store is refused whether or not the user is known. A
+# repository being purged, or whose account change is in doubt (an account_intent row is
+# left), has no grants. {user} and {fingerprint} are the driver's placeholders; {by_key}
+# is empty or the fingerprint test.
 _QUERY = """
 WITH schema_version AS (SELECT MAX(version) AS version FROM schema_migration)
 SELECT schema_version.version, grants.*
@@ -36,6 +38,8 @@ FROM schema_version LEFT JOIN (
     JOIN access a ON a.repository_id = r.id
     JOIN ssh_key k ON k.id = a.key_id
     WHERE r.repo_user = {user}{by_key}
+      AND r.purge_started IS NULL
+      AND NOT EXISTS (SELECT 1 FROM account_intent i WHERE i.repo_user = r.repo_user)
 ) AS grants ON 1 = 1
 ORDER BY grants.key_name
 """

@@ -78,8 +78,14 @@ class AccountsBackend(Protocol):
 
     name: str
 
+    def ready(self) -> None:
+        """Reach the backend now (connect), so that one that is down fails before anything
+        is recorded; DirectoryUnavailableError if it cannot be reached."""
+
     def create(self, spec: AccountSpec) -> None:
-        """Create the account (and its group membership); ConflictError if it exists."""
+        """Create the account (and its group membership); ConflictError if it exists.
+        Steps in an order whose every intermediate state the service's resolution (read
+        back, then create, update or delete) repairs."""
 
     def update(self, spec: AccountSpec) -> None:
         """Make an existing account match ``spec``; NotFoundError if there is none."""
@@ -99,6 +105,9 @@ class AccountsBackend(Protocol):
     def list_accounts(self) -> dict[str, AccountSpec]:
         """Every repository user account this backend manages, by name."""
 
+    def list_members(self) -> set[str]:
+        """Every name in the repository users' group, whether an account has it or not."""
+
     def uid_in_use(self, uid_number: int) -> bool:
         """Whether any account (borghive's or not) holds this uidNumber."""
 
@@ -106,13 +115,16 @@ class AccountsBackend(Protocol):
         """Whether any account (borghive's or not) has this name."""
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections; never raises (a connection that broke is just dropped)."""
 
 
 class NoAccounts:
     """``accounts.backend = "none"``: the store is the only record; nothing is provisioned."""
 
     name = "none"
+
+    def ready(self) -> None:
+        return None
 
     def create(self, spec: AccountSpec) -> None:
         return None
@@ -134,6 +146,9 @@ class NoAccounts:
 
     def list_accounts(self) -> dict[str, AccountSpec]:
         return {}
+
+    def list_members(self) -> set[str]:
+        return set()
 
     def uid_in_use(self, uid_number: int) -> bool:
         return False

@@ -127,6 +127,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX alert_state_channel_id ON alert_state (channel_id)",
         ),
     ),
+    Migration(
+        4,
+        "account_intent: account changes recorded before the directory is written; "
+        "repository.purge_started",
+        (
+            """CREATE TABLE account_intent (
+                id {pk},
+                repo_user VARCHAR(32) NOT NULL UNIQUE,
+                uid_number INTEGER NOT NULL,
+                action VARCHAR(16) NOT NULL
+                    CHECK (action IN ('create', 'delete', 'lock', 'unlock')),
+                started TIMESTAMP NOT NULL,
+                given_up TIMESTAMP)""",
+            "ALTER TABLE repository ADD COLUMN purge_started TIMESTAMP",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

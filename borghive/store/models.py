@@ -75,6 +75,9 @@ class Repository(BaseModel):
     last_access = DateTimeField(null=True)
     last_update = DateTimeField(null=True)
     created = DateTimeField(default=utcnow)
+    # Set when ``repo delete --purge`` has removed the account and is deleting the data
+    # (migration 4): the record stays, without logins, until the data is gone.
+    purge_started = DateTimeField(null=True)
 
     class Meta:
         table_name = "repository"
@@ -165,6 +168,30 @@ class AlertState(BaseModel):
     class Meta:
         table_name = "alert_state"
         indexes = ((("repository", "channel", "kind"), True),)
+
+
+INTENT_ACTIONS = ("create", "delete", "lock", "unlock")
+
+
+class AccountIntent(BaseModel):
+    """An account change recorded (and committed) before the directory is written
+    (migration 4). It is removed in the same transaction as the store change it belongs
+    to, so one that is left says the directory may differ from the store for
+    ``repo_user``: the next command that touches accounts reads the account back and makes
+    it what the store says. Its ``uid_number`` (and name) stay reserved meanwhile.
+    """
+
+    id = AutoField()
+    repo_user = CharField(max_length=32, unique=True)
+    uid_number = IntegerField()
+    action = CharField(max_length=16)
+    started = DateTimeField(default=utcnow)
+    # When the command that recorded it gave up (the directory did not answer, or undoing
+    # failed): from then on any command resolves it; before, only once it is old.
+    given_up = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "account_intent"
 
 
 class SchemaMigration(BaseModel):

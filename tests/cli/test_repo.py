@@ -13,6 +13,7 @@ from .helpers import BAD_NAMES, assert_refused
 
 REPO_FIELDS = {
     "owner",
+    "being_purged",
     "name",
     "repo_user",
     "uid_number",

@@ -20,7 +20,10 @@ total of a paged search is not limited (``size.prtotal=unlimited``), as on commo
 With ``tls=True`` a throwaway CA and a server certificate for ``127.0.0.1``/``localhost``
 are made with ``openssl`` and slapd offers StartTLS; ``ca_file`` names the CA certificate.
 
-``stop()`` (or leaving the ``with`` block) ends slapd and removes the temporary directory.
+``stop()`` (or leaving the ``with`` block) ends slapd and removes the temporary directory;
+``kill()`` and ``restart()`` crash and start it on the same data; ``pause()`` (SIGSTOP) and
+``resume()`` freeze it and let it go on, waiting until it has dealt with what its clients
+sent meanwhile.
 
 Fixtures: ``slapd`` is the plain server (no TLS), started once per session; ``clean_slapd``
 is the same server reset before and after the test (ou=people, ou=groups and ou=others
@@ -267,6 +270,27 @@ class Slapd:
         process.wait()
         self._process = None
 
+    def pause(self) -> None:
+        """SIGSTOP slapd: the kernel still accepts connections and requests, slapd answers
+        none of them until ``resume()``."""
+        self._require_started()
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self, timeout: float = 10.0) -> None:
+        """SIGCONT slapd, then wait until it has closed every connection its clients
+        closed meanwhile (none left in CLOSE_WAIT on its port): the requests they sent
+        are carried out, or dropped, by then."""
+        self._require_started()
+        if self._process is None:
+            return
+        os.kill(self._process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + timeout
+        while _close_waits(self._port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"slapd kept connections in CLOSE_WAIT for {timeout}s")
+            time.sleep(0.02)
+
     def restart(self) -> None:
         """Stop slapd if running (SIGTERM) and start it again: same port, same data."""
         self._require_started()
@@ -500,6 +524,18 @@ class Slapd:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         self._process = None
+
+
+def _close_waits(port: int) -> int:
+    """The TCP sockets on local port ``port`` in state CLOSE_WAIT (IPv4)."""
+    count = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if int(fields[1].rpartition(":")[2], 16) == port and fields[3] == "08":
+                count += 1
+    return count
 
 
 class _PortTaken(RuntimeError):

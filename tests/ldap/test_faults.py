@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peewee import OperationalError
 
 from borghive.config import Config
 from borghive.errors import (
@@ -25,9 +25,11 @@ from borghive.errors import (
     EXIT_UNAVAILABLE,
     ConfigError,
     DirectoryUnavailableError,
+    StoreUnavailableError,
 )
 from borghive.ldap.accounts import LdapAccounts
 from borghive.login.storeurl import sqlite_path
+from borghive.service.repositories import backends
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
 from borghive.service.repositories.lifecycle import RepoChanges, find_repository
@@ -120,14 +122,20 @@ def test_directory_killed_during_create(alice: Config, clean_slapd: Slapd) -> No
     assert err.value.exit_code == 75
     assert store_rows() == (0, 0)
 
+    assert "in doubt" in (err.value.hint or "")
     clean_slapd.restart()
     (name,) = accounts.members_added
     assert people(clean_slapd) == {}
-    # The membership was committed before the kill, and undoing it failed because slapd
-    # was gone: a stale memberUid stays. It names no account, so nothing can log in with
-    # it, and no later create can clash with it (a member already is no error).
+    # The membership was written before the kill; the change is left in doubt, and the
+    # dry run says so, with the membership that names no account.
     assert members(clean_slapd) == {name}
-    assert sync_accounts(config, backend_for(config), dry_run=True).items == ()
+    with closing(backend_for(config)) as fresh:
+        (item,) = sync_accounts(config, fresh, dry_run=True).items
+        assert (item.name, item.action, item.done) == (name, "resolve", False)
+        # The next command that touches accounts resolves it: the membership goes.
+        create(config, fresh, "alice/other")
+        assert sync_accounts(config, fresh, dry_run=True).items == ()
+    assert members(clean_slapd) == set(people(clean_slapd)) != {name}
 
 
 def test_directory_down_before_delete(alice: Config, clean_slapd: Slapd) -> None:
@@ -243,13 +251,35 @@ def test_closed_port(alice: Config, clean_slapd: Slapd, tmp_path: Path) -> None:
 # -- the store commit fails after the directory was written ------------------------------
 
 
-@contextlib.contextmanager
-def failing_commits(config: Config, operation: str) -> Iterator[Config]:
-    """Make the store's next commit fail for real, after every statement went through.
+class CommitFailure:
+    """Arms the failure of the store's commits (see :func:`failing_commits`)."""
 
-    SQLite: a second connection holds a read transaction (a SHARED lock). BEGIN IMMEDIATE
-    still gets its RESERVED lock and every statement runs, but COMMIT needs the EXCLUSIVE
-    lock and gives up after the (shortened) busy timeout: "database is locked".
+    def __init__(self, reader: sqlite3.Connection | None) -> None:
+        self.reader = reader
+        self.armed = False
+
+    def arm(self) -> None:
+        """From now on (SQLite) the commits of the transaction under way and of later
+        ones fail; called from inside the account write, after the intent committed."""
+        if self.reader is not None and not self.armed:
+            self.reader.execute("BEGIN")
+            self.reader.execute("SELECT count(*) FROM repository").fetchall()
+        self.armed = True
+
+    def disarm(self) -> None:
+        if self.reader is not None and self.armed:
+            self.reader.execute("ROLLBACK")
+        self.armed = False
+
+
+@contextlib.contextmanager
+def failing_commits(config: Config, operation: str) -> Iterator[tuple[Config, CommitFailure]]:
+    """Make the store's commits fail for real, after every statement went through.
+
+    SQLite, once armed: a second connection holds a read transaction (a SHARED lock).
+    BEGIN IMMEDIATE still gets its RESERVED lock and every statement runs, but COMMIT needs
+    the EXCLUSIVE lock and gives up after the (shortened) busy timeout: "database is
+    locked". Arming from inside the account write lets the intent's own commit through.
     PostgreSQL: a deferred constraint trigger on ``operation`` of a repository row raises
     serialization_failure (SQLSTATE 40001) at COMMIT, as a serializable transaction can.
     Yields the configuration to use, whose busy_timeout (SQLite) is 0.2 s, as is the
@@ -257,15 +287,14 @@ def failing_commits(config: Config, operation: str) -> Iterator[Config]:
     if is_sqlite():
         path = sqlite_path(config.store.url)
         reader = sqlite3.connect(str(path), isolation_level=None)
+        failure = CommitFailure(reader)
         busy_ms = int(execute("PRAGMA busy_timeout").fetchone()[0])
         try:
-            reader.execute("BEGIN")
-            reader.execute("SELECT count(*) FROM repository").fetchall()
             execute("PRAGMA busy_timeout = 200")
             store = dataclasses.replace(config.store, busy_timeout=0.2)
-            yield dataclasses.replace(config, store=store)
+            yield dataclasses.replace(config, store=store), failure
         finally:
-            reader.execute("ROLLBACK")
+            failure.disarm()
             reader.close()
             execute(f"PRAGMA busy_timeout = {busy_ms}")
         return
@@ -280,7 +309,7 @@ def failing_commits(config: Config, operation: str) -> Iterator[Config]:
             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
         )
     try:
-        yield config
+        yield config, CommitFailure(None)
     finally:
         with write_transaction():
             execute("DROP TRIGGER refuse_commit ON repository")
@@ -288,31 +317,54 @@ def failing_commits(config: Config, operation: str) -> Iterator[Config]:
 
 
 class Recording(LdapAccounts):
-    """The real backend, noting which accounts it created and deleted."""
+    """The real backend, noting which accounts it created, deleted, locked and repaired;
+    ``failure`` is armed as its first write begins, ``slapd`` killed after it."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, failure: CommitFailure, slapd: Slapd | None = None) -> None:
         super().__init__(config.ldap, config.repos.group, config.repos.gid)
         self.calls: list[tuple[str, Any]] = []
+        self.failure = failure
+        self.slapd = slapd
+
+    def _written(self, call: tuple[str, Any]) -> None:
+        self.calls.append(call)
+        if self.slapd is not None:
+            self.slapd.kill()
 
     def create(self, spec: Any) -> None:
+        self.failure.arm()
         super().create(spec)
-        self.calls.append(("create", spec.name))
+        self._written(("create", spec.name))
+
+    def update(self, spec: Any) -> None:
+        self.failure.arm()
+        super().update(spec)
+        self._written(("update", spec.name))
 
     def delete(self, name: str) -> None:
+        self.failure.arm()
         super().delete(name)
-        self.calls.append(("delete", name))
+        self._written(("delete", name))
 
     def lock(self, name: str) -> None:
+        self.failure.arm()
         super().lock(name)
-        self.calls.append(("lock", name))
+        self._written(("lock", name))
+
+
+def settle(config: Config) -> None:
+    """What the next command does first, then the dry run: nothing left to do."""
+    with closing(backend_for(config)) as accounts:
+        sync_accounts(config, accounts)
+        assert sync_accounts(config, accounts, dry_run=True).items == ()
 
 
 def test_failed_commit_after_create_removes_the_entry(alice: Config, clean_slapd: Slapd) -> None:
     config = with_ldap(alice, clean_slapd)
     with (
-        failing_commits(config, "INSERT") as failing,
-        closing(Recording(failing)) as accounts,
-        pytest.raises(OperationalError, match=r"locked|serialize"),
+        failing_commits(config, "INSERT") as (failing, failure),
+        closing(Recording(failing, failure)) as accounts,
+        pytest.raises(StoreUnavailableError, match=r"locked|serialize") as err,
     ):
         create(failing, accounts)
     (created,), deleted = (
@@ -322,16 +374,53 @@ def test_failed_commit_after_create_removes_the_entry(alice: Config, clean_slapd
     assert deleted == [created]  # it was written, then undone
     assert store_rows() == (0, 0)
     assert people(clean_slapd) == {} and members(clean_slapd) == set()
+    if is_sqlite():  # the undo's own commit failed too: its intent stays, and it says so
+        assert "borghive repo sync" in (err.value.hint or "")
+    settle(config)
 
 
-def test_failed_commit_through_the_cli(alice: Config, clean_slapd: Slapd, tmp_path: Path) -> None:
+def test_failed_commit_through_the_cli(
+    alice: Config, clean_slapd: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = with_ldap(alice, clean_slapd)
-    with failing_commits(config, "INSERT") as failing:
+    with failing_commits(config, "INSERT") as (failing, failure):
+        monkeypatch.setattr(backends, "accounts_backend", lambda c: Recording(c, failure))
         result = borghive(write_config(failing, tmp_path / "b.toml"), "repo", "create", "alice/x")
     assert result.exit_code == 75, result.stderr
     assert result.stderr.startswith("borghive: error: store ")
+    assert "Traceback" not in result.stderr
     assert store_rows() == (0, 0)
     assert people(clean_slapd) == {} and members(clean_slapd) == set()
+    settle(config)
+
+
+def test_failed_undo_reports_the_original_error_and_names_sync(
+    alice: Config, clean_slapd: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store commit fails after the entry was written, and slapd dies right then, so
+    # taking the entry away fails too: the store's error is the one reported.
+    config = with_ldap(alice, clean_slapd)
+    with failing_commits(config, "INSERT") as (failing, failure):
+        monkeypatch.setattr(
+            backends, "accounts_backend", lambda c: Recording(c, failure, clean_slapd)
+        )
+        result = borghive(write_config(failing, tmp_path / "b.toml"), "repo", "create", "alice/x")
+    monkeypatch.undo()
+    assert result.exit_code == 75, result.stderr
+    error, hint = result.stderr.splitlines()
+    assert error.startswith("borghive: error: store ") and "LDAP" not in error
+    assert re.match(r"borghive: hint: putting account r\w+ back failed too \(LDAP ", hint)
+    assert hint.endswith("run 'borghive repo sync' when the directory answers again")
+    assert store_rows() == (0, 0)
+    clean_slapd.restart()
+    (name,) = people(clean_slapd)  # applied, not undone: slapd was gone
+    with closing(backend_for(config)) as accounts:
+        (item,) = sync_accounts(config, accounts, dry_run=True).items
+        assert (item.name, item.action) == (name, "resolve")
+    result = borghive(write_config(config, tmp_path / "c.toml"), "repo", "sync")
+    assert result.exit_code == 0, result.stderr
+    assert people(clean_slapd) == {} and members(clean_slapd) == set()
+    settle(config)
 
 
 def test_failed_commit_after_delete_brings_the_entry_back(
@@ -342,9 +431,9 @@ def test_failed_commit_after_delete_brings_the_entry_back(
         name = create(config, accounts)
     before = people(clean_slapd)[name]
     with (
-        failing_commits(config, "DELETE") as failing,
-        closing(Recording(failing)) as accounts,
-        pytest.raises(OperationalError, match=r"locked|serialize"),
+        failing_commits(config, "DELETE") as (failing, failure),
+        closing(Recording(failing, failure)) as accounts,
+        pytest.raises(StoreUnavailableError, match=r"locked|serialize"),
     ):
         repos.delete_repository(failing, accounts, "alice/photos")
     assert accounts.calls == [("delete", name), ("create", name)]
@@ -354,6 +443,7 @@ def test_failed_commit_after_delete_brings_the_entry_back(
         k: v for k, v in before.items() if k != "shadowLastChange"
     }
     assert members(clean_slapd) == {name}
+    settle(config)
 
 
 def test_failed_commit_after_disabling_leaves_the_account_unlocked(
@@ -362,11 +452,15 @@ def test_failed_commit_after_disabling_leaves_the_account_unlocked(
     config = with_ldap(alice, clean_slapd)
     with closing(backend_for(config)) as accounts:
         name = create(config, accounts)
-    with failing_commits(config, "UPDATE") as failing, closing(Recording(failing)) as accounts:
-        with pytest.raises(OperationalError):
+    with (
+        failing_commits(config, "UPDATE") as (failing, failure),
+        closing(Recording(failing, failure)) as accounts,
+    ):
+        with pytest.raises(StoreUnavailableError):
             repos.set_repository(failing, accounts, "alice/photos", RepoChanges(mode="disabled"))
-        assert accounts.calls == [("lock", name)]
+        assert accounts.calls == [("lock", name), ("update", name)]
     assert find_repository("alice/photos").mode == "borg"
     found = entry(clean_slapd, name)
     assert found is not None
     assert "shadowExpire" not in found  # the store says borg: the account must not be locked
+    settle(config)

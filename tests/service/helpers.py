@@ -8,7 +8,15 @@ from typing import Any
 from borghive.errors import BorghiveError
 from borghive.rules.accounts import AccountSpec
 from borghive.store import rows
-from borghive.store.models import Access, Event, Repository, SshKey, Statistic, User
+from borghive.store.models import (
+    Access,
+    AccountIntent,
+    Event,
+    Repository,
+    SshKey,
+    Statistic,
+    User,
+)
 
 
 @dataclass
@@ -27,6 +35,12 @@ class FakeAccounts:
     fail_create: BorghiveError | None = None
     fail_delete: BorghiveError | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def ready(self) -> None:
+        return None
+
+    def list_members(self) -> set[str]:
+        return set(self.accounts)
 
     def create(self, spec: AccountSpec) -> None:
         self.calls.append(("create", spec.name))
@@ -80,7 +94,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of the bound store, by table, in id order."""
     return {
         model._meta.table_name: rows(model.select().order_by(model.id))
-        for model in (User, SshKey, Repository, Access, Event, Statistic)
+        for model in (User, SshKey, Repository, Access, Event, Statistic, AccountIntent)
     }
 
 

@@ -23,7 +23,7 @@ from borghive.service.repositories import view as repo_view
 from borghive.service.repositories.lifecycle import RepoChanges
 from borghive.service.users import keys
 from borghive.service.users import people as users
-from borghive.store.models import Access, Event, Repository, Statistic
+from borghive.store.models import Access, AccountIntent, Event, Repository, Statistic
 from tests.harness.keys import GeneratedKey
 
 from .helpers import FakeAccounts, count, snapshot
@@ -177,7 +177,13 @@ def test_create_is_all_or_nothing(people: Config, accounts: FakeAccounts) -> Non
         repos.create_repository(people, accounts, "alice/home", keys=["laptop"])
 
     assert caught.value.exit_code == 75
-    assert snapshot() == before
+    # The directory did not answer: the change is in doubt, and only its intent is left.
+    (intent,) = snapshot().pop("account_intent")
+    assert {k: v for k, v in snapshot().items() if k != "account_intent"} == {
+        k: v for k, v in before.items() if k != "account_intent"
+    }
+    assert intent[1:4] == (accounts.calls[0][1], people.repos.uid_min, "create")
+    assert "in doubt" in (caught.value.hint or "") and "borghive repo sync" in caught.value.hint
     assert count(Repository) == 0
     assert count(Access) == 0
     assert accounts.methods_called() == ["create"]
@@ -427,8 +433,19 @@ def test_delete_is_all_or_nothing(people: Config, accounts: FakeAccounts) -> Non
     with pytest.raises(DirectoryUnavailableError):
         repos.delete_repository(people, accounts, "alice/home", purge=True)
 
-    assert snapshot() == before
+    # In doubt: the record stays as it was (not marked as being purged), and the intent.
+    after = snapshot()
+    assert [row[1:4] for row in after.pop("account_intent")] == [
+        (info.repo_user, info.uid_number, "delete")
+    ]
+    assert after == {k: v for k, v in before.items() if k != "account_intent"}
     assert (path / "config").is_file()
+    assert info.repo_user in accounts.accounts
+    # The next command that touches accounts reads the account back: it is as the store
+    # says (present), and the intent goes.
+    accounts.fail_delete = None
+    repos.set_repository(people, accounts, "alice/home", RepoChanges(quota=10**9))
+    assert count(AccountIntent) == 0
     assert info.repo_user in accounts.accounts
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from borghive.errors import NotFoundError
+from borghive.config import Config
+from borghive.errors import ConflictError, NotFoundError
+from borghive.rules.accounts import AccountsBackend
 from borghive.rules.sources import check_sources
+from borghive.service.repositories.intents import resolve_pending
 from borghive.service.repositories.lifecycle import find_repository
 from borghive.service.users.keys import find_key
 from borghive.store import write_transaction
@@ -26,13 +29,22 @@ def grant_access(
     *,
     append_only: bool = False,
     allowed_from: str | None = None,
+    config: Config | None = None,
+    accounts: AccountsBackend | None = None,
 ) -> AccessInfo:
     """Let a key open a repository (or change how); a bare key name means the owner's key.
-    ``allowed_from`` limits the addresses for this repository (instead of the key's own)."""
+    ``allowed_from`` limits the addresses for this repository (instead of the key's own).
+    With ``config`` and ``accounts``, account changes left in doubt are resolved first, as
+    every command that touches accounts does: a grant gives logins, and a repository whose
+    account is in doubt has none. ConflictError for a repository being purged."""
     mode = "append-only" if append_only else "full"
     sources = check_sources(allowed_from) if allowed_from is not None else None
+    if config is not None and accounts is not None:
+        resolve_pending(config, accounts)
     with write_transaction():
         repo = find_repository(reference)
+        if repo.purge_started is not None:
+            raise ConflictError(f"repository {repo.owner.name}/{repo.name} is being purged")
         key = find_key(key_reference, owner=repo.owner.name)
         access = Access.get_or_none((Access.repository == repo.id) & (Access.key == key.id))
         if access is None:

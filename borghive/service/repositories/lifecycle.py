@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,21 +11,26 @@ from pathlib import Path
 from peewee import IntegrityError, fn
 
 from borghive.config import Config
-from borghive.errors import ConflictError, InvalidInputError, NotFoundError, RefusedError
-from borghive.rules.accounts import (
-    GECOS_PREFIX,
-    AccountsBackend,
-    AccountSpec,
-)
-from borghive.rules.layout import client_url, home_path, init_command, repository_path
+from borghive.errors import ConflictError, InvalidInputError, NotFoundError
+from borghive.rules.accounts import AccountsBackend
+from borghive.rules.layout import client_url, init_command, repository_path
 from borghive.rules.names import check_name
-from borghive.rules.times import aware
+from borghive.rules.times import aware, utcnow
+from borghive.service.repositories.intents import (
+    account_change,
+    account_spec,
+    claim_intent,
+    record_intent,
+    resolve_pending,
+)
+from borghive.service.repositories.purge import check_purge, purge_home
 from borghive.service.users.keys import find_key
 from borghive.service.users.people import find_user
 from borghive.store import execute, is_sqlite, rows, write_transaction
 from borghive.store.models import (
     REPOSITORY_MODES,
     Access,
+    AccountIntent,
     Repository,
     SshKey,
     User,
@@ -38,6 +42,9 @@ _ALLOCATION_LOCK = 0x626F7267  # "borg": PostgreSQL advisory lock for uid alloca
 
 @dataclass(frozen=True)
 class RepoInfo:
+    """A repository as commands show it; ``being_purged``: a purge began and did not finish
+    (the record stays, without logins, until it does)."""
+
     owner: str
     name: str
     repo_user: str
@@ -51,6 +58,7 @@ class RepoInfo:
     path: str
     url: str
     key_count: int
+    being_purged: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,19 +83,6 @@ class RepoChanges:
     alert_after: int | None = None
     clear_alert_after: bool = False
     mode: str | None = None
-
-
-def account_spec(config: Config, repo: Repository, owner: str) -> AccountSpec:
-    """The account a repository's user must have."""
-    return AccountSpec(
-        name=repo.repo_user,
-        uid_number=repo.uid_number,
-        gid_number=config.repos.gid,
-        home=Path(home_path(config.repos.root, repo.repo_user)),
-        shell=config.accounts.shell,
-        gecos=f"{GECOS_PREFIX}{owner}/{repo.name}",
-        locked=repo.mode == "disabled",
-    )
 
 
 def find_repository(reference: str) -> Repository:
@@ -148,6 +143,7 @@ def repo_info(config: Config, repo: Repository, owner: str, key_count: int) -> R
         path=repository_path(config.repos.root, repo.repo_user, repo.name),
         url=client_url(config.repos.public_host, config.repos.ssh_port, repo.repo_user, repo.name),
         key_count=key_count,
+        being_purged=repo.purge_started is not None,
     )
 
 
@@ -163,7 +159,10 @@ def _new_repo_user(config: Config, accounts: AccountsBackend) -> str:
             secrets.choice(_USER_ALPHABET) for _ in range(config.repos.user_length - len(prefix))
         )
         candidate = prefix + suffix
-        taken = Repository.select().where(Repository.repo_user == candidate).exists()
+        taken = (
+            Repository.select().where(Repository.repo_user == candidate).exists()
+            or AccountIntent.select().where(AccountIntent.repo_user == candidate).exists()
+        )
         if not taken and not accounts.name_in_use(candidate):
             return candidate
     raise ConflictError("could not find a free repository user name; widen repos.user_length")
@@ -177,15 +176,24 @@ def _allocate_uid(config: Config, accounts: AccountsBackend) -> int:
     the accounts backend reports in use elsewhere are skipped.
     """
     low, high = config.repos.uid_min, config.repos.uid_max
-    in_range = (Repository.uid_number >= low) & (Repository.uid_number <= high)
-    highest = Repository.select(fn.MAX(Repository.uid_number)).where(in_range).scalar()
-    candidate = low if highest is None else int(highest) + 1
+    # Numbers reserved by account intents (a create in progress or in doubt) are taken.
+    tables = ((Repository, Repository.uid_number), (AccountIntent, AccountIntent.uid_number))
+    highest_each = [
+        model.select(fn.MAX(column)).where((column >= low) & (column <= high)).scalar()
+        for model, column in tables
+    ]
+    highest = max((int(value) for value in highest_each if value is not None), default=None)
+    candidate = low if highest is None else highest + 1
     used: set[int] | None = None
     while True:
         if candidate > high:
             if used is None:  # the top of the range is taken: look for gaps below
                 used = {
-                    uid for (uid,) in rows(Repository.select(Repository.uid_number).where(in_range))
+                    uid
+                    for model, column in tables
+                    for (uid,) in rows(
+                        model.select(column).where((column >= low) & (column <= high))
+                    )
                 }
                 candidate = low
             else:
@@ -196,6 +204,31 @@ def _allocate_uid(config: Config, accounts: AccountsBackend) -> int:
         if (used is None or candidate not in used) and not accounts.uid_in_use(candidate):
             return candidate
         candidate += 1
+
+
+def _new_repository_checks(
+    owner_name: str, name: str, grants: list[tuple[str, str]]
+) -> tuple[User, dict[int, tuple[SshKey, str]]]:
+    """The owner and the keys to grant (by key id) of a new repository; raise NotFoundError,
+    InvalidInputError or ConflictError (the name is taken)."""
+    owner = find_user(owner_name)
+    granted: dict[int, tuple[SshKey, str]] = {}
+    for key_reference, access_mode in grants:
+        key = find_key(key_reference, owner=owner_name)
+        if key.id in granted and granted[key.id][1] != access_mode:
+            raise InvalidInputError(
+                f"key {key_reference!r} given both as --key and --append-only-key"
+            )
+        granted[key.id] = (key, access_mode)
+    if Repository.get_or_none((Repository.owner == owner) & (Repository.name == name)):
+        raise ConflictError(f"repository {owner_name}/{name} already exists")
+    return owner, granted
+
+
+def _allocation_lock() -> None:
+    """Serialise uid and name allocation on PostgreSQL (SQLite's write lock does it)."""
+    if not is_sqlite():
+        execute("SELECT pg_advisory_xact_lock(%s)", (_ALLOCATION_LOCK,))
 
 
 def create_repository(
@@ -210,98 +243,104 @@ def create_repository(
     mode: str = "borg",
 ) -> CreatedRepo:
     """Create ``OWNER/NAME`` with a new repository user and uidNumber, grant the keys, and
-    provision the account. All-or-nothing across store and accounts backend.
+    provision the account. All-or-nothing across store and accounts backend: the name and
+    uidNumber are reserved by an account intent committed first, and the repository, its
+    grants and the removal of the intent commit together after the account was made.
 
-    Raises InvalidInputError, NotFoundError (owner, key) or ConflictError (name taken).
+    Raises InvalidInputError, NotFoundError (owner, key), ConflictError (name taken), and
+    DirectoryUnavailableError (its hint says when the account change is left in doubt).
     """
     owner_name, name = split_reference(reference)
     check_mode(mode)
     grants = [(k, "full") for k in keys or []] + [
         (k, "append-only") for k in append_only_keys or []
     ]
-    account_made: str | None = None
-    try:
-        with write_transaction():
-            if not is_sqlite():
-                execute("SELECT pg_advisory_xact_lock(%s)", (_ALLOCATION_LOCK,))
-            owner = find_user(owner_name)
-            granted: dict[int, tuple[SshKey, str]] = {}
-            for key_reference, access_mode in grants:
-                key = find_key(key_reference, owner=owner_name)
-                if key.id in granted and granted[key.id][1] != access_mode:
-                    raise InvalidInputError(
-                        f"key {key_reference!r} given both as --key and --append-only-key"
-                    )
-                granted[key.id] = (key, access_mode)
-            if Repository.get_or_none((Repository.owner == owner) & (Repository.name == name)):
-                raise ConflictError(f"repository {owner_name}/{name} already exists")
-            repo = Repository.create(
-                owner=owner,
-                name=name,
-                repo_user=_new_repo_user(config, accounts),
-                uid_number=_allocate_uid(config, accounts),
-                mode=mode,
-                quota=quota,
-                alert_after=alert_after,
-            )
-            for key, access_mode in granted.values():
-                Access.create(repository=repo, key=key, mode=access_mode)
-            accounts.create(account_spec(config, repo, owner_name))
-            account_made = repo.repo_user
-    except IntegrityError:
-        _undo_account(accounts, account_made)
-        raise ConflictError(
-            f"repository {owner_name}/{name} already exists, or its repository user or "
-            "uidNumber was taken at the same moment",
-            hint="run the command again",
-        ) from None
-    except BaseException:
-        _undo_account(accounts, account_made)
-        raise
+    accounts.ready()
+    resolve_pending(config, accounts)
+    with write_transaction():
+        _allocation_lock()
+        _new_repository_checks(owner_name, name, grants)
+        repo_user = _new_repo_user(config, accounts)
+        uid_number = _allocate_uid(config, accounts)
+        record_intent(repo_user, uid_number, "create")
+    with account_change(config, accounts, repo_user):
+        try:
+            with write_transaction():
+                _allocation_lock()
+                claim_intent(repo_user)
+                owner, granted = _new_repository_checks(owner_name, name, grants)
+                repo = Repository.create(
+                    owner=owner,
+                    name=name,
+                    repo_user=repo_user,
+                    uid_number=uid_number,
+                    mode=mode,
+                    quota=quota,
+                    alert_after=alert_after,
+                )
+                for key, access_mode in granted.values():
+                    Access.create(repository=repo, key=key, mode=access_mode)
+                accounts.create(account_spec(config, repo, owner_name))
+        except IntegrityError:
+            raise ConflictError(
+                f"repository {owner_name}/{name} already exists, or its repository user or "
+                "uidNumber was taken at the same moment",
+                hint="run the command again",
+            ) from None
     info = repo_info(config, repo, owner_name, len(granted))
     return CreatedRepo(repository=info, init_command=init_command(info.url))
 
 
-def _undo_account(accounts: AccountsBackend, name: str | None) -> None:
-    """Remove an account whose store row did not commit."""
-    if name is not None:
-        accounts.delete(name)
+def _apply(repo: Repository, changes: RepoChanges) -> bool:
+    """Set the changed values on ``repo`` (not saved); whether the account's lock flips."""
+    previous_mode = repo.mode
+    if changes.quota is not None or changes.clear_quota:
+        repo.quota = None if changes.clear_quota else changes.quota
+    if changes.alert_after is not None or changes.clear_alert_after:
+        repo.alert_after = None if changes.clear_alert_after else changes.alert_after
+    if changes.mode is not None:
+        repo.mode = changes.mode
+    return previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode)
+
+
+def _not_being_purged(repo: Repository) -> Repository:
+    if repo.purge_started is not None:
+        raise ConflictError(
+            f"repository {repo.owner.name}/{repo.name} is being purged",
+            hint=f"finish it with 'borghive repo delete {repo.owner.name}/{repo.name} --purge'",
+        )
+    return repo
 
 
 def set_repository(
     config: Config, accounts: AccountsBackend, reference: str, changes: RepoChanges
 ) -> RepoInfo:
-    """Change quota, alert period or mode. Disabling locks the account, enabling unlocks it;
-    if the store commit then fails, the account is put back as it was."""
+    """Change quota, alert period or mode. Disabling locks the account, enabling unlocks
+    it, under an account intent: if the store commit fails, the account is put back as the
+    store says; if the directory does not answer, the next command resolves it."""
     if changes.mode is not None:
         check_mode(changes.mode)
-    locked_now: bool | None = None
-    try:
-        with write_transaction():
-            repo = find_repository(reference)
-            owner = repo.owner.name
-            previous_mode = repo.mode
-            if changes.quota is not None or changes.clear_quota:
-                repo.quota = None if changes.clear_quota else changes.quota
-            if changes.alert_after is not None or changes.clear_alert_after:
-                repo.alert_after = None if changes.clear_alert_after else changes.alert_after
-            if changes.mode is not None:
-                repo.mode = changes.mode
+    resolve_pending(config, accounts)
+    with write_transaction():
+        repo = _not_being_purged(find_repository(reference))
+        if not _apply(repo, changes):
             repo.save()
-            if previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode):
-                if repo.mode == "disabled":
-                    accounts.lock(repo.repo_user)
-                    locked_now = True
-                else:
-                    accounts.unlock(repo.repo_user)
-                    locked_now = False
-    except BaseException:
-        if locked_now is True:
-            accounts.unlock(repo.repo_user)
-        elif locked_now is False:
+            return repo_info(config, repo, repo.owner.name, count_keys(repo))
+    accounts.ready()
+    with write_transaction():
+        record_intent(
+            repo.repo_user, repo.uid_number, "lock" if repo.mode == "disabled" else "unlock"
+        )
+    with account_change(config, accounts, repo.repo_user), write_transaction():
+        claim_intent(repo.repo_user)
+        repo = _not_being_purged(find_repository(reference))
+        flips = _apply(repo, changes)
+        repo.save()
+        if flips and repo.mode == "disabled":
             accounts.lock(repo.repo_user)
-        raise
-    return repo_info(config, repo, owner, count_keys(repo))
+        elif flips:
+            accounts.unlock(repo.repo_user)
+    return repo_info(config, repo, repo.owner.name, count_keys(repo))
 
 
 def delete_repository(
@@ -309,45 +348,38 @@ def delete_repository(
 ) -> DeletedRepo:
     """Remove the record and the account. Data on disk stays unless ``purge``.
 
-    The caller confirms a purge with the admin before calling. All-or-nothing across store
-    and accounts: if the store commit fails after the account was deleted, it is re-created.
+    The caller confirms a purge with the admin before calling. The account goes under an
+    account intent (see ``set_repository``). With ``purge`` the tree is checked first
+    (RefusedError: not under the root, another filesystem, a file that is not a directory,
+    regular file or symbolic link), then the record is marked as being purged (no logins)
+    as the account goes, then the data go, then the record; a purge that fails (one-line
+    BorghiveError) is finished by calling this again.
     """
-    account_deleted: AccountSpec | None = None
-    try:
-        with write_transaction():
-            repo = find_repository(reference)
-            owner = repo.owner.name
-            info = repo_info(config, repo, owner, count_keys(repo))
-            if purge:  # refuse before anything is deleted, not after the commit
-                _check_purge(config, Path(info.path))
-            spec = account_spec(config, repo, owner)
-            repo.delete_instance(recursive=False)
-            accounts.delete(repo.repo_user)
-            account_deleted = spec
-    except BaseException:
-        if account_deleted is not None:
-            accounts.create(account_deleted)
-        raise
+    resolve_pending(config, accounts)
+    repo = find_repository(reference)
+    info = repo_info(config, repo, repo.owner.name, count_keys(repo))
     path = Path(info.path)
+    if purge:  # refuse before anything is deleted
+        check_purge(config, path)
+    if repo.purge_started is None:
+        accounts.ready()
+        with write_transaction():
+            record_intent(repo.repo_user, repo.uid_number, "delete")
+        with account_change(config, accounts, repo.repo_user), write_transaction():
+            claim_intent(repo.repo_user)
+            repo = find_repository(reference)
+            if purge:
+                repo.purge_started = utcnow()
+                repo.save()
+            else:
+                repo.delete_instance(recursive=False)
+            accounts.delete(repo.repo_user)
     if not purge:
+        if repo.purge_started is not None:  # a purge left half-done: the record goes
+            with write_transaction():
+                Repository.delete().where(Repository.id == repo.id).execute()
         return DeletedRepo(info, purged=False, data_left=str(path) if path.exists() else None)
-    _purge(config, path)
+    purge_home(config, path)
+    with write_transaction():
+        Repository.delete().where(Repository.id == repo.id).execute()
     return DeletedRepo(info, purged=True, data_left=None)
-
-
-def _check_purge(config: Config, path: Path) -> None:
-    """Raise RefusedError unless the home of ``path`` resolves directly under the root."""
-    home = path.parent
-    root = config.repos.root.resolve()
-    if home.resolve().parent != root:
-        raise RefusedError(f"refusing to purge {home}: it is not directly under {root}")
-
-
-def _purge(config: Config, path: Path) -> None:
-    """Delete a repository's directory and its user's home, staying inside the repos root."""
-    _check_purge(config, path)
-    home = path.parent
-    if home.is_symlink():
-        home.unlink()
-    elif home.exists():
-        shutil.rmtree(home)

@@ -13,9 +13,9 @@ from borghive.rules.accounts import AccountsBackend, AccountState, account_state
 from borghive.rules.layout import client_url, repository_path
 from borghive.rules.times import aware, stored_time
 from borghive.service.repositories.grants import AccessInfo
+from borghive.service.repositories.intents import account_spec
 from borghive.service.repositories.lifecycle import (
     RepoInfo,
-    account_spec,
     find_repository,
     repo_info,
 )
