@@ -54,13 +54,7 @@ from borghive.watch.inotify import (
     watch_refusal,
 )
 from borghive.watch.outbox import Outbox
-from borghive.watch.scan import (
-    Listing,
-    is_candidate,
-    list_repository,
-    scan_tree,
-    subdirectories,
-)
+from borghive.watch.scan import Listing, is_candidate, list_repository, scan_tree, subdirectories
 from borghive.watch.statistics import Refresh, RefreshQueue
 from borghive.watch.writer import StoreWriter
 
