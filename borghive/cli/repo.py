@@ -27,7 +27,11 @@ RepoArgument = Annotated[
 ]
 QuotaOption = Annotated[
     str | None,
-    typer.Option("--quota", help="Storage quota, decimal units: 500M, 2G, 1.5T ('none' clears)."),
+    typer.Option(
+        "--quota",
+        help="Storage quota, decimal units, at least 10M (borg serve refuses less): 500M, 2G, "
+        "1.5T ('none' clears).",
+    ),
 ]
 AlertOption = Annotated[
     str | None,

@@ -299,6 +299,16 @@ def test_malformed_settings_are_refused(populated: Cli, subtests: pytest.Subtest
     cases = [
         *((f"--quota={v}", "invalid size") for v in ("12X", "0", "-5G", "1.2.3G", "5GiB", "G", "")),
         *((f"--quota={v}", "too large") for v in ("2000P",)),
+        # borg serve refuses --storage-quota below 10M: every login would fail
+        *(
+            (f"--quota={v}", f"invalid quota {shown}: borg serve refuses a storage quota below 10M")
+            for v, shown in (
+                ("1M", "1M"),
+                ("9.9M", "9.9M"),
+                ("9999999", "9999999 bytes"),
+                ("5", "5B"),
+            )
+        ),
         *((f"--alert-after={v}", "invalid duration") for v in ("3x", "0d", "1 d", "-1h", "36", "")),
         # An empty value (an unset shell variable) is refused, never taken as the default.
         *((f"--mode={v}", "invalid mode") for v in ("fast", "BORG", "none", "")),

@@ -42,6 +42,7 @@ def test_a_good_host_passes_every_check(host: Host) -> None:
         "rrsync",
         "repos root",
         "repository group",
+        "quotas",
         "ldap",
         "inotify watches",
         "inotify instances",

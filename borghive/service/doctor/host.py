@@ -138,6 +138,35 @@ def check_store(config: Config) -> tuple[Check, int | None]:
     return Check(name, "ok", f"{where}: schema current, {count} repositories"), count
 
 
+def check_quotas(config: Config) -> Check:
+    """No repository has a stored quota that borg serve refuses: its forced command would
+    make every login fail (quotas stored before borghive refused them)."""
+    from borghive.rules.quotas import MIN_STORAGE_QUOTA, MIN_STORAGE_QUOTA_TEXT, shown_quota
+    from borghive.store import open_store, rows
+    from borghive.store.models import Repository, User
+
+    name = "quotas"
+    try:
+        with open_store(config.store, readonly=True):
+            small = rows(
+                Repository.select(User.name, Repository.name, Repository.quota)
+                .join(User)
+                .where(Repository.quota < MIN_STORAGE_QUOTA)
+                .order_by(User.name, Repository.name)
+            )
+    except BorghiveError as error:
+        return Check(name, "FAIL", f"cannot read the quotas: {error.message}")
+    if not small:
+        return Check(name, "ok", f"no repository has a quota below {MIN_STORAGE_QUOTA_TEXT}")
+    listed = ", ".join(f"{owner}/{repo} ({shown_quota(quota)})" for owner, repo, quota in small)
+    return Check(
+        name,
+        "FAIL",
+        f"borg serve refuses a storage quota below {MIN_STORAGE_QUOTA_TEXT}, so every login "
+        f"to these fails: {listed} (borghive repo set OWNER/NAME --quota 10M, or --quota none)",
+    )
+
+
 # -- (f) LDAP -----------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from borghive.rules.accounts import (
 )
 from borghive.rules.layout import client_url, home_path, init_command, repository_path
 from borghive.rules.names import check_name
+from borghive.rules.quotas import check_quota
 from borghive.rules.times import aware
 from borghive.service.users.keys import find_key
 from borghive.service.users.people import find_user
@@ -212,10 +213,13 @@ def create_repository(
     """Create ``OWNER/NAME`` with a new repository user and uidNumber, grant the keys, and
     provision the account. All-or-nothing across store and accounts backend.
 
-    Raises InvalidInputError, NotFoundError (owner, key) or ConflictError (name taken).
+    Raises InvalidInputError (a quota borg serve refuses too), NotFoundError (owner, key)
+    or ConflictError (name taken).
     """
     owner_name, name = split_reference(reference)
     check_mode(mode)
+    if quota is not None:
+        check_quota(quota)
     grants = [(k, "full") for k in keys or []] + [
         (k, "append-only") for k in append_only_keys or []
     ]
@@ -275,6 +279,8 @@ def set_repository(
     if the store commit then fails, the account is put back as it was."""
     if changes.mode is not None:
         check_mode(changes.mode)
+    if changes.quota is not None and not changes.clear_quota:
+        check_quota(changes.quota)
     locked_now: bool | None = None
     try:
         with write_transaction():
