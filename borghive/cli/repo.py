@@ -46,6 +46,14 @@ ModeOption = Annotated[
 ]
 
 
+# What the line printed after "repo create" does, by mode (the line: rules/layout.py).
+_FIRST_STEP = {
+    "borg": "initialise it",
+    "import": "copy files into it (write-only)",
+    "export": "copy its files (read-only)",
+}
+
+
 def _optional(value: str | None, parse: Callable[[str], int]) -> tuple[int | None, bool]:
     """(parsed value, clear) for options that accept 'none'."""
     if value is None:
@@ -105,7 +113,14 @@ def create(
             ("keys", info.key_count),
         ]
     )
-    say(f"initialise it from the client with:\n  {created.init_command}")
+    if created.client_command is None:
+        say(
+            f"no client can log in while its mode is {info.mode}: "
+            f"borghive repo set {info.owner}/{info.name} --mode borg|import|export"
+        )
+    else:
+        step = _FIRST_STEP.get(info.mode, "then run")
+        say(f"{step} from the client with:\n  {created.client_command}")
 
 
 @app.command("list")

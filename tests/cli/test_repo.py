@@ -39,12 +39,51 @@ def test_create_prints_the_client_url(populated: Cli) -> None:
     assert str(populated.root / info.repo_user / "docs") in out
 
 
+@pytest.mark.parametrize(
+    ("mode", "step", "command"),
+    [
+        (
+            "import",
+            "copy files into it (write-only) from the client with:",
+            "rsync -a SOURCE/ {remote}",
+        ),
+        (
+            "export",
+            "copy its files (read-only) from the client with:",
+            "rsync -a {remote} DESTINATION/",
+        ),
+    ],
+)
+def test_create_prints_what_an_rsync_client_runs(
+    populated: Cli, mode: str, step: str, command: str
+) -> None:
+    out = populated.ok("repo", "create", "alice/docs", "-k", "laptop", "--mode", mode).stdout
+    info = next(r for r in populated.snapshot()[2] if r.name == "docs")
+    remote = f"{info.repo_user}@backup.example.org:"
+    assert out.endswith(f"{step}\n  {command.format(remote=remote)}\n")
+    assert "borg init" not in out
+    created = populated.json("repo", "create", "alice/more", "--mode", mode)
+    assert created["init_command"] is None
+    assert created["client_command"].startswith("rsync -a ")
+
+
+def test_create_of_a_disabled_repository_prints_no_client_command(populated: Cli) -> None:
+    out = populated.ok("repo", "create", "alice/docs", "--mode", "disabled").stdout
+    assert "borg init" not in out and "rsync" not in out
+    assert out.endswith(
+        "no client can log in while its mode is disabled: "
+        "borghive repo set alice/docs --mode borg|import|export\n"
+    )
+    created = populated.json("repo", "create", "alice/more", "--mode", "disabled")
+    assert (created["init_command"], created["client_command"]) == (None, None)
+
+
 def test_create_json_has_every_field(populated: Cli) -> None:
     created = populated.json(
         "repo", "create", "bob/mail", "--key", "phone", "--append-only-key", "alice/desktop",
         "--quota", "1.5T", "--alert-after", "3d", "--mode", "import",
     )  # fmt: skip
-    assert set(created) == {"repository", "init_command"}
+    assert set(created) == {"repository", "init_command", "client_command"}
     repo = created["repository"]
     assert set(repo) == REPO_FIELDS
     assert (repo["owner"], repo["name"], repo["mode"]) == ("bob", "mail", "import")
@@ -55,7 +94,8 @@ def test_create_json_has_every_field(populated: Cli) -> None:
     assert repo["key_count"] == 2
     assert repo["path"] == str(populated.root / repo["repo_user"] / "mail")
     assert repo["url"] == f"ssh://{repo['repo_user']}@backup.example.org:22/./mail"
-    assert created["init_command"].endswith(repo["url"])
+    assert created["init_command"] is None  # an import repository is not for borg
+    assert created["client_command"] == f"rsync -a SOURCE/ {repo['repo_user']}@backup.example.org:"
     assert (repo["last_access"], repo["last_update"]) == (None, None)
 
     shown = populated.json("repo", "show", "bob/mail")

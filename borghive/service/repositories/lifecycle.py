@@ -18,7 +18,7 @@ from borghive.rules.accounts import (
     AccountsBackend,
     AccountSpec,
 )
-from borghive.rules.layout import client_url, home_path, init_command, repository_path
+from borghive.rules.layout import client_command, client_url, home_path, repository_path
 from borghive.rules.names import check_name
 from borghive.rules.quotas import check_quota
 from borghive.rules.times import aware
@@ -56,8 +56,13 @@ class RepoInfo:
 
 @dataclass(frozen=True)
 class CreatedRepo:
+    """A new repository and what its client runs first: ``client_command`` per its mode
+    (``borg init``, or rsync for import and export; None when disabled); ``init_command``
+    is the same line for a borg repository and None otherwise."""
+
     repository: RepoInfo
-    init_command: str
+    init_command: str | None
+    client_command: str | None
 
 
 @dataclass(frozen=True)
@@ -263,7 +268,14 @@ def create_repository(
         _undo_account(accounts, account_made)
         raise
     info = repo_info(config, repo, owner_name, len(granted))
-    return CreatedRepo(repository=info, init_command=init_command(info.url))
+    first = client_command(
+        info.mode, config.repos.public_host, config.repos.ssh_port, info.repo_user, info.name
+    )
+    return CreatedRepo(
+        repository=info,
+        init_command=first if info.mode == "borg" else None,
+        client_command=first,
+    )
 
 
 def _undo_account(accounts: AccountsBackend, name: str | None) -> None:
