@@ -3,7 +3,6 @@ store, the LDAP directory and the inotify limits of ``borghive watch``."""
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import stat
@@ -171,21 +170,19 @@ def check_quotas(config: Config) -> Check:
 
 
 def check_ldap(config: Config) -> Check:
-    """With ``accounts.backend = "ldap"``: the directory answers and the bind works."""
+    """With ``accounts.backend = "ldap"``: the directory answers, the bind works, and it
+    allows what ``repo create`` needs short of writing (see borghive.ldap.probe)."""
     name = "ldap"
     if config.accounts.backend != "ldap":
         return Check(name, "ok", f"not used (accounts.backend = {config.accounts.backend})")
-    from borghive.ldap.connection import connect
+    from borghive.ldap.probe import probe_directory
 
     try:
-        connection = connect(config.ldap)
+        detail = probe_directory(config.ldap, config.repos.group, config.repos.gid)
     except BorghiveError as error:
-        return Check(name, "FAIL", error.message)
-    # The answer is known; unbinding is a courtesy whose failure changes nothing.
-    with contextlib.suppress(Exception):
-        connection.unbind()
-    who = config.ldap.bind_dn or "anonymous"
-    return Check(name, "ok", f"{config.ldap.url} answers, bound as {who}")
+        hint = f" ({error.hint})" if error.hint else ""
+        return Check(name, "FAIL", error.message + hint)
+    return Check(name, "ok", detail)
 
 
 # -- (g) inotify --------------------------------------------------------------------------------
