@@ -28,7 +28,11 @@ RepoArgument = Annotated[
 ]
 QuotaOption = Annotated[
     str | None,
-    typer.Option("--quota", help="Storage quota, decimal units: 500M, 2G, 1.5T ('none' clears)."),
+    typer.Option(
+        "--quota",
+        help="Storage quota, decimal units, at least 10M (borg serve refuses less): 500M, 2G, "
+        "1.5T ('none' clears).",
+    ),
 ]
 AlertOption = Annotated[
     str | None,
@@ -41,6 +45,14 @@ ModeOption = Annotated[
     str | None,
     typer.Option("--mode", help="borg (default), import, export (rsync) or disabled."),
 ]
+
+
+# What the line printed after "repo create" does, by mode (the line: rules/layout.py).
+_FIRST_STEP = {
+    "borg": "initialise it",
+    "import": "copy files into it (write-only)",
+    "export": "copy its files (read-only)",
+}
 
 
 def _optional(value: str | None, parse: Callable[[str], int]) -> tuple[int | None, bool]:
@@ -104,7 +116,14 @@ def create(
             ("keys", info.key_count),
         ]
     )
-    say(f"initialise it from the client with:\n  {created.init_command}")
+    if created.client_command is None:
+        say(
+            f"no client can log in while its mode is {info.mode}: "
+            f"borghive repo set {info.owner}/{info.name} --mode borg|import|export"
+        )
+    else:
+        step = _FIRST_STEP.get(info.mode, "then run")
+        say(f"{step} from the client with:\n  {created.client_command}")
 
 
 @app.command("list")

@@ -25,7 +25,7 @@ from borghive.errors import (
     DirectoryUnavailableError,
     NotFoundError,
 )
-from borghive.ldap.connection import connect, directory_errors, server_address
+from borghive.ldap.connection import Access, connect, directory_errors, server_address
 from borghive.rules.accounts import GECOS_PREFIX, AccountSpec, days_since_epoch
 
 _ACCOUNT_ATTRIBUTES = [
@@ -80,6 +80,17 @@ class LdapAccounts:
             with contextlib.suppress(ldap_errors.LDAPException, OSError):
                 connection.unbind()
 
+    def needs(self, dn: str, right: str, purpose: str) -> Access:
+        """What an operation needs, for the error naming it when it is refused."""
+        return Access(dn=dn, right=right, purpose=purpose, bind_dn=self.config.bind_dn or "")
+
+    @property
+    def base_search(self) -> Access:
+        """Searching the whole base: the uid and uidNumber collision checks."""
+        return self.needs(
+            self.config.base_dn, "search of the subtree", "uid and uidNumber collision checks"
+        )
+
     def user_dn(self, name: str) -> str:
         return f"uid={escape_rdn(name)},{self.config.users_dn}"
 
@@ -88,7 +99,7 @@ class LdapAccounts:
         return f"cn={escape_rdn(self.group)},{self.config.groups_dn}"
 
     def _exists_anywhere(self, search_filter: str) -> bool:
-        with directory_errors(self.where):
+        with directory_errors(self.where, self.base_search):
             try:
                 self.connection.search(
                     self.config.base_dn,
@@ -113,7 +124,9 @@ class LdapAccounts:
         return self._members()
 
     def _members(self) -> set[str]:
-        with directory_errors(self.where):
+        with directory_errors(
+            self.where, self.needs(self.group_dn, "read", "the repository group's members")
+        ):
             try:
                 self.connection.search(
                     self.group_dn,
@@ -144,7 +157,9 @@ class LdapAccounts:
         )
 
     def get(self, name: str) -> AccountSpec | None:
-        with directory_errors(self.where):
+        with directory_errors(
+            self.where, self.needs(self.user_dn(name), "read", "the repository user's entry")
+        ):
             try:
                 self.connection.search(
                     self.user_dn(name),
@@ -164,7 +179,8 @@ class LdapAccounts:
         members = self._members()
         search_filter = f"(&(objectClass=posixAccount)(gecos={escape_filter_chars(GECOS_PREFIX)}*))"
         result: dict[str, AccountSpec] = {}
-        with directory_errors(self.where):
+        listing = self.needs(self.config.users_dn, "search", "listing the repository users")
+        with directory_errors(self.where, listing):
             for item in self.connection.extend.standard.paged_search(
                 self.config.users_dn,
                 search_filter,
@@ -201,8 +217,9 @@ class LdapAccounts:
         a failure at any point leaves no usable half-made account behind."""
         dn = self.user_dn(spec.name)
         added = self._add_member(spec.name)
+        adding = self.needs(self.config.users_dn, "add", "creating the repository user")
         try:
-            with directory_errors(self.where):
+            with directory_errors(self.where, adding):
                 try:
                     self.connection.add(
                         dn,
@@ -234,7 +251,7 @@ class LdapAccounts:
             raise
 
     def _holders(self, uid_number: int) -> list[str]:
-        with directory_errors(self.where):
+        with directory_errors(self.where, self.base_search):
             self.connection.search(
                 self.config.base_dn,
                 f"(uidNumber={int(uid_number)})",
@@ -249,26 +266,32 @@ class LdapAccounts:
 
     def _add_member(self, name: str) -> bool:
         """Add ``name`` to the group (made if missing); False when it was a member already."""
-        with directory_errors(self.where):
+        joining = self.needs(self.group_dn, "write", "adding the user to the repository group")
+        with directory_errors(self.where, joining):
             try:
                 self.connection.modify(self.group_dn, {"memberUid": [(ldap3.MODIFY_ADD, [name])]})
+                return True
             except ldap_errors.LDAPAttributeOrValueExistsResult:
                 return False
             except ldap_errors.LDAPNoSuchObjectResult:
-                try:
-                    self.connection.add(
-                        self.group_dn,
-                        ["posixGroup"],
-                        {"cn": self.group, "gidNumber": self.gid_number, "memberUid": [name]},
-                    )
-                except ldap_errors.LDAPEntryAlreadyExistsResult:
-                    # Another process made the group meanwhile (sync beside create, or two
-                    # hosts sharing the directory): join it instead.
-                    return self._add_member(name)
+                pass  # no group yet: made below
+        making = self.needs(self.config.groups_dn, "add", "creating the repository group")
+        with directory_errors(self.where, making):
+            try:
+                self.connection.add(
+                    self.group_dn,
+                    ["posixGroup"],
+                    {"cn": self.group, "gidNumber": self.gid_number, "memberUid": [name]},
+                )
+            except ldap_errors.LDAPEntryAlreadyExistsResult:
+                # Another process made the group meanwhile (sync beside create, or two
+                # hosts sharing the directory): join it instead.
+                return self._add_member(name)
         return True
 
     def _remove_member(self, name: str) -> None:
-        with directory_errors(self.where):
+        leaving = self.needs(self.group_dn, "write", "removing the user from the group")
+        with directory_errors(self.where, leaving):
             try:
                 self.connection.modify(
                     self.group_dn, {"memberUid": [(ldap3.MODIFY_DELETE, [name])]}
@@ -277,7 +300,8 @@ class LdapAccounts:
                 return
 
     def _delete_entry(self, dn: str) -> None:
-        with directory_errors(self.where):
+        deleting = self.needs(dn, "delete", "deleting the repository user")
+        with directory_errors(self.where, deleting):
             try:
                 self.connection.delete(dn)
             except ldap_errors.LDAPNoSuchObjectResult:
@@ -298,7 +322,8 @@ class LdapAccounts:
     def _modify(self, name: str, changes: dict[str, Any]) -> None:
         """Change an account's entry; NotFoundError when there is none (not ConfigError:
         the directory is reachable and configured, the account is what is missing)."""
-        with directory_errors(self.where):
+        changing = self.needs(self.user_dn(name), "write", "changing the repository user")
+        with directory_errors(self.where, changing):
             try:
                 self.connection.modify(self.user_dn(name), changes)
             except ldap_errors.LDAPNoSuchObjectResult:

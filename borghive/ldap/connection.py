@@ -6,6 +6,7 @@ import math
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import ldap3
@@ -33,6 +34,13 @@ _UNAVAILABLE = (
     ldap_errors.LDAPUnavailableResult,
     ldap_errors.LDAPTimeLimitExceededResult,
 )
+# The directory refused an operation on an entry: the entry is missing, or the bind DN
+# may not see it (OpenLDAP answers noSuchObject for an entry the ACLs hide) or change it.
+_DENIED = (
+    ldap_errors.LDAPNoSuchObjectResult,
+    ldap_errors.LDAPInsufficientAccessRightsResult,
+)
+RIGHTS_HINT = "grant the rights the storage-host guide lists (docs/how-to/storage-host.md)"
 # Failures that only a configuration change cures.
 _MISCONFIGURED = (
     ldap_errors.LDAPInvalidCredentialsResult,
@@ -59,13 +67,42 @@ def server_address(url: str) -> tuple[str, int, bool]:
     return parts.host or "localhost", parts.port or (636 if use_ssl else 389), use_ssl
 
 
+@dataclass(frozen=True)
+class Access:
+    """What an operation needs, for the error when the directory refuses it: the ``right``
+    (e.g. "search") on ``dn``, for ``purpose``, as ``bind_dn`` (empty: anonymous)."""
+
+    dn: str
+    right: str
+    purpose: str
+    bind_dn: str
+
+
+def denied(where: str, access: Access, exc: BaseException) -> ConfigError:
+    """The error for an operation the directory refused: which DN, which right, why."""
+    who = access.bind_dn or "the anonymous bind"
+    if isinstance(exc, ldap_errors.LDAPNoSuchObjectResult):
+        why = f"noSuchObject: it does not exist, or {who} may not see it"
+    else:
+        why = f"insufficientAccessRights: {who} may not"
+    return ConfigError(
+        f"LDAP {where}: {access.right} on {access.dn} refused ({access.purpose}): {why}",
+        hint=RIGHTS_HINT,
+    )
+
+
 @contextmanager
-def directory_errors(where: str) -> Iterator[None]:
-    """Map ldap3 exceptions raised inside the block to domain errors naming ``where``."""
+def directory_errors(where: str, access: Access | None = None) -> Iterator[None]:
+    """Map ldap3 exceptions raised inside the block to domain errors naming ``where``; a
+    refusal (no such object, insufficient rights) names ``access``'s DN and right."""
     try:
         yield
     except BorghiveError:
         raise
+    except _DENIED as exc:
+        if access is None:
+            raise ConfigError(f"LDAP {where}: {_reason(exc)}") from None
+        raise denied(where, access, exc) from None
     except ldap_errors.LDAPStartTLSError as exc:
         raise DirectoryUnavailableError(f"LDAP {where}: StartTLS failed: {_reason(exc)}") from None
     except _UNAVAILABLE as exc:

@@ -33,7 +33,16 @@ from borghive.login.lines import AuthKeysError, authorized_line
 from borghive.login.query import grants_for
 from borghive.login.settings import Settings, load_settings
 
+# The whole run, from the process's start, ends within this: sshd has no limit of its own.
 TIMEOUT_SECONDS = 5
+# The watchdog ends the run this long before the limit (time to log, exit and be reaped,
+# on a loaded host), and the store's own timeouts give up this much earlier again, so a
+# slow store is refused with its own reason and the watchdog stays the backstop.
+WATCHDOG_MARGIN = 0.5
+STORE_MARGIN = 0.5
+# Beyond this, an odd /proc reading (or a start so slow that nothing can be saved) is not
+# believed: the run still gets a second of its own.
+_MAX_START_SECONDS = TIMEOUT_SECONDS - WATCHDOG_MARGIN - 1.0
 USAGE = "usage: borghive [--config PATH] authkeys USER [KEYTYPE KEY]"
 
 
@@ -81,13 +90,27 @@ def _log(message: str) -> None:
         pass
 
 
+def process_age() -> float:
+    """Seconds since the kernel started this process (interpreter start-up included), from
+    /proc/self/stat; 0 where that cannot be read. At most ``_MAX_START_SECONDS``."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            # the command name (field 2) may hold spaces and parentheses: split after it
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+    return min(max(age, 0.0), _MAX_START_SECONDS)
+
+
 def _timeout() -> None:
-    _log(f"timed out after {TIMEOUT_SECONDS}s; refusing")
+    _log(f"timed out (limit {TIMEOUT_SECONDS}s); refusing")
     os._exit(3)
 
 
-def _watchdog(finished: list[bool]) -> None:
-    time.sleep(TIMEOUT_SECONDS)
+def _watchdog(finished: list[bool], deadline: float) -> None:
+    time.sleep(max(0.0, deadline - time.monotonic()))
     if not finished:
         _timeout()
 
@@ -97,14 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     # A thread, not a SIGALRM handler: Python runs signal handlers only between bytecodes,
     # so a handler would wait for a driver call blocked in C (SQLite's busy wait, libpq)
     # to return. The drivers release the GIL while they block, so the thread can run.
+    deadline = time.monotonic() - process_age() + TIMEOUT_SECONDS - WATCHDOG_MARGIN
     finished: list[bool] = []
-    threads.start_new_thread(_watchdog, (finished,))
-    # Backstop should the thread never get the GIL: SIGALRM's default action kills us.
+    threads.start_new_thread(_watchdog, (finished, deadline))
+    # Backstop should the thread never get the GIL: SIGALRM's default action kills us,
+    # still within the limit.
     signals.signal(signals.SIGALRM, signals.SIG_DFL)
-    signals.alarm(TIMEOUT_SECONDS + 2)
+    signals.setitimer(signals.ITIMER_REAL, deadline + WATCHDOG_MARGIN / 2 - time.monotonic())
     try:
         config_path, user, key_type, key = parse_arguments(sys.argv[1:] if argv is None else argv)
-        answer = authorized_keys(load_settings(config_path), user, key_type, key)
+        settings = load_settings(config_path)
+        # The store waits (lock, connect, statement) only as long as the run has left.
+        budget = settings.within(deadline - STORE_MARGIN - time.monotonic())
+        answer = authorized_keys(budget, user, key_type, key)
         sys.stdout.write(answer)
         sys.stdout.flush()
     except Exception as exc:  # noqa: BLE001 - fail closed on anything
@@ -113,5 +141,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         finished.append(True)
-        signals.alarm(0)
+        signals.setitimer(signals.ITIMER_REAL, 0)
     return 0

@@ -47,8 +47,10 @@ _BY_KEY = " AND k.fingerprint = {fingerprint}"
 
 
 def postgres_parameters(settings: Settings) -> dict[str, str]:
-    """The libpq connection keywords for the store: read-only, UTF-8, bounded connect."""
-    return connection_keywords(
+    """The libpq connection keywords for the store: read-only, UTF-8, a bounded connect,
+    and a statement (a wait for a lock included) bounded by ``busy_timeout`` as SQLite's
+    wait is: libpq itself never gives up on a statement."""
+    keywords = connection_keywords(
         settings.store_host,
         settings.store_port,
         settings.store_dbname,
@@ -58,6 +60,9 @@ def postgres_parameters(settings: Settings) -> dict[str, str]:
         application_name="borghive-authkeys",
         readonly=True,
     )
+    statement_ms = max(1, int(settings.busy_timeout * 1000))
+    keywords["options"] += f" -c statement_timeout={statement_ms}"
+    return keywords
 
 
 class _Sqlite:

@@ -71,6 +71,18 @@ class Settings:
         self.borg_umask = borg_umask
         self.rrsync_path = rrsync_path
 
+    def within(self, seconds: float) -> Settings:
+        """A copy whose store timeouts (SQLite's busy wait, PostgreSQL's connect and, on
+        the login path, its statement) end within ``seconds``: never longer than
+        configured, and at least a tenth of a second (a run out of time is the watchdog's)."""
+        limit = max(0.1, seconds)
+        copy = Settings.__new__(Settings)
+        for name in self.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy.busy_timeout = min(self.busy_timeout, limit)
+        copy.connect_timeout = min(self.connect_timeout, limit)
+        return copy
+
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
         """From ``login.cache.login_settings`` output. TypeError when keys are missing or extra,

@@ -38,3 +38,26 @@ def client_url(host: str, port: int, repo_user: str, name: str) -> str:
 def init_command(url: str) -> str:
     """The ``borg init`` line a client runs once to create the repository at ``url``."""
     return f"borg init --encryption={ENCRYPTION} {url}"
+
+
+def rsync_remote(host: str, port: int, repo_user: str) -> tuple[str, str]:
+    """(rsync's ``-e`` option or "", the remote ``<repo user>@<host>:``) of an import or
+    export repository. The forced command (rrsync) puts the client in the repository
+    directory, so the remote path is empty."""
+    shell = "" if port == 22 else f"-e 'ssh -p {port}' "
+    return shell, f"{repo_user}@{host}:"
+
+
+def client_command(mode: str, host: str, port: int, repo_user: str, name: str) -> str | None:
+    """What a client runs first with a repository in ``mode``: ``borg init`` (borg),
+    rsync to it (import, write-only) or from it (export, read-only); None when disabled
+    (no login is let in) or the mode is unknown. ``SOURCE/`` and ``DESTINATION/`` are the
+    client's directories."""
+    if mode == "borg":
+        return init_command(client_url(host, port, repo_user, name))
+    if mode in ("import", "export"):
+        shell, remote = rsync_remote(host, port, repo_user)
+        if mode == "import":
+            return f"rsync -a {shell}SOURCE/ {remote}"
+        return f"rsync -a {shell}{remote} DESTINATION/"
+    return None

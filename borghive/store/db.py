@@ -28,6 +28,12 @@ from borghive.store.models import database
 
 def build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
     """A peewee Database for ``config.url`` (not yet connected)."""
+    db = _build_database(config, readonly=readonly)
+    db.borghive_url = config.url  # type: ignore[attr-defined] # named by store_errors
+    return db
+
+
+def _build_database(config: StoreConfig, *, readonly: bool = False) -> Database:
     path = sqlite_path(config.url)
     if path is not None:
         timeout_ms = int(config.busy_timeout * 1000)
@@ -191,7 +197,7 @@ def open_store(
                 )
         yield db
     except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailableError(f"store {where}: {_reason(exc)}") from None
+        raise driver_error(config.url, exc) from None
     finally:
         if not db.is_closed():
             db.close()
@@ -204,8 +210,57 @@ def store_errors() -> Iterator[None]:
     try:
         yield
     except (OperationalError, InterfaceError) as exc:
-        where = describe(database.obj.database) if database.obj is not None else "store"
-        raise StoreUnavailableError(f"store {where}: {_reason(exc)}") from None
+        url = getattr(database.obj, "borghive_url", "store")
+        raise driver_error(url, exc) from None
+
+
+# SQLite's SQLITE_FULL (Python 3.11 sets sqlite_errorcode) and PostgreSQL's disk_full
+# SQLSTATE; the texts for drivers and wrappers that keep only the message.
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+_DISK_FULL_TEXTS = ("database or disk is full", "No space left on device")
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """The driver's words when ``exc`` or an exception behind it says the disk is full, else
+    None. SQLite ends a transaction itself on SQLITE_FULL, so peewee's rollback then fails
+    with "cannot rollback - no transaction is active", and that error is the one raised: the
+    full disk is in its context. peewee's wrappers keep the driver's error as first argument."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        wrapped = [a for a in current.args[:1] if isinstance(a, BaseException)]
+        if wrapped:  # judge the driver's own error, and report its words
+            pending += wrapped
+            continue
+        text = _reason(current)
+        if (
+            getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL
+            or getattr(current, "pgcode", None) == _PG_DISK_FULL
+            or any(words in text for words in _DISK_FULL_TEXTS)
+        ):
+            return text
+    return None
+
+
+def driver_error(url: str, exc: BaseException) -> StoreUnavailableError:
+    """The domain error for a driver failure on the store at ``url``: a full disk is named
+    as such (with where to free space), anything else by the driver's first line."""
+    where = describe(url)
+    full = disk_full(exc)
+    if full is None:
+        return StoreUnavailableError(f"store {where}: {_reason(exc)}")
+    path = sqlite_path(url)
+    place = f"on the file system of {path.parent}" if path is not None else "on the server"
+    return StoreUnavailableError(
+        f"store {where}: the disk is full ({full})",
+        hint=f"free space {place} and run the command again",
+    )
 
 
 def _reason(exc: BaseException) -> str:

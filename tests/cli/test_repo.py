@@ -40,12 +40,51 @@ def test_create_prints_the_client_url(populated: Cli) -> None:
     assert str(populated.root / info.repo_user / "docs") in out
 
 
+@pytest.mark.parametrize(
+    ("mode", "step", "command"),
+    [
+        (
+            "import",
+            "copy files into it (write-only) from the client with:",
+            "rsync -a SOURCE/ {remote}",
+        ),
+        (
+            "export",
+            "copy its files (read-only) from the client with:",
+            "rsync -a {remote} DESTINATION/",
+        ),
+    ],
+)
+def test_create_prints_what_an_rsync_client_runs(
+    populated: Cli, mode: str, step: str, command: str
+) -> None:
+    out = populated.ok("repo", "create", "alice/docs", "-k", "laptop", "--mode", mode).stdout
+    info = next(r for r in populated.snapshot()[2] if r.name == "docs")
+    remote = f"{info.repo_user}@backup.example.org:"
+    assert out.endswith(f"{step}\n  {command.format(remote=remote)}\n")
+    assert "borg init" not in out
+    created = populated.json("repo", "create", "alice/more", "--mode", mode)
+    assert created["init_command"] is None
+    assert created["client_command"].startswith("rsync -a ")
+
+
+def test_create_of_a_disabled_repository_prints_no_client_command(populated: Cli) -> None:
+    out = populated.ok("repo", "create", "alice/docs", "--mode", "disabled").stdout
+    assert "borg init" not in out and "rsync" not in out
+    assert out.endswith(
+        "no client can log in while its mode is disabled: "
+        "borghive repo set alice/docs --mode borg|import|export\n"
+    )
+    created = populated.json("repo", "create", "alice/more", "--mode", "disabled")
+    assert (created["init_command"], created["client_command"]) == (None, None)
+
+
 def test_create_json_has_every_field(populated: Cli) -> None:
     created = populated.json(
         "repo", "create", "bob/mail", "--key", "phone", "--append-only-key", "alice/desktop",
         "--quota", "1.5T", "--alert-after", "3d", "--mode", "import",
     )  # fmt: skip
-    assert set(created) == {"repository", "init_command"}
+    assert set(created) == {"repository", "init_command", "client_command"}
     repo = created["repository"]
     assert set(repo) == REPO_FIELDS
     assert (repo["owner"], repo["name"], repo["mode"]) == ("bob", "mail", "import")
@@ -56,7 +95,8 @@ def test_create_json_has_every_field(populated: Cli) -> None:
     assert repo["key_count"] == 2
     assert repo["path"] == str(populated.root / repo["repo_user"] / "mail")
     assert repo["url"] == f"ssh://{repo['repo_user']}@backup.example.org:22/./mail"
-    assert created["init_command"].endswith(repo["url"])
+    assert created["init_command"] is None  # an import repository is not for borg
+    assert created["client_command"] == f"rsync -a SOURCE/ {repo['repo_user']}@backup.example.org:"
     assert (repo["last_access"], repo["last_update"]) == (None, None)
 
     shown = populated.json("repo", "show", "bob/mail")
@@ -300,6 +340,16 @@ def test_malformed_settings_are_refused(populated: Cli, subtests: pytest.Subtest
     cases = [
         *((f"--quota={v}", "invalid size") for v in ("12X", "0", "-5G", "1.2.3G", "5GiB", "G", "")),
         *((f"--quota={v}", "too large") for v in ("2000P",)),
+        # borg serve refuses --storage-quota below 10M: every login would fail
+        *(
+            (f"--quota={v}", f"invalid quota {shown}: borg serve refuses a storage quota below 10M")
+            for v, shown in (
+                ("1M", "1M"),
+                ("9.9M", "9.9M"),
+                ("9999999", "9999999 bytes"),
+                ("5", "5B"),
+            )
+        ),
         *((f"--alert-after={v}", "invalid duration") for v in ("3x", "0d", "1 d", "-1h", "36", "")),
         # An empty value (an unset shell variable) is refused, never taken as the default.
         *((f"--mode={v}", "invalid mode") for v in ("fast", "BORG", "none", "")),

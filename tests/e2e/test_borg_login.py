@@ -92,6 +92,7 @@ class BorgSite(Site):
         self.k1, self.k2 = self.keys["k1"], self.keys["k2"]
         self.users: dict[str, str] = {}  # repository name -> repository user
         self.uids: dict[str, int] = {}
+        self.first_commands: dict[str, str | None] = {}  # what repo create printed
         self.mounts_before = _mounts()
         (client / "borg").mkdir()
 
@@ -157,6 +158,7 @@ class BorgSite(Site):
         created = json.loads(self.cli("repo", "create", f"alice/{name}", *options, "--json").stdout)
         self.users[name] = created["repository"]["repo_user"]
         self.uids[name] = created["repository"]["uid_number"]
+        self.first_commands[name] = created["client_command"]
 
     def path(self, name: str) -> Path:
         return self.root / self.users[name] / name
@@ -230,6 +232,22 @@ class BorgSite(Site):
 
     def remote(self, name: str) -> str:
         return f"{self.users[name]}@127.0.0.1:"
+
+    def run_first_command(
+        self, name: str, key: Path, local: Path
+    ) -> subprocess.CompletedProcess[str]:
+        """The rsync line ``repo create`` printed for ``name``, as printed, with the client's
+        directory for SOURCE/ or DESTINATION/ and the test's key added to its ssh."""
+        assert self.host is not None
+        words = shlex.split(self.first_commands[name])
+        assert words[:3] == ["rsync", "-a", "-e"] and words[3] == f"ssh -p {self.port}"
+        words[3] = shlex.join(self.host.ssh_argv(key))
+        places = {"SOURCE/": f"{local}/", "DESTINATION/": f"{local}/"}
+        return subprocess.run(
+            [places.get(word, word) for word in words],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT,
+            check=False,
+        )  # fmt: skip
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -425,8 +443,8 @@ def test_a_new_import_repository_needs_no_manual_step(site: BorgSite, files: Pat
     target = site.client / "fresh-export"
     target.mkdir()
 
-    pushed = site.rsync(site.k2, "-a", f"{files}/", site.remote("fresh"))
-    pulled = site.rsync(site.k2, "-a", site.remote("exp"), f"{target}/")
+    pushed = site.run_first_command("fresh", site.k2, files)
+    pulled = site.run_first_command("exp", site.k2, target)
 
     _ok(pushed)
     assert _tree(site.path("fresh")) == _tree(files)

@@ -142,12 +142,17 @@ class Slapd:
     service_dn = SERVICE_DN
     size_limit = SIZE_LIMIT
 
-    def __init__(self, *, tls: bool = False, anonymous_read: bool = False) -> None:
+    def __init__(
+        self, *, tls: bool = False, anonymous_read: bool = False, service_acl: str | None = None
+    ) -> None:
         """``tls``: offer StartTLS with a throwaway CA. ``anonymous_read``: anonymous
         clients may read the tree (passwords excepted); otherwise they may only read the
-        root DSE and the schema, and bind."""
+        root DSE and the schema, and bind. ``service_acl``: slapd.conf ``access`` lines
+        that alone decide what the service account may do (placed first; everything the
+        default rules would give it is taken away), e.g. the rights a guide lists."""
         self.tls = tls
         self.anonymous_read = anonymous_read
+        self.service_acl = service_acl
         self._dir: Path | None = None
         self._port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -416,6 +421,8 @@ class Slapd:
         directory = self.directory
         service = f'dn.exact="{self.service_dn}"'
         readers = "*" if self.anonymous_read else "users"
+        # With service_acl, the default rules give the service account nothing.
+        writes, reads = ("write", "read") if self.service_acl is None else ("none", "none")
         lines = [f"include {SCHEMA_DIR / name}.schema" for name in SCHEMAS]
         lines += [
             f"pidfile {directory / 'slapd.pid'}",
@@ -446,10 +453,11 @@ class Slapd:
             "dbnosync",
             "index objectClass eq",
             "index uid,uidNumber,gidNumber,memberUid,cn eq",
+            *(self.service_acl or "").splitlines(),
             # Passwords: the service account sets them in ou=people, people change their
             # own, anonymous clients may only bind with them.
             f'access to dn.children="{self.people_dn}" attrs=userPassword',
-            f"    by {service} write",
+            f"    by {service} {writes}",
             "    by self write",
             "    by anonymous auth",
             "    by * none",
@@ -460,13 +468,13 @@ class Slapd:
         for area in (self.people_dn, self.groups_dn):
             lines += [
                 f'access to dn.base="{area}" attrs=children',
-                f"    by {service} write",
+                f"    by {service} {writes}",
                 f"    by {readers} read",
                 f'access to dn.children="{area}"',
-                f"    by {service} write",
+                f"    by {service} {writes}",
                 f"    by {readers} read",
             ]
-        lines += ["access to *", f"    by {service} read", f"    by {readers} read"]
+        lines += ["access to *", f"    by {service} {reads}", f"    by {readers} read"]
         config = directory / "slapd.conf"
         config.write_text("\n".join(lines) + "\n")
         config.chmod(0o600)

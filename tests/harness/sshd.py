@@ -147,7 +147,8 @@ class LoginHost:
     to the generated configuration. ``namespace_setup`` is shell (bash) text the namespace's
     init runs as root after the test mounts and before nslcd and sshd start, e.g. more bind
     mounts; like them it is private to the namespace. Use as a context manager, or call
-    ``start()``/``stop()``.
+    ``start()``/``stop()``. ``nslcd_options`` are more nslcd.conf lines (e.g. the shipped
+    file's time limits).
     """
 
     def __init__(
@@ -164,6 +165,7 @@ class LoginHost:
         sshd_config: str = "",
         start_timeout: float = 30.0,
         namespace_setup: str = "",
+        nslcd_options: str = "",
     ) -> None:
         self.ldap_url = ldap_url
         self.ldap_base = ldap_base
@@ -176,6 +178,7 @@ class LoginHost:
         self.extra_sshd_config = sshd_config
         self.start_timeout = start_timeout
         self.namespace_setup = namespace_setup
+        self.nslcd_options = nslcd_options
         self.port = 0
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -303,6 +306,17 @@ class LoginHost:
             check=False,
         )  # fmt: skip
 
+    def inside(self, *command: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run ``command`` in the login host's mount namespace (its nsswitch.conf and nslcd
+        socket: ``getent passwd NAME`` resolves through its nslcd). Text mode, not checked."""
+        if self._init_pid is None:
+            raise RuntimeError("the login host is not running")
+        return subprocess.run(
+            ["nsenter", "--target", str(self._init_pid), "--mount", "--", *command],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            check=False,
+        )  # fmt: skip
+
     # -- internals ----------------------------------------------------------------------------
 
     def _read(self, name: str) -> str:
@@ -344,6 +358,7 @@ class LoginHost:
             # test sees every change in the directory at once.
             "cache dn2uid off",
         ]
+        nslcd_conf += [line for line in self.nslcd_options.splitlines() if line.strip()]
         if self.bind_dn is not None:
             nslcd_conf.append(f"binddn {self.bind_dn}")
         if self.bind_password is not None:

@@ -323,8 +323,8 @@ def test_quota_jumping_straight_to_full_sends_only_the_full_notice(
     alerts_config: Config, clock: Clock, mailbox: Mailbox
 ) -> None:
     now = clock()
-    repo = make_repo(alerts_config, "alice/laptop", created=now, alert_after=None, quota=1_000_000)
-    measure(repo, now, 1_000_000)
+    repo = make_repo(alerts_config, "alice/laptop", created=now, alert_after=None, quota=10_000_000)
+    measure(repo, now, 10_000_000)
     notify.add_channel("alice", "email")
     assert [d.event for d in check(alerts_config, clock).deliveries] == ["quota"]
     assert check(alerts_config, clock).deliveries == ()

@@ -251,7 +251,9 @@ def test_login_settings_split_the_url_as_the_store_does(tmp_path: Path, url: str
     store = {"dbname": database.database, **database.connect_params}
     for keyword in ("dbname", "host", "port", "user", "connect_timeout", "client_encoding"):
         assert login.get(keyword) == store.get(keyword), keyword
-    assert login["options"] == "-c default_transaction_read_only=on"
+    assert login["options"] == (
+        "-c default_transaction_read_only=on -c statement_timeout=30000"  # busy_timeout
+    )
     assert "options" not in store
 
 
@@ -303,7 +305,7 @@ def test_connection_parameters(tmp_path: Path) -> None:
         "user": "back@up",
         "password": "s3cret",
         "connect_timeout": "2",
-        "options": "-c default_transaction_read_only=on",
+        "options": "-c default_transaction_read_only=on -c statement_timeout=30000",
         "application_name": "borghive-authkeys",
         "client_encoding": "UTF8",
     }

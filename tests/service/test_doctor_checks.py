@@ -42,6 +42,7 @@ def test_a_good_host_passes_every_check(host: Host) -> None:
         "rrsync",
         "repos root",
         "repository group",
+        "quotas",
         "ldap",
         "inotify watches",
         "inotify instances",
@@ -419,7 +420,10 @@ def _ldap_config(server: Slapd, password_file: Path) -> Config:
 def test_ldap_answering_passes(slapd: Slapd) -> None:
     check = host_checks.check_ldap(_ldap_config(slapd, slapd.service_password_file))
     assert check.status == "ok", check.detail
-    assert check.detail == f"{slapd.url} answers, bound as {slapd.service_dn}"
+    assert check.detail == (
+        f"{slapd.url} answers, bound as {slapd.service_dn}; may search {slapd.suffix} and read "
+        f"{slapd.people_dn} and {slapd.groups_dn} (writes not tried)"
+    )
 
 
 @pytest.mark.slapd

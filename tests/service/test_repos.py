@@ -257,7 +257,7 @@ def test_show(people: Config, accounts: FakeAccounts) -> None:
 
 
 def test_set_quota_alert_and_mode(people: Config, accounts: FakeAccounts) -> None:
-    info = repos.create_repository(people, accounts, "alice/home", quota=5).repository
+    info = repos.create_repository(people, accounts, "alice/home", quota=10**8).repository
     accounts.calls.clear()
 
     changed = repos.set_repository(
@@ -284,14 +284,14 @@ def test_set_quota_alert_and_mode(people: Config, accounts: FakeAccounts) -> Non
 
 
 def test_set_refusals(people: Config, accounts: FakeAccounts) -> None:
-    repos.create_repository(people, accounts, "alice/home", quota=5)
+    repos.create_repository(people, accounts, "alice/home", quota=10**8)
     before = snapshot()
     accounts.calls.clear()
 
     with pytest.raises(InvalidInputError, match="invalid mode"):
-        repos.set_repository(people, accounts, "alice/home", RepoChanges(quota=1, mode="rw"))
+        repos.set_repository(people, accounts, "alice/home", RepoChanges(quota=10**9, mode="rw"))
     with pytest.raises(NotFoundError):
-        repos.set_repository(people, accounts, "alice/other", RepoChanges(quota=1))
+        repos.set_repository(people, accounts, "alice/other", RepoChanges(quota=10**9))
 
     assert snapshot() == before
     assert accounts.calls == []

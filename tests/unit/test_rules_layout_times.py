@@ -9,7 +9,13 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from borghive.rules.layout import client_url, home_path, init_command, repository_path
+from borghive.rules.layout import (
+    client_command,
+    client_url,
+    home_path,
+    init_command,
+    repository_path,
+)
 from borghive.rules.times import aware, from_epoch, later, stored_time, to_store, utcnow
 
 
@@ -21,6 +27,23 @@ def test_the_layout() -> None:
     url = client_url("backup.example.org", 2222, "rq5o9m39", "laptop")
     assert url == "ssh://rq5o9m39@backup.example.org:2222/./laptop"
     assert init_command(url) == f"borg init --encryption=repokey-blake2 {url}"
+
+
+def test_what_the_client_runs_first_depends_on_the_mode() -> None:
+    host, user = "backup.example.org", "rq5o9m39"
+    url = client_url(host, 2222, user, "laptop")
+    assert client_command("borg", host, 2222, user, "laptop") == init_command(url)
+    # rrsync (the forced command) puts the client in the repository directory
+    assert client_command("import", host, 2222, user, "laptop") == (
+        f"rsync -a -e 'ssh -p 2222' SOURCE/ {user}@{host}:"
+    )
+    assert client_command("export", host, 2222, user, "laptop") == (
+        f"rsync -a -e 'ssh -p 2222' {user}@{host}: DESTINATION/"
+    )
+    assert client_command("import", host, 22, user, "x") == f"rsync -a SOURCE/ {user}@{host}:"
+    assert client_command("export", host, 22, user, "x") == f"rsync -a {user}@{host}: DESTINATION/"
+    assert client_command("disabled", host, 22, user, "x") is None
+    assert client_command("unknown", host, 22, user, "x") is None
 
 
 @given(st.from_regex(r"/[a-z]{1,8}(/[a-z]{1,8}){0,3}/?", fullmatch=True))

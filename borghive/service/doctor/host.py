@@ -3,7 +3,6 @@ store, the LDAP directory and the inotify limits of ``borghive watch``."""
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import stat
@@ -138,25 +137,52 @@ def check_store(config: Config) -> tuple[Check, int | None]:
     return Check(name, "ok", f"{where}: schema current, {count} repositories"), count
 
 
+def check_quotas(config: Config) -> Check:
+    """No repository has a stored quota that borg serve refuses: its forced command would
+    make every login fail (quotas stored before borghive refused them)."""
+    from borghive.rules.quotas import MIN_STORAGE_QUOTA, MIN_STORAGE_QUOTA_TEXT, shown_quota
+    from borghive.store import open_store, rows
+    from borghive.store.models import Repository, User
+
+    name = "quotas"
+    try:
+        with open_store(config.store, readonly=True):
+            small = rows(
+                Repository.select(User.name, Repository.name, Repository.quota)
+                .join(User)
+                .where(Repository.quota < MIN_STORAGE_QUOTA)
+                .order_by(User.name, Repository.name)
+            )
+    except BorghiveError as error:
+        return Check(name, "FAIL", f"cannot read the quotas: {error.message}")
+    if not small:
+        return Check(name, "ok", f"no repository has a quota below {MIN_STORAGE_QUOTA_TEXT}")
+    listed = ", ".join(f"{owner}/{repo} ({shown_quota(quota)})" for owner, repo, quota in small)
+    return Check(
+        name,
+        "FAIL",
+        f"borg serve refuses a storage quota below {MIN_STORAGE_QUOTA_TEXT}, so every login "
+        f"to these fails: {listed} (borghive repo set OWNER/NAME --quota 10M, or --quota none)",
+    )
+
+
 # -- (f) LDAP -----------------------------------------------------------------------------------
 
 
 def check_ldap(config: Config) -> Check:
-    """With ``accounts.backend = "ldap"``: the directory answers and the bind works."""
+    """With ``accounts.backend = "ldap"``: the directory answers, the bind works, and it
+    allows what ``repo create`` needs short of writing (see borghive.ldap.probe)."""
     name = "ldap"
     if config.accounts.backend != "ldap":
         return Check(name, "ok", f"not used (accounts.backend = {config.accounts.backend})")
-    from borghive.ldap.connection import connect
+    from borghive.ldap.probe import probe_directory
 
     try:
-        connection = connect(config.ldap)
+        detail = probe_directory(config.ldap, config.repos.group, config.repos.gid)
     except BorghiveError as error:
-        return Check(name, "FAIL", error.message)
-    # The answer is known; unbinding is a courtesy whose failure changes nothing.
-    with contextlib.suppress(Exception):
-        connection.unbind()
-    who = config.ldap.bind_dn or "anonymous"
-    return Check(name, "ok", f"{config.ldap.url} answers, bound as {who}")
+        hint = f" ({error.hint})" if error.hint else ""
+        return Check(name, "FAIL", error.message + hint)
+    return Check(name, "ok", detail)
 
 
 # -- (g) inotify --------------------------------------------------------------------------------

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from peewee import IntegrityError, fn
+from peewee import IntegrityError
 
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.rules.accounts import AccountsBackend
-from borghive.rules.layout import client_url, init_command, repository_path
+from borghive.rules.layout import client_command, client_url, repository_path
 from borghive.rules.names import check_name
+from borghive.rules.quotas import check_quota
 from borghive.rules.times import aware, utcnow
+from borghive.service.repositories.allocation import allocate_uid, allocation_lock, new_repo_user
 from borghive.service.repositories.intents import (
     account_change,
     account_spec,
@@ -26,18 +26,14 @@ from borghive.service.repositories.intents import (
 from borghive.service.repositories.purge import check_purge, purge_home
 from borghive.service.users.keys import find_key
 from borghive.service.users.people import find_user
-from borghive.store import execute, is_sqlite, rows, write_transaction
+from borghive.store import write_transaction
 from borghive.store.models import (
     REPOSITORY_MODES,
     Access,
-    AccountIntent,
     Repository,
     SshKey,
     User,
 )
-
-_USER_ALPHABET = string.ascii_lowercase + string.digits
-_ALLOCATION_LOCK = 0x626F7267  # "borg": PostgreSQL advisory lock for uid allocation
 
 
 @dataclass(frozen=True)
@@ -63,8 +59,13 @@ class RepoInfo:
 
 @dataclass(frozen=True)
 class CreatedRepo:
+    """A new repository and what its client runs first: ``client_command`` per its mode
+    (``borg init``, or rsync for import and export; None when disabled); ``init_command``
+    is the same line for a borg repository and None otherwise."""
+
     repository: RepoInfo
-    init_command: str
+    init_command: str | None
+    client_command: str | None
 
 
 @dataclass(frozen=True)
@@ -151,61 +152,6 @@ def count_keys(repo: Repository) -> int:
     return int(Access.select().where(Access.repository == repo.id).count())
 
 
-def _new_repo_user(config: Config, accounts: AccountsBackend) -> str:
-    """A random, POSIX-valid repository user name free in the store and in the backend."""
-    prefix = config.repos.user_prefix
-    for _ in range(100):
-        suffix = "".join(
-            secrets.choice(_USER_ALPHABET) for _ in range(config.repos.user_length - len(prefix))
-        )
-        candidate = prefix + suffix
-        taken = (
-            Repository.select().where(Repository.repo_user == candidate).exists()
-            or AccountIntent.select().where(AccountIntent.repo_user == candidate).exists()
-        )
-        if not taken and not accounts.name_in_use(candidate):
-            return candidate
-    raise ConflictError("could not find a free repository user name; widen repos.user_length")
-
-
-def _allocate_uid(config: Config, accounts: AccountsBackend) -> int:
-    """The next free uidNumber in the configured range.
-
-    Called inside the create transaction, which holds the store's write lock (SQLite) or an
-    advisory lock (PostgreSQL), so concurrent creates never pick the same number. Numbers
-    the accounts backend reports in use elsewhere are skipped.
-    """
-    low, high = config.repos.uid_min, config.repos.uid_max
-    # Numbers reserved by account intents (a create in progress or in doubt) are taken.
-    tables = ((Repository, Repository.uid_number), (AccountIntent, AccountIntent.uid_number))
-    highest_each = [
-        model.select(fn.MAX(column)).where((column >= low) & (column <= high)).scalar()
-        for model, column in tables
-    ]
-    highest = max((int(value) for value in highest_each if value is not None), default=None)
-    candidate = low if highest is None else highest + 1
-    used: set[int] | None = None
-    while True:
-        if candidate > high:
-            if used is None:  # the top of the range is taken: look for gaps below
-                used = {
-                    uid
-                    for model, column in tables
-                    for (uid,) in rows(
-                        model.select(column).where((column >= low) & (column <= high))
-                    )
-                }
-                candidate = low
-            else:
-                raise ConflictError(
-                    f"no free uidNumber left in {low}..{high}",
-                    hint="widen repos.uid_min/uid_max",
-                )
-        if (used is None or candidate not in used) and not accounts.uid_in_use(candidate):
-            return candidate
-        candidate += 1
-
-
 def _new_repository_checks(
     owner_name: str, name: str, grants: list[tuple[str, str]]
 ) -> tuple[User, dict[int, tuple[SshKey, str]]]:
@@ -225,12 +171,6 @@ def _new_repository_checks(
     return owner, granted
 
 
-def _allocation_lock() -> None:
-    """Serialise uid and name allocation on PostgreSQL (SQLite's write lock does it)."""
-    if not is_sqlite():
-        execute("SELECT pg_advisory_xact_lock(%s)", (_ALLOCATION_LOCK,))
-
-
 def create_repository(
     config: Config,
     accounts: AccountsBackend,
@@ -247,26 +187,29 @@ def create_repository(
     uidNumber are reserved by an account intent committed first, and the repository, its
     grants and the removal of the intent commit together after the account was made.
 
-    Raises InvalidInputError, NotFoundError (owner, key), ConflictError (name taken), and
-    DirectoryUnavailableError (its hint says when the account change is left in doubt).
+    Raises InvalidInputError (a quota borg serve refuses too), NotFoundError (owner,
+    key), ConflictError (name taken), and DirectoryUnavailableError (its hint says when
+    the account change is left in doubt).
     """
     owner_name, name = split_reference(reference)
     check_mode(mode)
+    if quota is not None:
+        check_quota(quota)
     grants = [(k, "full") for k in keys or []] + [
         (k, "append-only") for k in append_only_keys or []
     ]
     accounts.ready()
     resolve_pending(config, accounts)
     with write_transaction():
-        _allocation_lock()
+        allocation_lock()
         _new_repository_checks(owner_name, name, grants)
-        repo_user = _new_repo_user(config, accounts)
-        uid_number = _allocate_uid(config, accounts)
+        repo_user = new_repo_user(config, accounts)
+        uid_number = allocate_uid(config, accounts)
         record_intent(repo_user, uid_number, "create")
     with account_change(config, accounts, repo_user):
         try:
             with write_transaction():
-                _allocation_lock()
+                allocation_lock()
                 claim_intent(repo_user)
                 owner, granted = _new_repository_checks(owner_name, name, grants)
                 repo = Repository.create(
@@ -288,7 +231,14 @@ def create_repository(
                 hint="run the command again",
             ) from None
     info = repo_info(config, repo, owner_name, len(granted))
-    return CreatedRepo(repository=info, init_command=init_command(info.url))
+    first = client_command(
+        info.mode, config.repos.public_host, config.repos.ssh_port, info.repo_user, info.name
+    )
+    return CreatedRepo(
+        repository=info,
+        init_command=first if info.mode == "borg" else None,
+        client_command=first,
+    )
 
 
 def _apply(repo: Repository, changes: RepoChanges) -> bool:
@@ -320,6 +270,8 @@ def set_repository(
     store says; if the directory does not answer, the next command resolves it."""
     if changes.mode is not None:
         check_mode(changes.mode)
+    if changes.quota is not None and not changes.clear_quota:
+        check_quota(changes.quota)
     resolve_pending(config, accounts)
     with write_transaction():
         repo = _not_being_purged(find_repository(reference))
