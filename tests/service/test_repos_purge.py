@@ -22,6 +22,7 @@ from borghive.login import cache as login_copy
 from borghive.login import settings as login_settings
 from borghive.service.repositories import grants
 from borghive.service.repositories import lifecycle as repos
+from borghive.service.repositories import view as repo_view
 from borghive.service.repositories.intents import record_intent
 from borghive.service.repositories.lifecycle import RepoChanges
 from borghive.service.repositories.sync import sync_accounts
@@ -117,6 +118,7 @@ def test_a_being_purged_repository_has_no_logins_and_refuses_changes(
     assert login_lines(alice, info.repo_user) == ""
     repo = repos.find_repository("alice/home")
     assert repos.repo_info(alice, repo, "alice", 1).being_purged
+    assert [r.being_purged for r in repo_view.list_repositories(alice)] == [True]
     with pytest.raises(ConflictError, match="being purged"):
         repos.set_repository(alice, accounts, "alice/home", RepoChanges(quota=10**9))
     with pytest.raises(ConflictError, match="being purged"):

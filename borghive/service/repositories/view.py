@@ -67,6 +67,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             Repository.last_update,
             Repository.created,
             Repository.id,
+            Repository.purge_started,
         )
         .join(User)
         .order_by(User.name, Repository.name)
@@ -92,6 +93,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             path=repository_path(root, user, name),
             url=client_url(host, port, user, name),
             key_count=counts.get(repo_id, 0),
+            being_purged=purge_started is not None,
         )
         for (
             owner_name,
@@ -105,6 +107,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             last_update,
             created,
             repo_id,
+            purge_started,
         ) in raw_rows(query)
     ]
 
