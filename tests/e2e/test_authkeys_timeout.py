@@ -151,14 +151,25 @@ def test_blackholed_port_is_refused_within_the_limit(tmp_path: Path) -> None:
 def test_what_no_timeout_covers_ends_by_the_watchdog_within_the_limit(
     tmp_path: Path,
 ) -> None:
-    """A password file that is a FIFO nobody writes: open() blocks in the kernel, where no
-    store timeout reaches. The watchdog refuses before the limit, every time."""
+    """A SQLite store that is a FIFO nobody writes: SQLite's open() blocks in the kernel,
+    where no store timeout reaches. The watchdog refuses before the limit, every time."""
+    fifo = tmp_path / "store.db"
+    os.mkfifo(fifo, 0o600)
+    config_file = _slow_config(tmp_path, f"sqlite:///{fifo}")
+    for attempt in range(3):
+        result = run_with_devlog(tmp_path / f"devlog-{attempt}.json", config_file, "rabcdefg")
+        _refused_in_time(result, f"timed out (limit {TIMEOUT_SECONDS}s); refusing", "watchdog")
+        assert result.elapsed > TIMEOUT_SECONDS - 1.5  # the watchdog's, not an early error
+
+
+def test_a_password_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    """A FIFO named as the password file is refused before any wait (it used to block the
+    login until the watchdog fired)."""
     fifo = tmp_path / "password"
     os.mkfifo(fifo, 0o600)
     config_file = _slow_config(
         tmp_path, "postgresql://postgres@127.0.0.1:1/db", password_file=f'"{fifo}"'
     )
-    for attempt in range(3):
-        result = run_with_devlog(tmp_path / f"devlog-{attempt}.json", config_file, "rabcdefg")
-        _refused_in_time(result, f"timed out (limit {TIMEOUT_SECONDS}s); refusing", "watchdog")
-        assert result.elapsed > TIMEOUT_SECONDS - 1.5  # the watchdog's, not an early error
+    result = run_with_devlog(tmp_path / "devlog.json", config_file, "rabcdefg")
+    _refused_in_time(result, "is not a regular file", "password FIFO")
+    assert result.elapsed < 2.0

@@ -218,9 +218,12 @@ def test_password_reader(tmp_path: Path, content: bytes, expected: str) -> None:
 
 
 def test_password_reader_unreadable_files(tmp_path: Path) -> None:
-    for path in (tmp_path / "missing", tmp_path):
-        message = _secret(read_secret, str(path))
-        assert message.startswith("error: store.password_file: cannot read")
+    assert _secret(read_secret, str(tmp_path / "missing")).startswith(
+        "error: store.password_file: cannot read"
+    )
+    assert _secret(read_secret, str(tmp_path)) == (
+        f"error: store.password_file: {tmp_path} is not a regular file"
+    )
 
 
 def _secret(reader: Callable[[Any, str], str], path: str | Path) -> str:

@@ -556,9 +556,24 @@ def test_read_secret_names_a_missing_or_unreadable_file(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError) as caught:
         read_secret(tmp_path, "ldap.bind_password_file")
-    assert caught.value.message == (
-        f"ldap.bind_password_file: cannot read {tmp_path}: Is a directory"
-    )
+    assert caught.value.message == f"ldap.bind_password_file: {tmp_path} is not a regular file"
+
+
+def test_read_secret_never_waits_on_a_fifo_or_reads_a_device(tmp_path: Path) -> None:
+    """A FIFO without a writer would block the command (and every login) for ever; a
+    device would be read without end. Both are refused before a byte is read."""
+    import os
+
+    fifo = tmp_path / "secret"
+    os.mkfifo(fifo, 0o600)
+    for path in (fifo, Path("/dev/zero"), Path("/dev/null")):
+        with pytest.raises(ConfigError) as caught:
+            read_secret(path, "store.password_file")
+        assert caught.value.message == f"store.password_file: {path} is not a regular file"
+    huge = tmp_path / "huge"
+    huge.write_bytes(b"x" * (64 * 1024 + 1))
+    with pytest.raises(ConfigError, match="larger than 65536 bytes"):
+        read_secret(huge, "store.password_file")
 
 
 def test_read_secret_never_shows_content_that_is_not_utf8(tmp_path: Path) -> None:
