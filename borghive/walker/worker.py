@@ -1,4 +1,5 @@
-"""The walk: one repository measured the way ``du`` counts, and the worker loop around it.
+"""The walk: one repository measured (allocated bytes as ``du`` counts them, apparent bytes
+as the sum of its files' sizes), and the worker loop around it.
 
 Runs in worker processes (``python -m borghive.walker.worker``) that
 ``walker/pool.py`` starts, feeds and kills. A request line carries a batch of paths;
@@ -88,9 +89,12 @@ class _Tally:
 
 
 def _walk(fd: int, shown: str, tally: _Tally, *, in_data: bool, top: bool = False) -> None:
-    """Count everything below the open directory ``fd`` as ``du`` does: allocated blocks
-    and apparent sizes, each hard-linked inode once, symlinks not followed. Regular files
-    below the repository's ``data/`` are segments.
+    """Count everything below the open directory ``fd``: allocated blocks of every inode
+    as ``du -B1`` does (directories included), and the apparent size, which is the
+    ``st_size`` of every file that is not a directory (regular files, and symlinks by their
+    own size, the length of the target's name; FIFOs, sockets and devices have size 0).
+    Each hard-linked inode counts once; symlinks are not followed. Regular files below the
+    repository's ``data/`` are segments.
 
     The hot loop: names from ``listdir`` and ``fstatat`` relative to the directory's fd
     (no path resolution, no DirEntry objects), counters in locals.
@@ -125,8 +129,10 @@ def _walk(fd: int, shown: str, tally: _Tally, *, in_data: bool, top: bool = Fals
                     continue
                 linked.add(identity)
             files += 1
+            # Directories' sizes are the file system's bookkeeping (4096 a block on ext4,
+            # entries on others), not bytes a client stored: they are not apparent size.
+            apparent += info.st_size
         blocks += info.st_blocks
-        apparent += info.st_size
         if top:
             tally.top_level(name, info)
     tally.blocks += blocks
@@ -234,7 +240,7 @@ def measure(path: str, since: float | None = None) -> RepositoryUsage:
                     duration=time.monotonic() - started,
                 )
         tally = _Tally()
-        tally.blocks, tally.apparent = root.st_blocks, root.st_size
+        tally.blocks = root.st_blocks  # the directory itself: allocated, not apparent
         _walk(fd, path, tally, in_data=False, top=True)
         last_update, has_config, locked = tally.newest_index, tally.has_config, tally.locked
         version, has_key = None, False

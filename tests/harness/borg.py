@@ -1,5 +1,6 @@
-"""The real borg client: running it, ``du`` to compare sizes with, and repositories made
-by it (a session template, copied for each test that needs one)."""
+"""The real borg client: running it, ``du`` to compare allocated sizes with, apparent size
+by its definition, and repositories made by it (a session template, copied for each test
+that needs one)."""
 
 from __future__ import annotations
 
@@ -34,20 +35,40 @@ def borg(
     return result
 
 
-def du(path: Path, *, apparent: bool = False, prefix: tuple[str, ...] = ()) -> int:
+def du(path: Path, *, prefix: tuple[str, ...] = ()) -> int:
     """``du -s -B1`` (following ``path`` itself if it is a symlink), as a number; du's own
-    exit status is ignored: it is 1 after unreadable directories, with a partial total."""
-    command = [
-        *prefix,
-        "du",
-        "-s",
-        "-D",
-        "-B1",
-        *(["--apparent-size"] if apparent else []),
-        str(path),
-    ]
+    exit status is ignored: it is 1 after unreadable directories, with a partial total.
+
+    Only allocated bytes: ``du --apparent-size`` changed meaning in coreutils 9.2
+    (directories no longer counted), so apparent size is checked against
+    :func:`apparent_size` instead.
+    """
+    command = [*prefix, "du", "-s", "-D", "-B1", str(path)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     return int(done.stdout.split()[0])
+
+
+def apparent_size(path: Path, *, skip: Callable[[Path], bool] = lambda _: False) -> int:
+    """Apparent size by its definition, from ``os.lstat``: the ``st_size`` of every
+    non-directory below ``path`` (symlinks by their own size, not followed), each inode
+    once, directories (``path`` itself too) not counted. ``skip``: directories whose
+    contents are left out (those a walker cannot read).
+    """
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for directory, subdirectories, names in os.walk(path):
+        # os.walk lists a symlink to a directory with the directories (and does not enter
+        # it): it is a file here.
+        links = [n for n in subdirectories if Path(directory, n).is_symlink()]
+        subdirectories[:] = [
+            n for n in subdirectories if n not in links and not skip(Path(directory, n))
+        ]
+        for name in [*names, *links]:
+            info = os.lstat(Path(directory, name))
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    return total
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from borghive.service.stats.collect import Retention
 from borghive.service.users import people as users
 from borghive.store.models import Repository, Statistic
 from borghive.walker.pool import Walkers
-from tests.harness.borg import du
+from tests.harness.borg import apparent_size, du
 
 
 def _repository(config: Config, reference: str, **settings: int) -> Path:
@@ -48,10 +48,10 @@ def test_collect_stores_one_point_per_measured_repository(alice: tuple[Config, P
     assert sorted(seen) == [1, 2]
     laptop = next(item for item in result.repositories if item.name == "laptop")
     assert laptop.bytes_used == du(path) == result.bytes_used
-    assert laptop.apparent_bytes == du(path, apparent=True)
+    assert laptop.apparent_bytes == apparent_size(path)
     point = Statistic.get()
     assert point.bytes_used == du(path)
-    assert point.apparent_bytes == du(path, apparent=True)
+    assert point.apparent_bytes == apparent_size(path)
     assert point.segment_count == laptop.segment_count >= 1
     assert (point.initialised, point.borg_version, point.has_key, point.locked) == (
         True,

@@ -1,4 +1,5 @@
-"""The disk walker against ``du`` on real borg repositories and awkward trees."""
+"""The disk walker on real borg repositories and awkward trees: allocated bytes against
+``du``, apparent bytes against their definition (the sizes of the files, from lstat)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from borghive.walker.pool import measure_all, worker_command
 from borghive.walker.worker import measure, parse_borg_config
-from tests.harness.borg import borg, du
+from tests.harness.borg import apparent_size, borg, du
 from tests.harness.environment import as_user, missing_service
 
 NOBODY = tuple(as_user("--reuid=nobody", "--regid=nogroup", "--clear-groups"))
@@ -28,7 +29,7 @@ def test_borg_repository_matches_du(tmp_path: Path, make_borg_repo: Callable[[Pa
     usage = measure(str(repo))
     assert usage.status == "ok"
     assert usage.bytes_used == du(repo)
-    assert usage.apparent_bytes == du(repo, apparent=True)
+    assert usage.apparent_bytes == apparent_size(repo)
     assert usage.file_count == _files(repo)
     assert usage.segment_count == _files(repo, data_only=True) >= 1
     assert (usage.initialised, usage.borg_version, usage.has_key) == (True, 1, True)
@@ -68,11 +69,35 @@ def test_hard_links_count_once_and_sparse_files_by_blocks(tmp_path: Path) -> Non
     (tree / "outside-link").symlink_to("/usr/bin")  # not followed
     usage = measure(str(tree))
     assert usage.bytes_used == du(tree)
-    assert usage.apparent_bytes == du(tree, apparent=True)
+    assert usage.apparent_bytes == apparent_size(tree)
     assert usage.apparent_bytes > 50_000_000 > usage.bytes_used
     assert usage.file_count == 3  # one of the three hard links, the sparse file, the symlink
     assert usage.segment_count == 2  # segments by name, links or not
     assert usage.initialised is False
+
+
+def test_apparent_size_is_the_files_sizes_without_directories(tmp_path: Path) -> None:
+    """Directories are not apparent size (du counted them before coreutils 9.2); a symlink
+    is, by its own size; a hard-linked file counts once."""
+    tree = tmp_path / "tree"
+    (tree / "data" / "0").mkdir(parents=True)
+    for index in range(5):
+        (tree / "empty" / str(index)).mkdir(parents=True)
+    (tree / "data" / "0" / "1").write_bytes(b"x" * 1234)
+    os.link(tree / "data" / "0" / "1", tree / "again")
+    (tree / "config").write_bytes(b"y" * 100)
+    (tree / "link").symlink_to("data/0/1")  # 8 bytes of target name
+    os.mkfifo(tree / "fifo")
+    usage = measure(str(tree))
+    assert usage.apparent_bytes == 1234 + 100 + len("data/0/1") == apparent_size(tree)
+    assert usage.file_count == 4
+    assert usage.bytes_used == du(tree) > usage.apparent_bytes  # directories' blocks are
+
+    empty = tmp_path / "only-directories"
+    (empty / "a" / "b" / "c").mkdir(parents=True)
+    only = measure(str(empty))
+    assert (only.apparent_bytes, only.file_count) == (0, 0)
+    assert only.bytes_used == du(empty) > 0
 
 
 def test_repository_directory_that_is_a_symlink_is_followed(
@@ -84,7 +109,7 @@ def test_repository_directory_that_is_a_symlink_is_followed(
     usage = measure(str(link))
     assert usage.status == "ok"
     assert usage.bytes_used == du(link) == du(real) > 4096
-    assert usage.apparent_bytes == du(real, apparent=True)
+    assert usage.apparent_bytes == apparent_size(link) == apparent_size(real)
 
 
 def test_missing_and_not_a_directory(tmp_path: Path) -> None:
@@ -124,7 +149,8 @@ def test_unreadable_directory_as_nobody_matches_du_as_nobody(world_readable: Pat
     assert as_nobody.unreadable == 1
     assert as_nobody.problem is not None and "Permission denied" in as_nobody.problem
     assert as_nobody.bytes_used == du(tree, prefix=NOBODY)
-    assert as_nobody.apparent_bytes == du(tree, apparent=True, prefix=NOBODY)
+    assert as_nobody.apparent_bytes == apparent_size(tree, skip=lambda path: path == secret)
+    assert as_nobody.apparent_bytes == 100_000
 
     # Root bypasses the permission bits: the same tree is read whole, the hidden file too.
     [as_root] = measure_all([str(tree)], jobs=1, limit=30)
