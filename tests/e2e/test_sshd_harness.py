@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.openssh import installed_version, penalty_settings
 from tests.harness.slapd import Slapd
-from tests.harness.sshd import LoginHost, Site, account_ldif, shadow_expire_ldif
+from tests.harness.sshd import SSHD, LoginHost, Site, account_ldif, shadow_expire_ldif
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slapd, pytest.mark.e2e]
 
@@ -145,6 +146,39 @@ def test_an_expired_account_is_refused_by_pam_at_once(site: Site) -> None:
     assert f"Access denied for user {USER} by PAM account configuration" in site.host.log
     assert "Account expired" in site.host.nslcd_log
     assert accepted_again.stdout == f"forced-{USER}\n"
+
+
+def test_many_refusals_do_not_lock_the_address_out(site: Site) -> None:
+    """OpenSSH >= 9.8 would penalise 127.0.0.1 after a few refusals and drop the next
+    login; the harness turns that off for the sshd it finds."""
+    assert site.host is not None
+    refused = [site.host.ssh(USER, site.keys["other-key"], "id") for _ in range(8)]
+    accepted = site.host.ssh(USER, site.keys["user-key"], "id")
+
+    assert [result.returncode for result in refused] == [255] * 8
+    assert (accepted.returncode, accepted.stdout) == (0, f"forced-{USER}\n")
+    assert "penalty" not in site.host.log
+
+
+def test_sshd_config_fits_the_installed_sshd(site: Site) -> None:
+    """The generated configuration names PerSourcePenalties exactly when the sshd found
+    knows it; an sshd before 9.8 (Debian 12's 9.2) refuses the keyword as fatal."""
+    assert site.host is not None and site.host.workdir is not None
+    version = installed_version(SSHD)
+    assert version is not None
+    config = site.host.workdir / "sshd_config"
+    text = config.read_text()
+    assert ("PerSourcePenalties no\n" in text) == (version >= (9, 8))
+    assert penalty_settings(version) in text
+    # sshd -t inside the namespace, which has sshd's privilege-separation directory.
+    checked = site.host.inside(SSHD, "-t", "-f", str(config))
+    assert checked.returncode == 0, checked.stderr
+    forced = site.host.workdir / "sshd_config.penalties"
+    forced.write_text(text.replace("PerSourcePenalties no\n", "") + "PerSourcePenalties no\n")
+    tried = site.host.inside(SSHD, "-t", "-f", str(forced))
+    assert (tried.returncode == 0) == (version >= (9, 8)), tried.stderr
+    if version < (9, 8):
+        assert "Bad configuration option: PerSourcePenalties" in tried.stderr
 
 
 def test_an_unsafe_authorized_keys_command_is_rejected_up_front(tmp_path: Path) -> None:

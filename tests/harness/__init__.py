@@ -6,6 +6,7 @@ for until it answers, is stopped by pid and leaves nothing behind:
 - ``postgres``: a throwaway PostgreSQL server (and the session fixture ``postgres_server``)
 - ``slapd``: a throwaway OpenLDAP server (fixtures ``slapd``, ``clean_slapd``, ``slapd_tls``)
 - ``sshd``: a private sshd + nslcd + PAM login host, and ``Site``: slapd + login host + keys
+- ``openssh``: the installed OpenSSH version and the sshd settings it needs
 - ``alerts``: SMTP and HTTP servers that record what alerts deliver, a settable clock
 - ``watch``: ``borghive watch`` in a subprocess, and readers of its SQLite store
 - ``borg``: the real borg client and a template repository made with it

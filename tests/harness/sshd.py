@@ -39,6 +39,7 @@ from typing import Any
 from tests.harness.environment import missing_service, public_dir
 from tests.harness.keys import keygen
 from tests.harness.net import free_port
+from tests.harness.openssh import installed_version, penalty_settings
 from tests.harness.slapd import Slapd, missing_programs
 
 SSHD = "/usr/sbin/sshd"
@@ -346,6 +347,8 @@ class LoginHost:
                 LoginGraceTime 30
                 """
             )
+            # The tests' deliberate refusals would lock 127.0.0.1 out on OpenSSH >= 9.8.
+            + penalty_settings(installed_version(SSHD))
             + self.extra_sshd_config
         )
         nslcd_conf = [
