@@ -123,6 +123,19 @@ def test_sshd_accepts_the_drop_in(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
 
 
+def test_the_drop_in_leaves_per_source_penalties_to_the_main_configuration() -> None:
+    """The keyword is global-only and unknown to OpenSSH before 9.8 (sshd 9.2 stops on it),
+    so the shipped file only explains it in comments."""
+    settings = [
+        line.split()[0].lower()
+        for line in SSHD_CONF.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert "match" in settings
+    assert [key for key in settings if key.startswith("persourcepenalt")] == []
+    assert "PerSourcePenaltyExemptList" in SSHD_CONF.read_text()  # the comment says what to add
+
+
 @pytest.mark.sshd
 def test_the_match_block_applies_to_repository_users_only(tmp_path: Path) -> None:
     _require_sshd()
