@@ -35,6 +35,10 @@ slapd slapd/no_configuration boolean true
 libnss-ldapd libnss-ldapd/nsswitch multiselect
 libnss-ldapd libnss-ldapd/clean_nsswitch boolean false
 PRESEED
+    # What was there before, so that afterwards only what this install added is undone.
+    local services_before clusters_before
+    services_before=$(_services_on $(_services_of "${missing[@]}"))
+    clusters_before=$(_pg_clusters)
     local own_policy=0
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -47,18 +51,77 @@ PRESEED
         return 1
     }
     [ "$own_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
-    # Daemons this run installed stay off at boot: the tests start their own.
-    for package in "${missing[@]}"; do
-        case "$package" in
-            openssh-server) _disable_service ssh ;;
-            nslcd|slapd) _disable_service "$package" ;;
-        esac
-    done
+    leave_as_found "$services_before" "$clusters_before" "${missing[@]}"
     return 0
 }
 
-_disable_service() {
-    command -v systemctl >/dev/null && systemctl disable --quiet "$1" 2>/dev/null
+# _services_of PACKAGE... : the systemd units of the daemons these packages bring.
+_services_of() {
+    local package
+    for package in "$@"; do
+        case "$package" in
+            openssh-server) echo ssh ;;
+            nslcd|slapd|rsync) echo "$package" ;;
+            postgresql|postgresql-[0-9]*) echo postgresql ;;
+        esac
+    done
+}
+
+# _services_on UNIT... : those of the units that are enabled or running (none without
+# systemctl).
+_services_on() {
+    command -v systemctl >/dev/null || return 0
+    local unit
+    for unit in "$@"; do
+        if systemctl is-enabled --quiet "$unit" 2>/dev/null \
+            || systemctl is-active --quiet "$unit" 2>/dev/null; then
+            echo "$unit"
+        fi
+    done
+}
+
+# _pg_clusters: "VERSION NAME" of each PostgreSQL cluster, one a line: those
+# postgresql-common's pg_lsclusters lists, and those whose configuration is in
+# $PG_CONFIG_ROOT (a cluster a removed server package left behind, which pg_lsclusters
+# lists again once the server is back).
+PG_CONFIG_ROOT=/etc/postgresql
+_pg_clusters() {
+    local conf rest
+    {
+        if command -v pg_lsclusters >/dev/null; then
+            pg_lsclusters --no-header 2>/dev/null | awk '{ print $1, $2 }' || true
+        fi
+        for conf in "$PG_CONFIG_ROOT"/*/*/postgresql.conf; do
+            [ -e "$conf" ] || continue
+            rest=${conf#"$PG_CONFIG_ROOT"/}
+            rest=${rest%/postgresql.conf}
+            echo "${rest%%/*} ${rest#*/}"
+        done
+    } | sort -u
+}
+
+# leave_as_found SERVICES_BEFORE CLUSTERS_BEFORE PACKAGE... : after installing PACKAGEs,
+# leave the machine as it was: each daemon unit they brought that was neither enabled nor
+# running before (SERVICES_BEFORE, from _services_on) is disabled and stopped, and each
+# PostgreSQL cluster named main that did not exist before (CLUSTERS_BEFORE, from
+# _pg_clusters) is stopped and dropped: Debian creates it empty when the server package
+# is installed, and the tests start their own servers. Without systemd (a container) the
+# systemctl calls fail and are ignored.
+leave_as_found() {
+    local services_before=$1 clusters_before=$2 unit version name
+    shift 2
+    while read -r version name; do
+        [ "$name" = main ] || continue
+        grep -qxF "$version $name" <<<"$clusters_before" && continue
+        log "dropping the empty PostgreSQL cluster $version/main this install created"
+        pg_dropcluster --stop "$version" main || log "pg_dropcluster $version main failed"
+    done < <(_pg_clusters)
+    command -v systemctl >/dev/null || return 0
+    for unit in $(_services_of "$@"); do
+        grep -qxF "$unit" <<<"$services_before" && continue
+        systemctl disable --quiet "$unit" 2>/dev/null || true
+        systemctl stop "$unit" 2>/dev/null || true
+    done
     return 0
 }
 
