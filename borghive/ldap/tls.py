@@ -29,15 +29,22 @@ def server_context(ca_file: Path | None) -> ssl.SSLContext:
     Raises ConfigError naming ``ldap.ca_file`` when that file cannot be read or holds no
     certificate.
     """
+    # PROTOCOL_TLS_CLIENT: TLS 1.2 or later, hostname check and CERT_REQUIRED (set again
+    # below so that no later edit loosens them). Not create_default_context: from Python
+    # 3.13 on it adds VERIFY_X509_STRICT, which refuses certificates OpenSSL, ldapsearch
+    # and nslcd accept (e.g. one without an Authority Key Identifier) and borghive accepted.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
     try:
-        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if ca_file is None:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        else:
+            context.load_verify_locations(cafile=str(ca_file))
     except ssl.SSLError as exc:
         raise ConfigError(f"ldap.ca_file: {ca_file}: no CA certificate: {exc.reason}") from None
     except OSError as exc:
         raise ConfigError(f"ldap.ca_file: {ca_file}: cannot read: {exc.strerror}") from None
-    # create_default_context sets both already; stated so that no later edit loosens them.
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 

@@ -47,9 +47,12 @@ def make_ca(directory: Path) -> Path:
     return directory / "ca.crt"
 
 
-def issue(directory: Path, name: str, *, cn: str, sans: Sequence[str]) -> Certificate:
+def issue(
+    directory: Path, name: str, *, cn: str, sans: Sequence[str], key_ids: bool = True
+) -> Certificate:
     """A server certificate ``NAME.crt`` for subject ``CN=cn`` and subjectAltName ``sans``
-    (none: no such extension), signed by the CA :func:`make_ca` made in ``directory``."""
+    (none: no such extension), signed by the CA :func:`make_ca` made in ``directory``;
+    not ``key_ids``: without subject and authority key identifiers."""
     _openssl(
         directory, "req", *_KEY, "-keyout", f"{name}.key", "-out", f"{name}.csr",
         "-subj", f"/CN={cn}",
@@ -58,6 +61,12 @@ def issue(directory: Path, name: str, *, cn: str, sans: Sequence[str]) -> Certif
         "basicConstraints=CA:FALSE",
         "keyUsage=critical,digitalSignature,keyEncipherment",
         "extendedKeyUsage=serverAuth",
+        # Python 3.13's default contexts (VERIFY_X509_STRICT) require both.
+        *(
+            ("subjectKeyIdentifier=hash", "authorityKeyIdentifier=keyid:always")
+            if key_ids
+            else ("subjectKeyIdentifier=none", "authorityKeyIdentifier=none")
+        ),
     ]
     if sans:
         extensions.append(f"subjectAltName={','.join(sans)}")

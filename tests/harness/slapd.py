@@ -324,10 +324,13 @@ class Slapd:
         self._terminate()
         self._launch()
 
-    def issue_certificate(self, name: str, *, cn: str, sans: tuple[str, ...]) -> Certificate:
+    def issue_certificate(
+        self, name: str, *, cn: str, sans: tuple[str, ...], key_ids: bool = True
+    ) -> Certificate:
         """A server certificate signed by this slapd's CA (``tls=True`` only), for subject
-        ``CN=cn`` with subjectAltName ``sans`` such as ``"IP:127.0.0.1"`` (empty: none)."""
-        return issue(self.ca_file.parent, name, cn=cn, sans=sans)
+        ``CN=cn`` with subjectAltName ``sans`` such as ``"IP:127.0.0.1"`` (empty: none);
+        not ``key_ids``: without key identifiers (see ``certificates.issue``)."""
+        return issue(self.ca_file.parent, name, cn=cn, sans=sans, key_ids=key_ids)
 
     def use_certificate(self, certificate: Certificate) -> None:
         """Restart slapd (same ports, same data) presenting ``certificate`` for StartTLS

@@ -53,13 +53,17 @@ MODES = ("ldaps", "starttls")
 
 @pytest.fixture(scope="module")
 def tls_server() -> Iterator[tuple[Slapd, dict[str, Certificate]]]:
-    """A slapd of its own (it restarts with each certificate) and the certificates."""
+    """A slapd of its own (it restarts with each certificate) and the certificates: those
+    of CERTIFICATES and ``no-key-ids``."""
     require_openldap(tls=True)
     with Slapd(tls=True) as server:
         issued = {
             name: server.issue_certificate(name, cn=cn, sans=sans)
             for name, (cn, sans) in CERTIFICATES.items()
         }
+        issued["no-key-ids"] = server.issue_certificate(
+            "no-key-ids", cn="localhost", sans=("IP:127.0.0.1",), key_ids=False
+        )
         yield server, issued
 
 
@@ -78,10 +82,13 @@ def ldap3_name_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     assert asked == [], "ldap3's own host name check was used"
 
 
-def oracle(server: Slapd, host: str, *, own_ca: bool = True) -> str | None:
+def oracle(server: Slapd, host: str, *, own_ca: bool = True, strict: bool = False) -> str | None:
     """None when Python's ssl accepts the certificate ``server`` presents for ``host``
-    (trusting only its CA; not ``own_ca``: the system's CAs), else the reason it gives."""
+    (trusting only its CA; not ``own_ca``: the system's CAs), else the reason it gives.
+    ``strict``: with VERIFY_X509_STRICT, as Python 3.13's default context has it."""
     context = ssl.create_default_context(cafile=str(server.ca_file) if own_ca else None)
+    if strict:
+        context.verify_flags |= ssl.VERIFY_X509_STRICT
     with socket.create_connection(("127.0.0.1", server.ldaps_port), timeout=5) as sock:
         try:
             with context.wrap_socket(sock, server_hostname=host):
@@ -150,6 +157,31 @@ def test_the_oracle_tells_names_from_addresses(
     }
 
 
+def test_the_certificates_pass_strict_verification_too(
+    tls_server: tuple[Slapd, dict[str, Certificate]],
+) -> None:
+    """So the oracle decides the same on Python 3.13, whose default context is strict."""
+    server, issued = tls_server
+    for name in CERTIFICATES:
+        server.use_certificate(issued[name])
+        assert [oracle(server, host, strict=True) for host in HOSTS] == [
+            oracle(server, host) for host in HOSTS
+        ], name
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_certificate_without_key_identifiers_is_accepted(
+    tls_server: tuple[Slapd, dict[str, Certificate]], mode: str
+) -> None:
+    """OpenSSL's default verification, as ldapsearch and nslcd do it, accepts a certificate
+    without an Authority Key Identifier; Python 3.13's strict default context would not.
+    borghive accepted it before and still does, on every Python."""
+    server, issued = tls_server
+    server.use_certificate(issued["no-key-ids"])
+    assert oracle(server, "127.0.0.1", strict=True) is not None
+    assert borghive_decision(server, "127.0.0.1", mode, ca_file=server.ca_file) is None
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_without_the_ca_the_system_store_decides(
     tls_server: tuple[Slapd, dict[str, Certificate]], mode: str
@@ -204,6 +236,10 @@ def test_the_context_requires_a_verified_certificate_and_name(
     server, _ = tls_server
     context = server_context(server.ca_file)
     assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    # OpenSSL's own verification, as ldapsearch and nslcd do it (no VERIFY_X509_STRICT,
+    # which Python 3.13's create_default_context adds).
+    assert not context.verify_flags & ssl.VERIFY_X509_STRICT
     assert [dict(entry[0] for entry in ca["subject"]) for ca in context.get_ca_certs()] == [
         {"commonName": "borghive test CA"}
     ]
