@@ -19,6 +19,7 @@ from borghive.errors import (
     ConflictError,
     DirectoryUnavailableError,
 )
+from borghive.ldap.tls import VerifiedTls, certificate_errors, server_context
 from borghive.login.configfiles import read_secret
 from borghive.rules.urls import LDAP_SCHEMES, UrlError, parse_url
 
@@ -122,10 +123,11 @@ def _reason(exc: BaseException) -> str:
 
 def connect(config: LdapConfig) -> Any:
     """A bound ldap3 Connection per ``config``: StartTLS on ``ldap://`` when configured,
-    certificate checked against ``ca_file``, connect and operation timeouts applied.
+    certificate and host name (or IP address) checked by Python's ssl against ``ca_file``
+    (:mod:`borghive.ldap.tls`), connect and operation timeouts applied.
 
-    Raises DirectoryUnavailableError (server unreachable, TLS failure) or ConfigError
-    (bad credentials, unreadable password file).
+    Raises DirectoryUnavailableError (server unreachable, TLS or certificate failure) or
+    ConfigError (bad credentials, unreadable password or CA file).
     """
     host, port, use_ssl = server_address(config.url)
     password = (
@@ -133,11 +135,9 @@ def connect(config: LdapConfig) -> Any:
         if config.bind_password_file
         else None
     )
-    tls = ldap3.Tls(
-        validate=ssl.CERT_REQUIRED,
-        version=ssl.PROTOCOL_TLS_CLIENT,
-        ca_certs_file=str(config.ca_file) if config.ca_file else None,
-    )
+    use_tls = use_ssl or config.start_tls
+    # Loading the CAs takes a while (the system store: some 20 ms): only for TLS.
+    tls = VerifiedTls(server_context(config.ca_file), host) if use_tls else None
     server = ldap3.Server(
         host,
         port=port,
@@ -157,7 +157,7 @@ def connect(config: LdapConfig) -> Any:
         raise_exceptions=True,
         read_only=False,
     )
-    with directory_errors(f"{host}:{port}"):
+    with directory_errors(f"{host}:{port}"), certificate_errors(tls, f"{host}:{port}"):
         connection.open()
         if config.start_tls and not use_ssl:
             try:

@@ -14,6 +14,7 @@ for until it answers, is stopped by pid and leaves nothing behind:
 - ``local_accounts``: a private copy of /etc for the local accounts backend
 - ``authkeys``: ``borghive authkeys`` run as sshd runs it (``devlog``: a private /dev/log)
 - ``keys``: SSH keys made by ssh-keygen, and well-formed random key lines
+- ``certificates``: a throwaway CA and server certificates with chosen names (openssl)
 - ``net``: free ports, waiting for a port; ``config``: test configurations and their TOML
 - ``cli``: the in-process CLI runner; ``environment``: CI, missing services, the installed
   command, an isolated environment, running as ``nobody`` from any checkout

@@ -18,7 +18,10 @@ never limits the root DN), so code that reads more entries as a normal DN must p
 total of a paged search is not limited (``size.prtotal=unlimited``), as on common servers.
 
 With ``tls=True`` a throwaway CA and a server certificate for ``127.0.0.1``/``localhost``
-are made with ``openssl`` and slapd offers StartTLS; ``ca_file`` names the CA certificate.
+are made with ``openssl`` (``tests/harness/certificates.py``), slapd offers StartTLS on
+``url`` and listens for ``ldaps://`` on ``ldaps_url`` too; ``ca_file`` names the CA
+certificate. ``issue_certificate()`` makes another server certificate from that CA (chosen
+CN and subjectAltName) and ``use_certificate()`` restarts slapd presenting it.
 
 ``stop()`` (or leaving the ``with`` block) ends slapd and removes the temporary directory;
 ``kill()`` and ``restart()`` crash and start it on the same data; ``pause()`` (SIGSTOP) and
@@ -52,6 +55,7 @@ from types import TracebackType
 
 import pytest
 
+from tests.harness.certificates import Certificate, issue, make_ca
 from tests.harness.environment import missing_service
 from tests.harness.net import free_port
 
@@ -155,6 +159,8 @@ class Slapd:
         self.service_acl = service_acl
         self._dir: Path | None = None
         self._port = 0
+        self._ldaps_port = 0
+        self._certificate: Certificate | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self.password = ""
         self.service_password = ""
@@ -181,6 +187,18 @@ class Slapd:
     @property
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
+
+    @property
+    def ldaps_port(self) -> int:
+        """The ``ldaps://`` port (``tls=True`` only)."""
+        self._require_started()
+        if not self.tls:
+            raise RuntimeError("this slapd was started without tls=True")
+        return self._ldaps_port
+
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.ldaps_port}"
 
     @property
     def password_file(self) -> Path:
@@ -241,11 +259,15 @@ class Slapd:
             self._service_hash = self._hash(self.service_password_file)
             (self.directory / "data").mkdir(mode=0o700)
             if self.tls:
-                _make_certificates(self.directory / "tls")
+                make_ca(self.directory / "tls")
+                self._certificate = self.issue_certificate(
+                    "server", cn="localhost", sans=("IP:127.0.0.1", "DNS:localhost")
+                )
             self._write_config()
             # A free port can be taken by someone else before slapd binds it: try again.
             for attempt in range(3):
                 self._port = free_port()
+                self._ldaps_port = self._free_second_port() if self.tls else 0
                 try:
                     self._launch()
                     break
@@ -301,6 +323,25 @@ class Slapd:
         self._require_started()
         self._terminate()
         self._launch()
+
+    def issue_certificate(
+        self, name: str, *, cn: str, sans: tuple[str, ...], key_ids: bool = True
+    ) -> Certificate:
+        """A server certificate signed by this slapd's CA (``tls=True`` only), for subject
+        ``CN=cn`` with subjectAltName ``sans`` such as ``"IP:127.0.0.1"`` (empty: none);
+        not ``key_ids``: without key identifiers (see ``certificates.issue``)."""
+        return issue(self.ca_file.parent, name, cn=cn, sans=sans, key_ids=key_ids)
+
+    def use_certificate(self, certificate: Certificate) -> None:
+        """Restart slapd (same ports, same data) presenting ``certificate`` for StartTLS
+        and ``ldaps://``."""
+        self._require_started()
+        if not self.tls:
+            raise RuntimeError("this slapd was started without tls=True")
+        if certificate != self._certificate:
+            self._certificate = certificate
+            self._write_config()
+            self.restart()
 
     def reset(self) -> None:
         """Back to the state after ``start()``: slapd running (restarted if it was killed),
@@ -433,12 +474,11 @@ class Slapd:
             # search return everything: by default the hard limit caps its total too.
             f"sizelimit size.soft={SIZE_LIMIT} size.hard={SIZE_LIMIT} size.prtotal=unlimited",
         ]
-        if self.tls:
-            tls = directory / "tls"
+        if self.tls and self._certificate is not None:
             lines += [
-                f"TLSCACertificateFile {tls / 'ca.crt'}",
-                f"TLSCertificateFile {tls / 'server.crt'}",
-                f"TLSCertificateKeyFile {tls / 'server.key'}",
+                f"TLSCACertificateFile {self.ca_file}",
+                f"TLSCertificateFile {self._certificate.certificate}",
+                f"TLSCertificateKeyFile {self._certificate.key}",
             ]
         lines += [
             'access to dn.base="" by * read',
@@ -479,14 +519,23 @@ class Slapd:
         config.write_text("\n".join(lines) + "\n")
         config.chmod(0o600)
 
+    def _free_second_port(self) -> int:
+        while (port := free_port()) == self._port:
+            pass
+        return port
+
     def _launch(self) -> None:
-        """Start slapd on ``self._port`` and wait until the root DSE answers."""
+        """Start slapd on ``self._port`` (and ``self._ldaps_port`` with TLS) and wait until
+        the root DSE answers."""
+        listen = f"ldap://127.0.0.1:{self._port}/"
+        if self.tls:
+            listen += f" ldaps://127.0.0.1:{self._ldaps_port}/"
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         log_start = log.tell()
         try:
             self._process = subprocess.Popen(
                 [SLAPD, "-f", str(self.directory / "slapd.conf"),
-                 "-h", f"ldap://127.0.0.1:{self._port}/", "-d", "0"],
+                 "-h", listen, "-d", "0"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=_die_with_parent,
             )  # fmt: skip
@@ -501,7 +550,9 @@ class Slapd:
                     handle.seek(log_start)
                     text = handle.read().decode(errors="replace")
                 if "Address already in use" in text:
-                    raise _PortTaken(f"port {self._port} is taken:\n{text[-4000:]}")
+                    raise _PortTaken(
+                        f"port {self._port} or {self._ldaps_port} is taken:\n{text[-4000:]}"
+                    )
                 raise RuntimeError(f"slapd exited {code} at start:\n{text[-4000:]}")
             answer = subprocess.run(
                 ["ldapsearch", "-x", "-H", self.url, "-o", "nettimeout=1",
@@ -570,38 +621,6 @@ def _write_secret(path: Path, secret: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secret)  # no newline: ldap* -y and slappasswd -T read it verbatim
-
-
-def _make_certificates(directory: Path) -> None:
-    """A throwaway CA and a server certificate for 127.0.0.1/localhost (P-256 keys)."""
-    directory.mkdir(mode=0o700)
-
-    def openssl(*args: str) -> None:
-        subprocess.run(
-            ["openssl", *args], cwd=directory, capture_output=True, check=True,
-            timeout=COMMAND_TIMEOUT,
-        )  # fmt: skip
-
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-noenc"]
-    openssl(
-        "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-        "-subj", "/CN=borghive test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-    )  # fmt: skip
-    openssl("req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
-    (directory / "server.ext").write_text(
-        "basicConstraints=CA:FALSE\n"
-        "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-    )
-    openssl(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
-    )  # fmt: skip
-    for name in ("ca.key", "server.key"):
-        (directory / name).chmod(0o600)
 
 
 def require_openldap(*, tls: bool = False) -> None:
