@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from borghive.errors import InvalidInputError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ipaddress import IPv4Network, IPv6Network
+
 MAX_SOURCES = 64
 # What a canonical list may hold; borghive.login.lines refuses a stored list with anything
 # else (it keeps its own copy to stay cheap to import; a test asserts the two agree).
@@ -34,7 +38,7 @@ def check_sources(text: str) -> str:
                 "give the address or network without it"
             )
         try:
-            canonical.append(str(ipaddress.ip_network(part, strict=False)))
+            canonical.append(network_text(ipaddress.ip_network(part, strict=False)))
         except ValueError:
             raise InvalidInputError(
                 f"invalid source restriction: {part[:50]!r} is not an IP address or network"
@@ -45,3 +49,32 @@ def check_sources(text: str) -> str:
             f"invalid source restriction: {text[:60]!r} is not plain addresses or networks"
         )
     return result
+
+
+def network_text(network: IPv4Network | IPv6Network) -> str:
+    """A network as the store keeps it: ``str()``, except that an IPv4-mapped IPv6 address
+    is written in hexadecimal groups (``::ffff:c000:201/128``), as Python up to 3.12 writes
+    it; 3.13 writes ``::ffff:192.0.2.1``, and a stored list must not depend on the Python
+    that wrote it. Both forms mean the same to sshd."""
+    if network.version == 6 and getattr(network.network_address, "ipv4_mapped", None):
+        return f"{_hex_groups(network.network_address.packed)}/{network.prefixlen}"
+    return str(network)
+
+
+def _hex_groups(packed: bytes) -> str:
+    """An IPv6 address in RFC 5952 text: lower-case hexadecimal groups, the longest run of
+    two or more zero groups (the first of equal runs) written as ``::``."""
+    groups = [int.from_bytes(packed[i : i + 2], "big") for i in range(0, 16, 2)]
+    best_start, best_length, start = -1, 0, -1
+    for index, group in enumerate([*groups, 1]):
+        if group == 0 and start < 0:
+            start = index
+        elif group != 0 and start >= 0:
+            if index - start > best_length:
+                best_start, best_length = start, index - start
+            start = -1
+    words = [f"{group:x}" for group in groups]
+    if best_length < 2:
+        return ":".join(words)
+    head, tail = words[:best_start], words[best_start + best_length :]
+    return ":".join(head) + "::" + ":".join(tail)

@@ -14,7 +14,13 @@ from borghive.errors import InvalidInputError
 from borghive.login import lines
 from borghive.login.lines import AuthKeysError, Grant, authorized_line
 from borghive.login.settings import Settings
-from borghive.rules.sources import MAX_SOURCES, SOURCE_CHARACTERS, check_sources
+from borghive.rules.sources import (
+    MAX_SOURCES,
+    SOURCE_CHARACTERS,
+    _hex_groups,
+    check_sources,
+    network_text,
+)
 
 ed25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBh9PHYA8x9Agk9/Rp1Oyx41wzgsP0JUNs6srW0SYmLG"
 
@@ -98,3 +104,17 @@ def test_accepted_at_input_means_accepted_at_login(parts: list[str], separator: 
     assert 1 <= len(stored.split(",")) <= MAX_SOURCES
     for entry in stored.split(","):
         ipaddress.ip_network(entry)  # strict: a network address, not a host in one
+
+
+@given(st.ip_addresses(v=6))
+def test_ipv6_text_is_the_same_on_every_python(address: ipaddress.IPv6Address) -> None:
+    """Stored lists must not depend on the Python that wrote them: an IPv4-mapped address
+    is kept in hexadecimal groups (Python 3.13 would write dotted quads), any other address
+    as str() writes it, and the text always reads back as the same address."""
+    text = _hex_groups(address.packed)
+    assert ipaddress.IPv6Address(text) == address
+    assert "." not in text
+    if address.ipv4_mapped is None:
+        assert text == str(address)
+    network = ipaddress.ip_network(f"{address}/128")
+    assert network_text(network) == f"{text}/128"

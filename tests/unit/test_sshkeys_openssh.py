@@ -39,6 +39,8 @@ CERT = b"-cert-v01@openssh.com"
 # security keys ssh-keygen never makes (with anything before the key type: has_prefix).
 OWN_RULES = (
     "bad RSA public exponent",
+    # OpenSSH before 10 took a short type name inside the blob; 10 refuses it, as borghive
+    "which OpenSSH 10 refuses",
     "security key application must start 'ssh:'",
 )
 TYPE_NAMES = {name.encode() for name in KEY_TYPES} | {
@@ -339,10 +341,9 @@ def test_the_type_named_inside_the_blob_is_read_alike(
     outer, *rest = read_strings(keys[name].blob)
     blob = ssh_string(inner) + b"".join(ssh_string(part) for part in rest)
     ours = agree(tmp_path, line(KEY_SPECS[name][2], blob))
-    short = {b"ssh-ed25519": b"ED25519", b"ssh-rsa": b"RSA"}.get(outer)
-    if inner.rstrip(b"\0").upper() in (outer.upper(), short) and inner.count(b"\0") <= 1:
-        # One NUL ends a name for OpenSSH, and a plain key's short name stands for its
-        # type; the key is stored as OpenSSH writes it again.
+    if inner.rstrip(b"\0") == outer and inner.count(b"\0") <= 1:
+        # One NUL ends a name for OpenSSH; the key is stored as OpenSSH writes it again.
+        # A short name ("ED25519", "rsa") is refused, as OpenSSH 10 refuses it.
         assert isinstance(ours, PublicKey)
         assert ours.fingerprint == keys[name].fingerprint
     else:
