@@ -29,13 +29,16 @@ def server_context(ca_file: Path | None) -> ssl.SSLContext:
     Raises ConfigError naming ``ldap.ca_file`` when that file cannot be read or holds no
     certificate.
     """
-    # PROTOCOL_TLS_CLIENT: TLS 1.2 or later, hostname check and CERT_REQUIRED (set again
-    # below so that no later edit loosens them). Not create_default_context: from Python
-    # 3.13 on it adds VERIFY_X509_STRICT, which refuses certificates OpenSSL, ldapsearch
-    # and nslcd accept (e.g. one without an Authority Key Identifier) and borghive accepted.
+    # PROTOCOL_TLS_CLIENT: hostname check and CERT_REQUIRED (set again below so that no
+    # later edit loosens them); TLS 1.2 or later is set here, since the floor it gets is the
+    # system OpenSSL's (Debian 13's Python reports MINIMUM_SUPPORTED). Not
+    # create_default_context: from Python 3.13 on it adds VERIFY_X509_STRICT, which refuses
+    # certificates OpenSSL, ldapsearch and nslcd accept (e.g. one without an Authority Key
+    # Identifier) and borghive accepted.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = max(context.minimum_version, ssl.TLSVersion.TLSv1_2)
     try:
         if ca_file is None:
             context.load_default_certs(ssl.Purpose.SERVER_AUTH)
