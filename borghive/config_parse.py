@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 import reprlib
-import stat
 import tomllib
 import types
 import typing
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from borghive.errors import ConfigError
+from borghive.login.configfiles import FileTooLargeError, NotRegularFileError, read_regular
 from borghive.login.storeurl import is_postgres, postgres_address, sqlite_file
 from borghive.rules.bounds import Bound
 from borghive.rules.names import path_problem
@@ -91,30 +90,17 @@ def read_toml(file_path: Path, required: bool) -> tuple[dict[str, Any], str]:
 def _read_regular(file_path: Path) -> bytes:
     """The bytes of a regular file of at most MAX_CONFIG_BYTES. Raises ConfigError for
     anything else, OSError (FileNotFoundError, PermissionError) when it cannot be opened."""
-    descriptor = os.open(file_path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        mode = os.fstat(descriptor).st_mode
-        if stat.S_ISDIR(mode):
-            raise ConfigError(f"{file_path}: is a directory")
-        if not stat.S_ISREG(mode):
-            raise ConfigError(
-                f"{file_path}: not a regular file (a FIFO, socket or device); "
-                "the configuration is read from a file only"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        # Read to the end, not to st_size: the size may change; stop one byte past the cap.
-        while size <= MAX_CONFIG_BYTES:
-            chunk = os.read(descriptor, MAX_CONFIG_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    finally:
-        os.close(descriptor)
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{file_path}: larger than 1 MiB; not a configuration file")
-    return b"".join(chunks)
+        return read_regular(file_path, MAX_CONFIG_BYTES)
+    except NotRegularFileError as exc:
+        if exc.kind == "a directory":
+            raise ConfigError(f"{file_path}: is a directory") from None
+        raise ConfigError(
+            f"{file_path}: not a regular file (a FIFO, socket or device); "
+            "the configuration is read from a file only"
+        ) from None
+    except FileTooLargeError:
+        raise ConfigError(f"{file_path}: larger than 1 MiB; not a configuration file") from None
 
 
 def values_from_table(

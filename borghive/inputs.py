@@ -10,36 +10,16 @@ file swapped for a FIFO between the two checks cannot block either.
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 
 from borghive.errors import InvalidInputError
-
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
+from borghive.login.configfiles import FileTooLargeError, NotRegularFileError, read_regular
 
 
 def shown(source: str) -> str:
     """``source`` as an error message may show it: quoted and escaped when it holds
     characters a terminal would act on."""
     return source if source.isprintable() else repr(source)
-
-
-def _refuse_kind(mode: int, source: str, what: str) -> None:
-    for test, kind in _KINDS:
-        if test(mode):
-            raise InvalidInputError(
-                f"{what} {shown(source)}: is {kind}, not a regular file "
-                "(give a file, or - for standard input)"
-            )
-    if not stat.S_ISREG(mode):
-        raise InvalidInputError(f"{what} {shown(source)}: is not a regular file")
 
 
 def _too_large(source: str, what: str, limit: int) -> InvalidInputError:
@@ -63,29 +43,15 @@ def read_input(source: str, *, what: str, limit: int) -> bytes:
             raise _too_large("standard input", what, limit)
         return bytes(data)
     try:
-        # stat before open: opening a device can act on it (a tape rewinds), and opening
-        # a FIFO without O_NONBLOCK waits for a writer
-        _refuse_kind(os.stat(source).st_mode, source, what)
-        descriptor = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        return read_regular(source, limit)
+    except NotRegularFileError as exc:
+        if exc.kind == "not a regular file":
+            raise InvalidInputError(f"{what} {shown(source)}: is not a regular file") from None
+        raise InvalidInputError(
+            f"{what} {shown(source)}: is {exc.kind}, not a regular file "
+            "(give a file, or - for standard input)"
+        ) from None
+    except FileTooLargeError:
+        raise _too_large(source, what, limit) from None
     except OSError as exc:
         raise InvalidInputError(f"cannot read {what} {shown(source)}: {exc.strerror}") from None
-    try:
-        status = os.fstat(descriptor)
-        _refuse_kind(status.st_mode, source, what)
-        if status.st_size > limit:
-            raise _too_large(source, what, limit)
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:  # the file may grow after fstat: read no more than limit + 1
-            chunk = os.read(descriptor, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {what} {shown(source)}: {exc.strerror}") from None
-    finally:
-        os.close(descriptor)
-    if size > limit:
-        raise _too_large(source, what, limit)
-    return b"".join(chunks)

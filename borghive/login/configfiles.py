@@ -1,11 +1,11 @@
-"""Where the configuration lives and how secret files are read: shared by the strict
-loader (borghive/config.py) and the login path (borghive/login/authkeys.py), which must not
-import the loader. Imports nothing but borghive.errors."""
+"""Where the configuration lives, and how a file an admin names is read (configuration,
+secrets, key files): shared by the strict loader, the login path (which must not import
+the loader) and the command-line inputs. Imports nothing but borghive.errors."""
 
 from __future__ import annotations
 
 import os
-from stat import S_ISREG
+import stat
 
 from borghive.errors import ConfigError
 
@@ -29,6 +29,68 @@ def has_overrides(environ: Mapping[str, str]) -> bool:
     return any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
 
 
+# What a path that is not a regular file is, in the words messages use.
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(Exception):
+    """The path is not a regular file; ``kind`` says what it is ("a directory", …)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+class FileTooLargeError(Exception):
+    """The file holds more than the reader's limit."""
+
+
+def _kind(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, never a wait.
+
+    The path is looked at before it is opened (opening a device can act on it; opening a
+    FIFO waits for a writer), opened with ``O_NONBLOCK`` and looked at again on the open
+    descriptor (a file swapped meanwhile cannot block either), then read to its end but no
+    further than ``limit + 1`` bytes (the size may change after ``fstat``). Raises
+    NotRegularFileError, FileTooLargeError, or OSError when it cannot be opened or read."""
+    kind = _kind(os.stat(path).st_mode)
+    if kind is not None:
+        raise NotRegularFileError(kind)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        status = os.fstat(descriptor)
+        kind = _kind(status.st_mode)
+        if kind is not None:
+            raise NotRegularFileError(kind)
+        if status.st_size > limit:
+            raise FileTooLargeError
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(descriptor, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    if size > limit:
+        raise FileTooLargeError
+    return b"".join(chunks)
+
+
 # A secret is one line; a larger "secret file" is a mistake (a key store, a log).
 MAX_SECRET_BYTES = 64 * 1024
 
@@ -41,20 +103,13 @@ def read_secret(path: str | os.PathLike[str], what: str) -> str:
     its content, when it cannot be read, is not a regular file, is too large, is not UTF-8
     or gives nothing."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        data = read_regular(path, MAX_SECRET_BYTES)
+    except NotRegularFileError:
+        raise ConfigError(f"{what}: {path} is not a regular file") from None
+    except FileTooLargeError:
+        raise ConfigError(f"{what}: {path} is larger than {MAX_SECRET_BYTES} bytes") from None
     except OSError as exc:
         raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
-    try:
-        status = os.fstat(descriptor)
-        if not S_ISREG(status.st_mode):
-            raise ConfigError(f"{what}: {path} is not a regular file")
-        if status.st_size > MAX_SECRET_BYTES:
-            raise ConfigError(f"{what}: {path} is larger than {MAX_SECRET_BYTES} bytes")
-        data = os.read(descriptor, MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
-    finally:
-        os.close(descriptor)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
