@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from borghive.config import Config
+from borghive.login.cache import login_settings
+from borghive.login.settings import Settings
 from borghive.rules.accounts import NoAccounts
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import keys
@@ -45,6 +47,12 @@ def alice(store: Config) -> Config:
     users.add_user("alice")
     users.add_user("bob")
     return store
+
+
+def settings_for(**values: Any) -> Settings:
+    """The login path's settings of the built-in configuration, with ``values`` replaced
+    (as the login copy would carry them)."""
+    return Settings.from_mapping({**login_settings(Config()), **values})
 
 
 def run_authkeys(

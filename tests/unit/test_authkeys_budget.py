@@ -11,23 +11,11 @@ from hypothesis import strategies as st
 
 from borghive.login import authkeys
 from borghive.login.settings import Settings
+from tests.harness.authkeys import settings_for
 
 
 def _settings(busy: float, connect: float) -> Settings:
-    return Settings(
-        store_url="sqlite:////var/lib/borghive/borghive.db",
-        store_host=None,
-        store_port=None,
-        store_dbname=None,
-        store_user=None,
-        store_password_file=None,
-        busy_timeout=busy,
-        connect_timeout=connect,
-        repos_root="/repos",
-        borg_path="/usr/bin/borg",
-        borg_umask="0077",
-        rrsync_path="/usr/bin/rrsync",
-    )
+    return settings_for(busy_timeout=busy, connect_timeout=connect)
 
 
 @given(

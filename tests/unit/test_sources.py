@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from borghive.errors import InvalidInputError
 from borghive.login import lines
 from borghive.login.lines import AuthKeysError, Grant, authorized_line
-from borghive.login.settings import Settings
 from borghive.rules.sources import (
     MAX_SOURCES,
     SOURCE_CHARACTERS,
@@ -21,26 +20,14 @@ from borghive.rules.sources import (
     check_sources,
     network_text,
 )
+from tests.harness.authkeys import settings_for
 
 ed25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBh9PHYA8x9Agk9/Rp1Oyx41wzgsP0JUNs6srW0SYmLG"
 
 
 def login_reads(stored: str) -> str:
     """The ``from=`` option authkeys writes for a stored list (raises AuthKeysError)."""
-    settings = Settings(
-        store_url="sqlite:////var/lib/borghive/borghive.db",
-        store_host=None,
-        store_port=None,
-        store_dbname=None,
-        store_user=None,
-        store_password_file=None,
-        busy_timeout=1.0,
-        connect_timeout=1.0,
-        repos_root="/srv/borg",
-        borg_path="/usr/bin/borg",
-        borg_umask="0077",
-        rrsync_path="/usr/bin/rrsync",
-    )
+    settings = settings_for()
     grant = Grant("photos", "borg", None, "ssh-ed25519", ed25519, "laptop", "full", stored)
     line = authorized_line(settings, "alice", grant)
     assert line is not None
