@@ -143,6 +143,91 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE repository ADD COLUMN purge_started TIMESTAMP",
         ),
     ),
+    Migration(
+        5,
+        "sessions and maintenance: borg_session, maintenance_run; repository borg version, "
+        "maintenance schedule and results; ssh_key last use; event session, key and source; "
+        "alert_state kind checked by the application (the kinds grow)",
+        (
+            """CREATE TABLE borg_session (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                key_id INTEGER REFERENCES ssh_key (id) ON DELETE SET NULL,
+                key_name VARCHAR(64),
+                key_fingerprint VARCHAR(64),
+                source VARCHAR(64),
+                source_port INTEGER,
+                host VARCHAR(255) NOT NULL,
+                pid INTEGER NOT NULL,
+                program VARCHAR(16) NOT NULL,
+                started TIMESTAMP NOT NULL,
+                lock_since TIMESTAMP,
+                ended TIMESTAMP,
+                end_reason VARCHAR(16),
+                committed BOOLEAN NOT NULL DEFAULT FALSE,
+                UNIQUE (host, pid, started))""",
+            "CREATE INDEX borg_session_repository_ended ON borg_session (repository_id, ended)",
+            "CREATE INDEX borg_session_key_id ON borg_session (key_id)",
+            """CREATE TABLE maintenance_run (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                action VARCHAR(16) NOT NULL,
+                host VARCHAR(255) NOT NULL,
+                pid INTEGER NOT NULL,
+                started TIMESTAMP NOT NULL,
+                finished TIMESTAMP,
+                result VARCHAR(16),
+                detail TEXT NOT NULL DEFAULT '',
+                bytes_freed BIGINT)""",
+            "CREATE INDEX maintenance_run_repository_started "
+            "ON maintenance_run (repository_id, started)",
+            # At most one unfinished run per repository, on every host at once: the claim
+            # that makes several hosts' cron safe on one PostgreSQL store.
+            "CREATE UNIQUE INDEX maintenance_run_one_running "
+            "ON maintenance_run (repository_id) WHERE finished IS NULL",
+            "ALTER TABLE repository ADD COLUMN borg_name VARCHAR(32)",
+            "ALTER TABLE repository ADD COLUMN compact_every INTEGER",
+            "ALTER TABLE repository ADD COLUMN check_every INTEGER",
+            "ALTER TABLE repository ADD COLUMN compact_append_only BOOLEAN NOT NULL DEFAULT FALSE",
+            "ALTER TABLE repository ADD COLUMN last_access_by VARCHAR(16)",
+            "ALTER TABLE repository ADD COLUMN last_compact TIMESTAMP",
+            "ALTER TABLE repository ADD COLUMN last_bytes_freed BIGINT",
+            "ALTER TABLE repository ADD COLUMN last_check TIMESTAMP",
+            "ALTER TABLE repository ADD COLUMN last_check_ok BOOLEAN",
+            "ALTER TABLE repository ADD COLUMN last_check_detail TEXT",
+            "ALTER TABLE ssh_key ADD COLUMN last_used TIMESTAMP",
+            "ALTER TABLE ssh_key ADD COLUMN last_used_from VARCHAR(64)",
+            "ALTER TABLE event ADD COLUMN session_id INTEGER "
+            "REFERENCES borg_session (id) ON DELETE SET NULL",
+            "ALTER TABLE event ADD COLUMN key_name VARCHAR(64)",
+            "ALTER TABLE event ADD COLUMN source VARCHAR(64)",
+            # Rebuilt, not altered: SQLite cannot drop a CHECK, and the same statements
+            # must run on PostgreSQL. The kinds are checked where alerts are planned.
+            """CREATE TABLE alert_state_new (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                channel_id INTEGER NOT NULL REFERENCES notify_channel (id) ON DELETE CASCADE,
+                kind VARCHAR(16) NOT NULL,
+                since TIMESTAMP NOT NULL,
+                level INTEGER NOT NULL,
+                last_sent TIMESTAMP,
+                sent_count INTEGER NOT NULL,
+                recovering BOOLEAN NOT NULL,
+                failures INTEGER NOT NULL,
+                last_error TEXT,
+                detail TEXT NOT NULL DEFAULT '',
+                UNIQUE (repository_id, channel_id, kind))""",
+            # Without the ids: nothing refers to them, and copied ids would collide with
+            # the new table's own sequence on PostgreSQL.
+            """INSERT INTO alert_state_new (repository_id, channel_id, kind, since, level,
+                last_sent, sent_count, recovering, failures, last_error)
+                SELECT repository_id, channel_id, kind, since, level, last_sent,
+                sent_count, recovering, failures, last_error FROM alert_state""",
+            "DROP TABLE alert_state",
+            "ALTER TABLE alert_state_new RENAME TO alert_state",
+            "CREATE INDEX alert_state_channel_id ON alert_state (channel_id)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -27,6 +27,8 @@ database = DatabaseProxy()
 REPOSITORY_MODES = ("borg", "import", "export", "disabled")
 ACCESS_MODES = ("full", "append-only")
 EVENT_KINDS = ("created", "opened", "closed", "updated", "deleted", "alert", "recovered")
+# Who last touched a repository (repository.last_access_by, migration 5).
+ACCESS_BY = ("client", "maintenance")
 
 
 class BaseModel(Model):
@@ -57,6 +59,9 @@ class SshKey(BaseModel):
     comment = CharField(max_length=100, default="")
     allowed_from = TextField(null=True)
     created = DateTimeField(default=utcnow)
+    # Migration 5: the last session opened with this key, and from which address.
+    last_used = DateTimeField(null=True)
+    last_used_from = CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "ssh_key"
@@ -78,6 +83,18 @@ class Repository(BaseModel):
     # Set when ``repo delete --purge`` has removed the account and is deleting the data
     # (migration 4): the record stays, without logins, until the data is gone.
     purge_started = DateTimeField(null=True)
+    # Migration 5. borg_name: a name in [borg.versions], None for borg.path.
+    # compact_every/check_every: seconds, None for the [maintenance] default, 0 for never.
+    borg_name = CharField(max_length=32, null=True)
+    compact_every = IntegerField(null=True)
+    check_every = IntegerField(null=True)
+    compact_append_only = BooleanField(default=False)
+    last_access_by = CharField(max_length=16, null=True)
+    last_compact = DateTimeField(null=True)
+    last_bytes_freed = BigIntegerField(null=True)
+    last_check = DateTimeField(null=True)
+    last_check_ok = BooleanField(null=True)
+    last_check_detail = TextField(null=True)
 
     class Meta:
         table_name = "repository"
@@ -96,12 +113,70 @@ class Access(BaseModel):
         indexes = ((("repository", "key"), True),)
 
 
+class BorgSession(BaseModel):
+    """One borg serve (or rrsync) session on a storage host (migration 5): the key that
+    opened it (from the forced command's marker), the client's address (``SSH_CONNECTION``),
+    when it started, took the lock and ended, and whether it committed. ``ended`` is None
+    while it runs; ``end_reason`` is ``closed``, ``killed`` or ``vanished``. The key's name
+    and fingerprint are copied so that the record outlives the key.
+    """
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="sessions", on_delete="CASCADE")
+    key = ForeignKeyField(SshKey, backref="sessions", null=True, on_delete="SET NULL")
+    key_name = CharField(max_length=64, null=True)
+    key_fingerprint = CharField(max_length=64, null=True)
+    source = CharField(max_length=64, null=True)
+    source_port = IntegerField(null=True)
+    host = CharField(max_length=255)
+    pid = IntegerField()
+    program = CharField(max_length=16)  # "borg" or "rrsync"
+    started = DateTimeField(default=utcnow)
+    lock_since = DateTimeField(null=True)
+    ended = DateTimeField(null=True)
+    end_reason = CharField(max_length=16, null=True)
+    committed = BooleanField(default=False)
+
+    class Meta:
+        table_name = "borg_session"
+        indexes = ((("host", "pid", "started"), True),)
+
+
+MAINTENANCE_ACTIONS = ("compact", "check", "break-lock", "kill")
+MAINTENANCE_RESULTS = ("ok", "failed", "refused")
+
+
+class MaintenanceRun(BaseModel):
+    """One maintenance action on a repository (migration 5). A unique partial index allows
+    one unfinished run per repository, so inserting the row is the claim; its
+    ``started``..``finished`` window is what tells a maintenance commit from a client's.
+    """
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="maintenance_runs", on_delete="CASCADE")
+    action = CharField(max_length=16)
+    host = CharField(max_length=255)
+    pid = IntegerField()
+    started = DateTimeField(default=utcnow)
+    finished = DateTimeField(null=True)
+    result = CharField(max_length=16, null=True)
+    detail = TextField(default="")
+    bytes_freed = BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "maintenance_run"
+
+
 class Event(BaseModel):
     id = AutoField()
     repository = ForeignKeyField(Repository, backref="events", on_delete="CASCADE")
     kind = CharField(max_length=16)
     time = DateTimeField(default=utcnow)
     detail = TextField(default="")
+    # Migration 5: the session an event belongs to, and its key and source, where known.
+    session = ForeignKeyField(BorgSession, backref="events", null=True, on_delete="SET NULL")
+    key_name = CharField(max_length=64, null=True)
+    source = CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "event"
@@ -128,7 +203,7 @@ class Statistic(BaseModel):
         table_name = "statistic"
 
 
-ALERT_KINDS = ("stale", "quota")
+ALERT_KINDS = ("stale", "quota")  # alert_state.kind, checked here since migration 5
 
 
 class NotifyChannel(BaseModel):
@@ -164,6 +239,8 @@ class AlertState(BaseModel):
     recovering = BooleanField(default=False)
     failures = IntegerField(default=0)
     last_error = TextField(null=True)
+    # Migration 5: what the alert is about (damaged segments, the session holding a lock).
+    detail = TextField(default="")
 
     class Meta:
         table_name = "alert_state"

@@ -71,3 +71,61 @@ def test_missing_sqlite_file_refused(tmp_path: Path) -> None:
     assert "borghive migrate" in (caught.value.hint or "")
     assert not path.exists()
     assert not path.parent.exists()
+
+
+def _columns(db: object, table: str) -> set[str]:
+    return {column.name for column in db.get_columns(table)}  # type: ignore[attr-defined]
+
+
+def test_the_models_match_the_latest_migration(migrated: Config) -> None:
+    """Every model's columns are exactly the migrated table's: a model field without a
+    migration (or a migration without its field) fails here on both back ends."""
+    from borghive.store import models
+
+    with open_store(migrated.store) as db:
+        for model in models.BaseModel.__subclasses__():
+            table = model._meta.table_name
+            fields = {field.column_name for field in model._meta.sorted_fields}
+            assert fields == _columns(db, table), table
+
+
+def test_migration_5_keeps_alert_states_and_takes_new_kinds(config: Config) -> None:
+    """The alert_state rebuild keeps every row (PostgreSQL and SQLite) and then accepts a
+    kind the old CHECK refused."""
+    from borghive.store.db import execute
+    from borghive.store.migrations import _CREATE_LEDGER, _primary_key
+    from borghive.store.models import AlertState, Repository
+
+    with open_store(config.store, check_schema=False, create=True) as db:
+        execute(_CREATE_LEDGER, db=db)
+        for migration in MIGRATIONS[:4]:
+            for statement in migration.statements:
+                execute(statement.format(pk=_primary_key(db)), db=db)
+            SchemaMigration.create(version=migration.version, description="test")
+        execute(
+            "INSERT INTO person (name, realert_interval, alert_expiration, created) "
+            "VALUES ('ann', 1, 1, '2026-01-02 00:00:00')",
+            db=db,
+        )
+        execute(
+            "INSERT INTO repository (owner_id, name, repo_user, uid_number, mode, created) "
+            "VALUES (1, 'docs', 'ann-docs', 20001, 'borg', '2026-01-02 00:00:00')",
+            db=db,
+        )
+        execute(
+            "INSERT INTO notify_channel (owner_id, kind, target, created) "
+            "VALUES (1, 'email', 'a@b.example', '2026-01-02 00:00:00')",
+            db=db,
+        )
+        execute(
+            "INSERT INTO alert_state (repository_id, channel_id, kind, since, level, "
+            "sent_count, recovering, failures) "
+            "VALUES (1, 1, 'stale', '2026-01-02 00:00:00', 0, 3, FALSE, 0)",
+            db=db,
+        )
+        assert [m.version for m in apply_migrations(db)] == [m.version for m in MIGRATIONS[4:]]
+        kept = AlertState.get()
+        assert (kept.kind, kept.sent_count, kept.detail) == ("stale", 3, "")
+        AlertState.create(repository=1, channel=1, kind="check-failed", since=kept.since)
+        assert AlertState.select().count() == 2
+        assert Repository.get().compact_append_only is False
