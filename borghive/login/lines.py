@@ -119,6 +119,17 @@ def _is_umask(text: str) -> bool:
     return len(text) in (3, 4) and set(text) <= set("01234567") and text[-4:-3] in ("", "0")
 
 
+def _marker(grant: Grant) -> str:
+    """``BORGHIVE_KEY=<fingerprint> exec``: the account's shell runs the forced command, so
+    the program it execs (borg serve, rrsync) carries the key that opened the session in
+    its environment, where the watch daemon reads it (borghive.sessions.procs). The
+    fingerprint is computed from the key sshd matched, so it cannot name another key."""
+    fingerprint = key_fingerprint(grant.public_key.partition(" ")[2])
+    if fingerprint is None:
+        raise AuthKeysError(f"stored key {grant.key_name[:64]!r} is malformed")
+    return f"BORGHIVE_KEY={fingerprint} exec"
+
+
 def forced_command(settings: Settings, repo_user: str, grant: Grant) -> str | None:
     """The forced command for a grant, or None when the repository mode allows no login."""
     path = _safe_path(
@@ -128,7 +139,10 @@ def forced_command(settings: Settings, repo_user: str, grant: Grant) -> str | No
         borg = _safe_path(settings.borg_path, "borg.path")
         if not _is_umask(settings.borg_umask):
             raise AuthKeysError("borg.umask is not an octal umask")
-        command = f"{borg} serve --umask {settings.borg_umask} --restrict-to-repository {path}"
+        command = (
+            f"{_marker(grant)} {borg} serve --umask {settings.borg_umask}"
+            f" --restrict-to-repository {path}"
+        )
         if grant.access_mode == "append-only":
             command += " --append-only"
         if grant.quota is not None:
@@ -138,9 +152,9 @@ def forced_command(settings: Settings, repo_user: str, grant: Grant) -> str | No
     if grant.repo_mode == "import":
         # rrsync needs the directory; nothing else creates it for rsync (borg init does for
         # borg), and only this host can: the store may serve several storage hosts.
-        return f"/bin/mkdir -p -m 0700 {path} && {rrsync} -wo {path}"
+        return f"/bin/mkdir -p -m 0700 {path} && {_marker(grant)} {rrsync} -wo {path}"
     if grant.repo_mode == "export":
-        return f"{rrsync} -ro {path}"
+        return f"{_marker(grant)} {rrsync} -ro {path}"
     return None
 
 

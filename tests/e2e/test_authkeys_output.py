@@ -42,7 +42,8 @@ def test_full_access(alice: Config, laptop: PublicKey, config_file: Path) -> Non
     root = alice.repos.root
     assert_answer(
         result,
-        f'restrict,command="/usr/bin/borg serve --umask 0077 --restrict-to-repository '
+        f'restrict,command="BORGHIVE_KEY={laptop.fingerprint} exec '
+        f"/usr/bin/borg serve --umask 0077 --restrict-to-repository "
         f'{root}/{repo_user}/photos" {laptop.text} laptop\n',
     )
 

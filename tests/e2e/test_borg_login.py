@@ -298,10 +298,18 @@ def test_borg_init_create_list_extract_through_the_forced_command(
     _ok(extract)
     assert _tree(extracted / files.relative_to("/")) == _tree(files)
     serve = (
-        f"'{BORG} serve --umask 0077 --restrict-to-repository {site.path('laptop')}' "
+        f"'BORGHIVE_KEY={_fingerprint(site.k1)} exec {BORG} serve --umask 0077 "
+        f"--restrict-to-repository {site.path('laptop')}' "
         f"for {site.users['laptop']}"
     )
     assert f"Starting session: forced-command (key-option) {serve}" in site.host.log
+
+
+def _fingerprint(private_key: Path) -> str:
+    listed = subprocess.run(
+        ["ssh-keygen", "-lf", f"{private_key}.pub"], capture_output=True, text=True, check=True
+    )
+    return listed.stdout.split()[1]
 
 
 @pytest.mark.parametrize("command", [("id",), ("/bin/sh", "-c", "id"), ("bash", "-i")])

@@ -182,7 +182,10 @@ def borg_line(
 ) -> str:
     """The line expected for a borg-mode grant."""
     path = config.repos.root / repo_user / repo_name
-    command = f"{borg} serve --umask {umask} --restrict-to-repository {path}{serve_options}"
+    command = (
+        f"BORGHIVE_KEY={key.fingerprint} exec "
+        f"{borg} serve --umask {umask} --restrict-to-repository {path}{serve_options}"
+    )
     return _line(command, key, key_name, sources)
 
 
@@ -192,7 +195,7 @@ def rrsync_line(
     """The line expected for an import (``-wo``) or export (``-ro``) grant; an import first
     makes the directory, which rrsync needs and nothing else creates."""
     path = config.repos.root / repo_user / repo_name
-    command = f"/usr/bin/rrsync {flag} {path}"
+    command = f"BORGHIVE_KEY={key.fingerprint} exec /usr/bin/rrsync {flag} {path}"
     if flag == "-wo":
         command = f"/bin/mkdir -p -m 0700 {path} && {command}"
     return _line(command, key, key_name, None)

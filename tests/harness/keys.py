@@ -4,6 +4,7 @@ lines with random key material (for tests that never log in with them)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import subprocess
@@ -76,6 +77,12 @@ class PublicKey:
     @property
     def text(self) -> str:
         return f"{self.key_type} {self.blob}"
+
+    @property
+    def fingerprint(self) -> str:
+        """``SHA256:…`` as ssh-keygen -l prints it (hashlib here, not borghive's code)."""
+        digest = hashlib.sha256(base64.b64decode(self.blob)).digest()
+        return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 @pytest.fixture(scope="session")
