@@ -322,6 +322,76 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class MaintenanceConfig:
+    """What ``borghive maintain`` and the maintenance commands do by default."""
+
+    compact_every: str = field(
+        default="7d",
+        metadata=about(
+            "Compact each repository this often (repo set --compact-every overrides).",
+            "a duration (30m, 12h, 7d, 2w) or never",
+        ),
+    )
+    check_every: str = field(
+        default="30d",
+        metadata=about(
+            "Check each repository's segments this often (repo set --check-every overrides).",
+            "a duration (30m, 12h, 7d, 2w) or never",
+        ),
+    )
+    window: str = field(
+        default="",
+        metadata=about(
+            "Hours in which maintain starts borg, local time (empty: any time).",
+            "HH:MM-HH:MM, may wrap past midnight",
+        ),
+    )
+    jobs: int = field(
+        default=2,
+        metadata=about("borg processes maintain runs at once.", bounds.MAINTENANCE_JOBS),
+    )
+    lock_alert_after: str = field(
+        default="6h",
+        metadata=about(
+            "Alert (lock-stuck) when one session holds a repository's lock this long.",
+            "a duration (30m, 12h, 7d, 2w)",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PingsConfig:
+    """``borghive pings``: the Healthchecks-compatible endpoint clients report results to."""
+
+    listen: str = field(
+        default="127.0.0.1",
+        metadata=about(
+            "Address the ping daemon listens on (behind a reverse proxy for TLS).",
+            "an IPv4 or IPv6 address",
+        ),
+    )
+    port: int = field(default=8787, metadata=about("Port it listens on.", bounds.PORT))
+    public_url: str = field(
+        default="",
+        metadata=about(
+            "Base URL clients reach it at, for ping URLs (empty: http://LISTEN:PORT).",
+            "http:// or https://, a port from 1 to 65535, no password",
+        ),
+    )
+    body_limit: int = field(
+        default=100_000,
+        metadata=about("Bytes of a ping's body (log) kept; longer bodies are cut.", bounds.SIZE),
+    )
+    run_timeout: str = field(
+        default="6h",
+        metadata=about(
+            "Alert when a client's run started and did not end within this.",
+            "a duration (30m, 12h, 7d, 2w)",
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration; ``source`` says where it came from."""
 
@@ -335,6 +405,8 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
+    pings: PingsConfig = field(default_factory=PingsConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -347,4 +419,6 @@ SECTIONS: dict[str, type[Any]] = {
     "alerts": AlertsConfig,
     "stats": StatsConfig,
     "watch": WatchConfig,
+    "maintenance": MaintenanceConfig,
+    "pings": PingsConfig,
 }

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
+from borghive.config_checks import maintenance_problems, pings_problems
 from borghive.errors import ConfigError
 from borghive.login.configfiles import FileTooLargeError, NotRegularFileError, read_regular
 from borghive.login.storeurl import is_postgres, postgres_address, sqlite_file
@@ -269,6 +270,8 @@ def validate(config: Config) -> list[str]:
         problems.append("stats.jobs: must be between 0 (one per CPU, at most 8) and 256")
     if not config.watch.spool.is_absolute():
         problems.append("watch.spool: must be an absolute path")
+    problems.extend(maintenance_problems(config.maintenance))
+    problems.extend(pings_problems(config.pings))
     problems.extend(bound_problems(config, problems))
     return problems
 

@@ -55,6 +55,7 @@ QUOTA_WARN_PERCENT = Bound(1, 99)
 KEEP_ALL_DAYS = Bound(1, 36500, unit="days")  # a century; datetime ends at year 1
 # One repository's walk (stats collect, export's open state): a day.
 WALK_TIME_LIMIT = Bound(0, DAY, above_low=True, unit="seconds")
+MAINTENANCE_JOBS = Bound(1, 64)  # borg processes maintain starts at once
 JOBS = Bound(0, 256)  # worker processes started at once; 0: one per CPU, at most 8
 STATS_DELAY = Bound(0, DAY, unit="seconds")  # watch: wait after an update before measuring
 # Sizes (decimal bytes) and durations as people write them (rules/quantities.py): 1000 PB

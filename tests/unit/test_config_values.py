@@ -224,3 +224,40 @@ def test_config_check_lists_each_bad_value_on_its_line_and_exits_78(tmp_path: Pa
     for key in ("store.url", "repos.host", "accounts.shell", "ldap.url", "alerts.pushover_url"):
         assert len([line for line in result.stderr.splitlines() if f": {key}: " in line]) == 1
     assert "rm -rf" not in result.stderr.replace("\\n", " ")  # the value is not echoed raw
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("maintenance.compact_every", "weekly", "invalid duration"),
+        ("maintenance.check_every", "0d", "longer than zero"),
+        ("maintenance.window", "25:00-03:00", "expected HH:MM-HH:MM"),
+        ("maintenance.window", "01:00-01:00", "start and end are equal"),
+        ("maintenance.lock_alert_after", "never", "invalid duration"),
+        ("pings.listen", "localhost", "not an IPv4 or IPv6 address"),
+        ("pings.public_url", "ftp://pings.example.org", "expected http:// or https://"),
+        ("pings.public_url", "https://u:p@pings.example.org", "user or password"),
+        ("pings.public_url", "https://pings.example.org:99999", "port"),
+        ("pings.run_timeout", "6 hours", "invalid duration"),
+    ],
+)
+def test_maintenance_and_pings_values_are_checked(key: str, value: str, words: str) -> None:
+    import dataclasses
+
+    from borghive.config import Config
+    from borghive.config_parse import validate
+
+    section, name = key.split(".")
+    config = Config()
+    config = dataclasses.replace(
+        config, **{section: dataclasses.replace(getattr(config, section), **{name: value})}
+    )
+    problems = [p for p in validate(config) if p.startswith(key)]
+    assert len(problems) == 1 and words in problems[0], problems
+
+
+def test_maintenance_and_pings_defaults_are_valid() -> None:
+    from borghive.config import Config
+    from borghive.config_parse import validate
+
+    assert validate(Config()) == []
