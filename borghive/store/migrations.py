@@ -228,6 +228,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX alert_state_channel_id ON alert_state (channel_id)",
         ),
     ),
+    Migration(
+        6,
+        "client reports: repository.ping_token, client_report",
+        (
+            "ALTER TABLE repository ADD COLUMN ping_token VARCHAR(64)",
+            "CREATE UNIQUE INDEX repository_ping_token ON repository (ping_token)",
+            """CREATE TABLE client_report (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                received TIMESTAMP NOT NULL,
+                kind VARCHAR(16) NOT NULL CHECK (kind IN ('start', 'success', 'fail', 'log')),
+                run_id VARCHAR(64),
+                exit_status INTEGER,
+                duration DOUBLE PRECISION,
+                body TEXT NOT NULL DEFAULT '',
+                body_truncated BOOLEAN NOT NULL DEFAULT FALSE,
+                source VARCHAR(64))""",
+            "CREATE INDEX client_report_repository_received "
+            "ON client_report (repository_id, received)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -95,6 +95,8 @@ class Repository(BaseModel):
     last_check = DateTimeField(null=True)
     last_check_ok = BooleanField(null=True)
     last_check_detail = TextField(null=True)
+    # Migration 6: the secret in the repository's ping URL (borghive pings), None for none.
+    ping_token = CharField(max_length=64, null=True, unique=True)
 
     class Meta:
         table_name = "repository"
@@ -245,6 +247,30 @@ class AlertState(BaseModel):
     class Meta:
         table_name = "alert_state"
         indexes = ((("repository", "channel", "kind"), True),)
+
+
+REPORT_KINDS = ("start", "success", "fail", "log")
+
+
+class ClientReport(BaseModel):
+    """One ping a client sent about its own run (migration 6): ``start``, ``success``,
+    ``fail`` (a non-zero exit status too) or ``log``. ``run_id`` is Healthchecks' ``rid``;
+    ``duration`` is start to end of the same run where the start was seen; ``body`` the
+    client's log, cut to pings.body_limit (``body_truncated`` then True)."""
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="client_reports", on_delete="CASCADE")
+    received = DateTimeField(default=utcnow)
+    kind = CharField(max_length=16)
+    run_id = CharField(max_length=64, null=True)
+    exit_status = IntegerField(null=True)
+    duration = FloatField(null=True)
+    body = TextField(default="")
+    body_truncated = BooleanField(default=False)
+    source = CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "client_report"
 
 
 INTENT_ACTIONS = ("create", "delete", "lock", "unlock")
