@@ -61,7 +61,7 @@ _services_of() {
     for package in "$@"; do
         case "$package" in
             openssh-server) echo ssh ;;
-            nslcd|slapd|rsync) echo "$package" ;;
+            nslcd|slapd|rsync|prometheus) echo "$package" ;;
             postgresql|postgresql-[0-9]*) echo postgresql ;;
         esac
     done

@@ -15,7 +15,10 @@ from borghive.rules.quantities import format_duration, format_size
 from borghive.service.alerts import check as alerts
 
 app = typer.Typer(
-    help="Alerts: stale backups and full quotas, sent through each owner's channels.",
+    help=(
+        "Alerts: stale backups, full quotas, failed checks and stuck locks, sent through "
+        "each owner's channels."
+    ),
     no_args_is_help=True,
 )
 
@@ -63,7 +66,8 @@ def check(
 
 @app.command("list")
 def list_(ctx: typer.Context, json: JsonOption = False) -> None:
-    """List the alerts firing now: stale backups and quotas at the warning level or full."""
+    """List the alerts firing now: stale backups, quotas at the warning level or full,
+    failed checks and locks held too long."""
     with store_session(ctx, readonly=True) as config:
         firing = alerts.list_firing(config, alerts.system_clock)
     if json:
@@ -73,10 +77,12 @@ def list_(ctx: typer.Context, json: JsonOption = False) -> None:
     for item in firing:
         if item.kind == "stale":
             what = f"no backup since {when(item.since)} (after {format_duration(item.alert_after)})"
-        else:
+        elif item.kind == "quota":
             what = (
                 f"quota {item.level}%: {format_size(item.bytes_used)} of {format_size(item.quota)}"
             )
+        else:
+            what = item.detail or item.kind
         rows.append((item.repository, item.kind, what, item.channels, when(item.notified)))
     table("Firing alerts", ["repository", "kind", "what", "channels", "last told"], rows)
 

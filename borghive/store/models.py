@@ -205,7 +205,7 @@ class Statistic(BaseModel):
         table_name = "statistic"
 
 
-ALERT_KINDS = ("stale", "quota")  # alert_state.kind, checked here since migration 5
+ALERT_KINDS = ("stale", "quota", "check-failed", "lock-stuck")  # alert_state.kind (migration 5)
 
 
 class NotifyChannel(BaseModel):

@@ -50,6 +50,9 @@ class RepositoryUsage:
     unreadable: int = 0
     problem: str | None = None
     duration: float = 0.0
+    # The earliest mtime of lock.exclusive and lock.roster (epoch seconds), None unlocked:
+    # how long the lock has been held, as far as the file system tells.
+    lock_since: float | None = None
 
 
 class _Tally:
@@ -68,6 +71,7 @@ class _Tally:
         self.newest_index: float | None = None
         self.has_config = False
         self.locked = False
+        self.lock_since: float | None = None
 
     def refused(self, path: str, error: OSError) -> None:
         self.unreadable += 1
@@ -75,11 +79,13 @@ class _Tally:
             self.problem = f"cannot read {path}: {error.strerror}"
 
     def top_level(self, name: str, info: os.stat_result) -> None:
-        """Note ``config``, ``lock.exclusive`` and the newest ``index.N``."""
+        """Note ``config``, ``lock.exclusive``/``lock.roster`` and the newest ``index.N``."""
         if name == "config":
             self.has_config = True
-        elif name == "lock.exclusive":
-            self.locked = True
+        elif name in ("lock.exclusive", "lock.roster"):
+            self.locked = self.locked or name == "lock.exclusive"
+            if self.lock_since is None or info.st_mtime < self.lock_since:
+                self.lock_since = info.st_mtime
         elif (
             name.startswith("index.")
             and name[6:].isdigit()
@@ -199,13 +205,14 @@ def _read_borg_config(fd: int) -> tuple[int | None, bool]:
     return parse_borg_config(raw.decode("utf-8", "replace"))
 
 
-def _top_level(fd: int) -> tuple[float | None, bool, bool]:
-    """(newest ``index.N`` mtime, ``config`` present, ``lock.exclusive`` present)."""
+def _top_level(fd: int) -> _Tally:
+    """What the top level of the directory ``fd`` shows (newest ``index.N`` mtime,
+    ``config`` present, the lock and its age)."""
     tally = _Tally()
     for name in os.listdir(fd):
         with contextlib.suppress(OSError):
             tally.top_level(name, os.stat(name, dir_fd=fd, follow_symlinks=False))
-    return tally.newest_index, tally.has_config, tally.locked
+    return tally
 
 
 def measure(path: str, since: float | None = None) -> RepositoryUsage:
@@ -226,18 +233,19 @@ def measure(path: str, since: float | None = None) -> RepositoryUsage:
         root = os.fstat(fd)
         if since is not None:
             try:
-                last_update, has_config, locked = _top_level(fd)
+                top = _top_level(fd)
             except OSError as error:
                 return RepositoryUsage(path, "error", problem=f"cannot read: {error.strerror}")
-            if max(root.st_mtime, last_update or 0.0) < since:
+            if max(root.st_mtime, top.newest_index or 0.0) < since:
                 return RepositoryUsage(
                     path,
                     "unchanged",
                     last_access=root.st_mtime,
-                    last_update=last_update,
-                    initialised=has_config,
-                    locked=locked,
+                    last_update=top.newest_index,
+                    initialised=top.has_config,
+                    locked=top.locked,
                     duration=time.monotonic() - started,
+                    lock_since=top.lock_since,
                 )
         tally = _Tally()
         tally.blocks = root.st_blocks  # the directory itself: allocated, not apparent
@@ -265,6 +273,7 @@ def measure(path: str, since: float | None = None) -> RepositoryUsage:
             unreadable=tally.unreadable,
             problem=tally.problem,
             duration=time.monotonic() - started,
+            lock_since=tally.lock_since,
         )
     finally:
         os.close(fd)

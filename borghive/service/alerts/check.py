@@ -31,8 +31,10 @@ from borghive.rules.times import to_store
 from borghive.rules.urls import scrub
 from borghive.service.alerts.channels import channel_targets
 from borghive.service.alerts.messages import trial_message
-from borghive.service.alerts.plan import Firing, Plan, StateRow, firing, plan_deliveries
+from borghive.service.alerts.plan import Firing, Plan, Snapshot, StateRow, firing, plan_deliveries
 from borghive.service.alerts.snapshot import load_snapshot
+from borghive.service.alerts.upkeep import plan_upkeep
+from borghive.service.alerts.upkeep_snapshot import add_upkeep
 from borghive.store import execute, is_sqlite, raw_rows, write_transaction
 from borghive.store.models import AlertState, Event, NotifyChannel, Repository
 
@@ -61,7 +63,7 @@ class Delivery:
     """One message through one channel: sent, failed (``error``), or only planned."""
 
     repository: str | None
-    event: str  # "alert", "quota", "recovered" or "test"
+    event: str  # "alert", "quota", "recovered", "test", or a maintenance kind's (upkeep.py)
     channel: str
     sent: bool
     error: str | None = None
@@ -79,6 +81,14 @@ class CheckReport:
     @property
     def failed(self) -> int:
         return sum(1 for d in self.deliveries if d.error is not None)
+
+
+def _snapshot(config: Config, now: dt.datetime) -> Snapshot:
+    """Everything a check decides on: the stale and quota candidates, then the maintenance
+    kinds (failed checks, locks held too long)."""
+    snapshot = load_snapshot(config, now)
+    add_upkeep(config, snapshot)
+    return snapshot
 
 
 def _aware_now(clock: Clock) -> dt.datetime:
@@ -102,8 +112,10 @@ def check_alerts(
                 "another 'borghive alert check' is running", hint="it will be tried again"
             )
     try:
-        snapshot = load_snapshot(config, now)
+        snapshot = _snapshot(config, now)
         plans, dropped, unnotified = plan_deliveries(snapshot)
+        upkeep_plans, upkeep_dropped = plan_upkeep(snapshot)
+        plans, dropped = plans + upkeep_plans, dropped + upkeep_dropped
         firing = len(snapshot.conditions)
         if dry_run:
             deliveries = tuple(
@@ -186,11 +198,11 @@ def _record(outcomes: list[tuple[Plan, str | None]], dropped: list[int], now: dt
                 continue
             state = plan.state
             if error is None:
-                kind = "recovered" if plan.event == "recovered" else "alert"
+                kind = "recovered" if plan.recovery else "alert"
                 events.append(
                     {"repository": plan.repo.id, "kind": kind, "time": stamp, "detail": plan.detail}
                 )
-            if plan.event == "recovered":
+            if plan.recovery:
                 if error is None:
                     deletes.append(plan.state_id or 0)
                 else:
@@ -208,6 +220,7 @@ def _record(outcomes: list[tuple[Plan, str | None]], dropped: list[int], now: dt
                 "recovering": False,
                 "failures": 0 if error is None else (state.failures if state else 0) + 1,
                 "last_error": error,
+                "detail": plan.state_detail if error is None else (state.detail if state else ""),
             }
             if plan.state_id is None:
                 inserts.append(
@@ -231,7 +244,7 @@ def _sent(state: StateRow | None) -> dt.datetime | None:
 def list_firing(config: Config, clock: Clock) -> list[Firing]:
     """Every alert condition that holds now, by owner and repository, with when its owner
     was last told (None: not yet, or nobody to tell)."""
-    return firing(load_snapshot(config, _aware_now(clock)))
+    return firing(_snapshot(config, _aware_now(clock)))
 
 
 def send_test(

@@ -17,6 +17,7 @@ from borghive.service.alerts.messages import (
     recovered_message,
     stale_message,
 )
+from borghive.service.alerts.upkeep_messages import RECOVERY_EVENTS, UPKEEP_KINDS, Trouble
 
 
 @dataclass
@@ -37,6 +38,7 @@ class StateRow:
     sent_count: int
     recovering: bool
     failures: int
+    detail: str = ""  # alert_state.detail: what the alert was about (the maintenance kinds)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class Snapshot:
     channels: dict[int, list[ChannelRow]]  # by owner id
     states: dict[tuple[int, int, str], StateRow]  # (repository, channel, kind)
     conditions: list[Condition] = field(default_factory=list)
+    # The maintenance kinds (service/alerts/upkeep.py): each condition's facts by
+    # (repository, kind); each repository's last check (time, passed); the repositories
+    # whose lock could not be read this time (their lock-stuck states are kept as they are).
+    troubles: dict[tuple[int, str], Trouble] = field(default_factory=dict)
+    checks: dict[int, tuple[dt.datetime | None, bool | None]] = field(default_factory=dict)
+    lock_unknown: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class Firing:
 
     owner: str
     repository: str
-    kind: str  # "stale" or "quota"
+    kind: str  # "stale", "quota", "check-failed" or "lock-stuck"
     since: dt.datetime
     level: int  # quota: the percentage reached (warn level or 100); stale: 0
     last_update: dt.datetime | None
@@ -78,6 +86,7 @@ class Firing:
     quota: int | None
     channels: int
     notified: dt.datetime | None
+    detail: str | None = None  # check-failed: the damage; lock-stuck: who holds the lock
 
 
 @dataclass
@@ -92,6 +101,12 @@ class Plan:
     state_id: int | None  # the row to update, whatever its episode
     message: Message
     detail: str
+    state_detail: str = ""  # kept in alert_state.detail
+
+    @property
+    def recovery(self) -> bool:
+        """Whether this is the notice that an alert's condition is over."""
+        return self.event == "recovered" or self.event in RECOVERY_EVENTS.values()
 
 
 def conditions(snapshot: Snapshot, warn_percent: int) -> list[Condition]:
@@ -131,6 +146,8 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
         channels = snapshot.channels.get(repo.owner_id, [])
         if not channels:
             unnotified += 1
+        if kind in UPKEEP_KINDS:
+            continue  # planned by service/alerts/upkeep.py
         facts = repo.facts
         for channel in channels:
             state = states.pop((repo.id, channel.id, kind), None)
@@ -187,6 +204,8 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
     dropped: list[int] = []
     channels_by_id = {c.id: c for owned in snapshot.channels.values() for c in owned}
     for (repo_id, channel_id, kind), state in states.items():
+        if kind in UPKEEP_KINDS:
+            continue  # service/alerts/upkeep.py decides
         owner_repo, owner_channel = snapshot.repos.get(repo_id), channels_by_id.get(channel_id)
         if (
             kind != "stale"
@@ -231,9 +250,10 @@ def firing(snapshot: Snapshot) -> list[Firing]:
             for channel in channels
             if (state := snapshot.states.get((repo.id, channel.id, kind))) is not None
             and state.last_sent is not None
-            and (state.since == since if kind == "stale" else state.level > 0)
+            and _same_episode(kind, state, since)
         ]
         facts = repo.facts
+        trouble = snapshot.troubles.get((repo.id, kind))
         result.append(
             Firing(
                 owner=facts.owner,
@@ -247,6 +267,16 @@ def firing(snapshot: Snapshot) -> list[Firing]:
                 quota=facts.quota,
                 channels=len(channels),
                 notified=max(told, default=None),
+                detail=None if trouble is None else trouble.detail,
             )
         )
     return sorted(result, key=lambda f: (f.owner, f.repository, f.kind))
+
+
+def _same_episode(kind: str, state: StateRow, since: dt.datetime) -> bool:
+    """Whether ``state`` told of the condition that holds since ``since``: stale by its exact
+    start, quota by any level, the maintenance kinds by a start no later (a check that
+    fails again continues the episode of the first failure)."""
+    if kind == "quota":
+        return state.level > 0
+    return state.since == since if kind == "stale" else state.since <= since

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from peewee import Expression
+
 from borghive.config import Config
 from borghive.rules.layout import client_url
 from borghive.rules.times import stored_time
@@ -16,9 +18,9 @@ from borghive.store.models import AlertState, NotifyChannel, Repository, User
 from borghive.store.queries import latest_statistics
 
 
-def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
-    """Candidate repositories (alert period or quota, not disabled) with their latest size,
-    every channel and every alert state, in a few plain queries."""
+def repo_rows(config: Config, condition: Expression) -> dict[int, RepoRow]:
+    """The repositories matching ``condition`` with their owner's alert settings and latest
+    size, by id."""
     host, port = config.repos.public_host, config.repos.ssh_port
     query = (
         Repository.select(
@@ -35,10 +37,7 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             Repository.created,
         )
         .join(User)
-        .where(
-            (Repository.alert_after.is_null(False) | Repository.quota.is_null(False))
-            & (Repository.mode != "disabled")
-        )
+        .where(condition)
     )
     sizes = latest_statistics()
     repos: dict[int, RepoRow] = {}
@@ -57,6 +56,17 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             measured=None if latest is None else latest.time,
         )
         repos[repo_id] = RepoRow(repo_id, owner_id, realert, expiration, facts)
+    return repos
+
+
+def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
+    """Candidate repositories (alert period or quota, not disabled) with their latest size,
+    every channel and every alert state, in a few plain queries."""
+    repos = repo_rows(
+        config,
+        (Repository.alert_after.is_null(False) | Repository.quota.is_null(False))
+        & (Repository.mode != "disabled"),
+    )
     channels: dict[int, list[ChannelRow]] = {}
     for channel_id, owner_id, kind, target in raw_rows(
         NotifyChannel.select(
@@ -75,10 +85,12 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
         AlertState.sent_count,
         AlertState.recovering,
         AlertState.failures,
+        AlertState.detail,
     )
     states: dict[tuple[int, int, str], StateRow] = {}
     for row in raw_rows(state_query):
-        state_id, repo_id, channel_id, kind, since, level, sent, count, recovering, failures = row
+        state_id, repo_id, channel_id, kind, since, level, sent, count, recovering = row[:9]
+        failures, detail = row[9:]
         states[(repo_id, channel_id, kind)] = StateRow(
             state_id,
             stored_time(since),
@@ -87,6 +99,7 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             count,
             bool(recovering),
             failures,
+            detail or "",
         )
     snapshot = Snapshot(now, repos, channels, states)
     snapshot.conditions.extend(conditions(snapshot, config.alerts.quota_warn_percent))
