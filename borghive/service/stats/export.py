@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import math
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from peewee import fn
 
 from borghive.config import Config
 from borghive.errors import InvalidInputError
 from borghive.rules.bounds import WALK_TIME_LIMIT
 from borghive.rules.layout import repository_path
-from borghive.rules.times import aware
-from borghive.store import rows
-from borghive.store.models import Repository, User
+from borghive.rules.times import aware, stored_time
+from borghive.store import raw_rows, rows
+from borghive.store.models import BorgSession, Repository, SshKey, User
 from borghive.store.queries import latest_statistics
 from borghive.walker.pool import measure_all, worker_command
 
 _METRICS = (
     ("borghive_repository_size_bytes", "Bytes the repository uses on disk (du), last collect."),
     ("borghive_repository_quota_bytes", "The repository's storage quota in bytes."),
+    (
+        "borghive_repository_alert_after_seconds",
+        "The repository's alert period: no update for this long alerts (stale).",
+    ),
     (
         "borghive_repository_last_update_timestamp_seconds",
         "When the repository was last written (newest index.N), Unix time.",
@@ -36,6 +44,29 @@ _METRICS = (
         "borghive_stats_collect_duration_seconds",
         "Seconds the last collect took to measure the repository.",
     ),
+    ("borghive_repository_sessions", "Live borg sessions of the repository (the watch daemon's)."),
+    (
+        "borghive_repository_lock_age_seconds",
+        "Seconds the repository's lock has been held (0 unlocked).",
+    ),
+    (
+        "borghive_repository_last_check_timestamp_seconds",
+        "When the repository was last checked (repo check, maintain), Unix time.",
+    ),
+    ("borghive_repository_last_check_ok", "1 when the last check passed, 0 when it failed."),
+    (
+        "borghive_repository_last_compact_timestamp_seconds",
+        "When the repository was last compacted (repo compact, maintain), Unix time.",
+    ),
+    (
+        "borghive_repository_last_compact_freed_bytes",
+        "Bytes the last compaction freed on disk.",
+    ),
+    (
+        "borghive_key_last_used_timestamp_seconds",
+        "When a session was last opened with the SSH key, Unix time.",
+    ),
+    ("borghive_export_timestamp_seconds", "When this file was written, Unix time."),
 )
 
 
@@ -66,7 +97,9 @@ def render_metrics(
         lines.append(f"# TYPE {name} gauge")
         for labels, value in samples.get(name, []):
             shown = ",".join(f'{key}="{escape_label(text)}"' for key, text in labels.items())
-            lines.append(f"{name}{{{shown}}} {_number(value)}")
+            lines.append(
+                f"{name}{{{shown}}} {_number(value)}" if shown else f"{name} {_number(value)}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -81,8 +114,10 @@ def export_prometheus(
     """Write the latest statistics of every repository to ``path`` atomically (a temporary
     file in the same directory, then rename), for node_exporter's textfile collector.
 
-    ``borghive_repository_open`` is looked up now (``lock.exclusive`` present), in the
-    killable workers with ``time_limit`` per repository; an unreachable one gets no sample.
+    ``borghive_repository_open`` and the lock's age are looked up now (``lock.exclusive``,
+    ``lock.roster`` and their mtime), in the killable workers with ``time_limit`` per
+    repository; an unreachable one gets no open sample, and a lock age only from the watch
+    daemon's open sessions. Sessions, checks, compactions and keys come from the store.
     Raises InvalidInputError when the directory cannot be written or ``time_limit`` is
     outside its bound.
     """
@@ -96,8 +131,13 @@ def export_prometheus(
             Repository.name,
             Repository.repo_user,
             Repository.quota,
+            Repository.alert_after,
             Repository.last_update,
             Repository.last_access,
+            Repository.last_check,
+            Repository.last_check_ok,
+            Repository.last_compact,
+            Repository.last_bytes_freed,
         )
         .join(User)
         .order_by(User.name, Repository.name)
@@ -107,6 +147,7 @@ def export_prometheus(
         for repo_id, _, name, user, *_ in repositories
     }
     locked: dict[int, bool] = {}
+    lock_since: dict[int, float | None] = {}
     unreachable: list[str] = []
     # since=inf: only the top level is read (the lock), the tree is never walked.
     for usage in measure_all(
@@ -118,10 +159,23 @@ def export_prometheus(
     ):
         if usage.status == "unchanged":
             locked[paths[usage.path]] = usage.locked
+            lock_since[paths[usage.path]] = usage.lock_since
         elif usage.status != "missing":
             unreachable.append(usage.path)
     samples: dict[str, list[tuple[dict[str, str], float]]] = {name: [] for name, _ in _METRICS}
-    for repo_id, owner, name, user, quota, last_update, last_access in repositories:
+    now = time.time()
+    sessions = open_sessions()
+    for (
+        repo_id,
+        owner,
+        name,
+        user,
+        quota,
+        after,
+        last_update,
+        last_access,
+        *maintained,
+    ) in repositories:
         labels = {"owner": owner, "repository": name, "repository_user": user}
         if repo_id in latest:
             point = latest[repo_id]
@@ -130,6 +184,8 @@ def export_prometheus(
                 samples["borghive_stats_collect_duration_seconds"].append((labels, point.duration))
         if quota is not None:
             samples["borghive_repository_quota_bytes"].append((labels, quota))
+        if after is not None:
+            samples["borghive_repository_alert_after_seconds"].append((labels, after))
         for metric, when in (
             ("borghive_repository_last_update_timestamp_seconds", last_update),
             ("borghive_repository_last_access_timestamp_seconds", last_access),
@@ -139,6 +195,14 @@ def export_prometheus(
                 samples[metric].append((labels, seconds))
         if repo_id in locked:
             samples["borghive_repository_open"].append((labels, 1 if locked[repo_id] else 0))
+        count, oldest_lock = sessions.get(repo_id, (0, None))
+        samples["borghive_repository_sessions"].append((labels, count))
+        age = _lock_age(now, lock_since, repo_id, oldest_lock)
+        if age is not None:
+            samples["borghive_repository_lock_age_seconds"].append((labels, age))
+        _maintenance_samples(samples, labels, *maintained)
+    samples["borghive_key_last_used_timestamp_seconds"] = key_samples()
+    samples["borghive_export_timestamp_seconds"] = [({}, round(now, 3))]
     text = render_metrics(samples)
     _write_atomically(path, text)
     return ExportResult(
@@ -147,6 +211,67 @@ def export_prometheus(
         samples=sum(len(values) for values in samples.values()),
         unreachable=tuple(unreachable),
     )
+
+
+def open_sessions() -> dict[int, tuple[int, dt.datetime | None]]:
+    """Open borg_session rows by repository: (how many, the oldest lock_since)."""
+    query = (
+        BorgSession.select(
+            BorgSession.repository, fn.COUNT(BorgSession.id), fn.MIN(BorgSession.lock_since)
+        )
+        .where(BorgSession.ended.is_null())
+        .group_by(BorgSession.repository)
+    )
+    return {repo_id: (count, stored_time(since)) for repo_id, count, since in raw_rows(query)}
+
+
+def _lock_age(
+    now: float, on_disk: dict[int, float | None], repo_id: int, session_lock: dt.datetime | None
+) -> float | None:
+    """The lock's age: from its files when this host read the directory (they are the
+    truth for a repository here), else from the oldest open session that took it."""
+    if repo_id in on_disk:
+        since = on_disk[repo_id]
+        return 0 if since is None else max(0, round(now - since))
+    if session_lock is not None:
+        return max(0, round(now - session_lock.timestamp()))
+    return None
+
+
+def _maintenance_samples(
+    samples: dict[str, list[tuple[dict[str, str], float]]],
+    labels: dict[str, str],
+    last_check: dt.datetime | None,
+    check_ok: bool | None,
+    last_compact: dt.datetime | None,
+    freed: int | None,
+) -> None:
+    if last_check is not None:
+        samples["borghive_repository_last_check_timestamp_seconds"].append(
+            (labels, aware(last_check).timestamp())
+        )
+        if check_ok is not None:
+            samples["borghive_repository_last_check_ok"].append((labels, 1 if check_ok else 0))
+    if last_compact is not None:
+        samples["borghive_repository_last_compact_timestamp_seconds"].append(
+            (labels, aware(last_compact).timestamp())
+        )
+        if freed is not None:
+            samples["borghive_repository_last_compact_freed_bytes"].append((labels, freed))
+
+
+def key_samples() -> list[tuple[dict[str, str], float]]:
+    """``borghive_key_last_used_timestamp_seconds`` of every key used at least once."""
+    query = (
+        SshKey.select(User.name, SshKey.name, SshKey.last_used)
+        .join(User)
+        .where(SshKey.last_used.is_null(False))
+        .order_by(User.name, SshKey.name)
+    )
+    return [
+        ({"owner": owner, "key": name}, stored_time(used).timestamp())
+        for owner, name, used in raw_rows(query)
+    ]
 
 
 def _write_atomically(path: Path, text: str) -> None:
