@@ -81,8 +81,10 @@ def list_(ctx: typer.Context, json: JsonOption = False) -> None:
             what = (
                 f"quota {item.level}%: {format_size(item.bytes_used)} of {format_size(item.quota)}"
             )
+        elif item.kind == "lock-stuck":
+            what = f"locked since {when(item.since)} by {item.detail}"
         else:
-            what = item.detail or item.kind
+            what = f"check failed at {when(item.since)}: {item.detail}"
         rows.append((item.repository, item.kind, what, item.channels, when(item.notified)))
     table("Firing alerts", ["repository", "kind", "what", "channels", "last told"], rows)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from borghive.config import Config
 from borghive.rules.layout import repository_path
-from borghive.rules.quantities import format_duration, parse_duration
+from borghive.rules.quantities import parse_duration
 from borghive.rules.times import aware, from_epoch, stored_time
 from borghive.service.alerts.plan import Snapshot
 from borghive.service.alerts.snapshot import repo_rows
@@ -264,10 +264,6 @@ def add_upkeep(
         repo = snapshot.repos.get(repo_id)
         if repo is None:
             continue
-        detail = (
-            f"locked since {holding.since.strftime('%Y-%m-%d %H:%M UTC')} by {holding.describe()}"
-            f" (alert after {format_duration(limit)})"
-        )
-        trouble = Trouble(LOCK_STUCK, holding.since, detail, lock=holding, limit=limit)
+        trouble = Trouble(LOCK_STUCK, holding.since, holding.describe(), lock=holding, limit=limit)
         snapshot.troubles[(repo_id, LOCK_STUCK)] = trouble
         snapshot.conditions.append((repo, LOCK_STUCK, holding.since, 0))
