@@ -38,6 +38,15 @@ from borghive.store.models import AlertState, BorgSession, Repository, SshKey
 from borghive.walker.pool import measure_all, worker_command
 
 _CHUNK = 500
+_DETAIL_LIMIT = 500
+
+
+def one_line(text: str | None) -> str:
+    """borg's words about a failed check as one printable line of at most 500 characters
+    (it goes into subjects' neighbours, webhook bodies and ``alert list``)."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in (text or ""))
+    words = " ".join(printable.split())
+    return words if len(words) <= _DETAIL_LIMIT else words[: _DETAIL_LIMIT - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -227,7 +236,7 @@ def add_upkeep(
             & (Repository.mode != "disabled")
         )
     ):
-        failed[repo_id] = (stored_time(when), " ".join((detail or "").split())[:500])
+        failed[repo_id] = (stored_time(when), one_line(detail))
     stuck, unknown = _stuck_locks(
         config, now, limit, jobs=jobs, time_limit=time_limit, worker_prefix=worker_prefix
     )
