@@ -4,6 +4,9 @@ or a channel: plain snapshots in, plans out."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -171,3 +174,33 @@ def test_check_details_become_one_bounded_printable_line(text: str) -> None:
     words = [w for w in "".join(c if c.isprintable() else " " for c in text).split()]
     if len(" ".join(words)) <= 500:
         assert line == " ".join(words)
+
+
+def _documented_bodies() -> dict[str, dict[str, object]]:
+    text = (Path(__file__).resolve().parents[2] / "docs/reference/webhook.md").read_text()
+    found: dict[str, dict[str, object]] = {}
+    for block in re.findall(r"```json\n(.+?)\n```", text, re.DOTALL):
+        body = json.loads(block)
+        found[str(body["event"])] = body
+    return found
+
+
+def test_the_webhook_reference_shows_each_maintenance_event_with_its_real_keys() -> None:
+    documented = _documented_bodies()
+    taken = snapshot(troubles={CHECK_FAILED: failed(), LOCK_STUCK: stuck()})
+    told = NOW - dt.timedelta(hours=1)
+    over = snapshot(
+        states={
+            CHECK_FAILED: state(FAILED, told, "segment 1: bad"),
+            LOCK_STUCK: state(LOCKED, told, HOLDER.describe()),
+        },
+        check=(NOW, True),
+    )
+    real = {p.event: p.message.data for p in plan_upkeep(taken)[0] + plan_upkeep(over)[0]}
+    assert set(real) == {"check-failed", "check-passed", "lock-stuck", "lock-released"}
+    for event, body in real.items():
+        assert event in documented, f"docs/reference/webhook.md has no {event} example"
+        assert set(documented[event]) == set(body), event
+        for nested in ("check", "lock"):
+            if nested in body:
+                assert set(documented[event][nested]) == set(body[nested]), (event, nested)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Alerts: stale backups and full quotas, told to the owner through each of their channels.
+"""Alerts: stale backups and full quotas (and, planned in ``upkeep.py``, failed checks and
+stuck locks), told to the owner through each of their channels.
 
 A repository with an alert period fires when its last update (or, never updated, its
 creation) is older than that period. The owner's re-alert interval spaces the reminders and

@@ -4,7 +4,7 @@ Webhook body (``"format": 1``), one JSON object:
 
 ``event``
     ``"alert"`` (no backup), ``"quota"`` (usage reached a level), ``"recovered"`` (backups
-    resumed) or ``"test"``.
+    resumed) or ``"test"``; the maintenance events are in ``upkeep_messages.py``.
 ``owner``, ``repository`` (``OWNER/NAME``), ``url`` (the client URL)
     ``repository`` and ``url`` are null in a test message.
 ``since``
