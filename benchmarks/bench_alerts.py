@@ -24,6 +24,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from benchmarks.bench_foundation import postgres_server
 from borghive.config import AlertsConfig, Config, ReposConfig, StoreConfig
 from borghive.delivery.notifier import Notifier
 from borghive.rules.channels import Message
+from borghive.rules.layout import repository_path
 from borghive.service.alerts import check as alerts
 from borghive.store import open_store, write_transaction
 from borghive.store.migrations import apply_migrations
@@ -193,6 +195,23 @@ def command(config: Config, workdir: Path) -> float:
     return elapsed
 
 
+def make_directories(config: Config, repos: int, stuck: int) -> None:
+    """Each repository's top level as borg 1.2 leaves it (the lock-stuck check lists it), and
+    ``stuck`` of them locked for a day."""
+    held = time.time() - 86400
+    step = max(1, repos // max(stuck, 1))
+    for n in range(repos):
+        path = Path(repository_path(config.repos.root, f"r{n:07d}", f"repo{n:05d}"))
+        (path / "data").mkdir(parents=True)
+        for name in ("config", "README", "hints.5", "index.5", "integrity.5", "nonce"):
+            (path / name).write_bytes(b"")
+        if stuck and n % step == 1 and n // step < stuck:
+            lock = path / "lock.exclusive"
+            lock.mkdir()
+            (lock / f"elsewhere.example.org@1.{4000 + n}-0").write_bytes(b"")
+            os.utime(lock, (held, held))
+
+
 def run(url: str, args: argparse.Namespace, workdir: Path) -> bool:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     config = Config(
@@ -202,6 +221,7 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> bool:
     )
     started = time.perf_counter()
     seed(config, args.repos, args.owners, args.firing, now)
+    make_directories(config, args.repos, args.stuck)
     print(
         f"seeded {args.repos} repositories, {args.owners} owners/channels, "
         f"{args.repos * 3} usage points in {time.perf_counter() - started:.1f} s "
@@ -239,6 +259,7 @@ def main() -> None:
     parser.add_argument("--repos", type=int, default=10_000)
     parser.add_argument("--owners", type=int, default=1_000)
     parser.add_argument("--firing", type=int, default=500)
+    parser.add_argument("--stuck", type=int, default=50, help="repositories locked for a day")
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="borghive-bench-alerts-") as tmp:
