@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import time
@@ -222,3 +223,23 @@ def test_a_worker_that_cannot_start_is_an_error_not_a_crash(tmp_path: Path) -> N
     [result] = measure_all([str(tmp_path)], jobs=1, limit=5, command=[str(tmp_path / "nope")])
     assert result.status == "error"
     assert "worker failed" in (result.problem or "")
+
+
+def test_the_lock_age_is_the_earliest_mtime_of_the_lock_files(
+    tmp_path: Path, make_borg_repo: Callable[[Path], Path]
+) -> None:
+    repo = make_borg_repo(tmp_path / "repo")
+    assert measure(str(repo)).lock_since is None
+    assert measure(str(repo), since=math.inf).lock_since is None
+    (repo / "lock.exclusive").mkdir()
+    (repo / "lock.roster").write_text('{"exclusive": [["h@1", 7, 0]]}')
+    os.utime(repo / "lock.exclusive", (1_000_000, 1_000_000))
+    os.utime(repo / "lock.roster", (2_000_000, 2_000_000))
+    walked, top = measure(str(repo)), measure(str(repo), since=math.inf)
+    assert top.status == "unchanged" and walked.status == "ok"
+    assert walked.lock_since == top.lock_since == 1_000_000
+    assert walked.locked and top.locked
+    # A shared lock alone (lock.roster): locked for the age, not "open" (exclusive).
+    (repo / "lock.exclusive").rmdir()
+    [through_pool] = list(measure_all([str(repo)], jobs=1, limit=5, since=math.inf))
+    assert through_pool.lock_since == 2_000_000 and not through_pool.locked
