@@ -17,6 +17,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from borghive.config_checks import maintenance_problems, pings_problems
@@ -24,7 +25,7 @@ from borghive.errors import ConfigError
 from borghive.login.configfiles import FileTooLargeError, NotRegularFileError, read_regular
 from borghive.login.storeurl import is_postgres, postgres_address, sqlite_file
 from borghive.rules.bounds import Bound
-from borghive.rules.names import path_problem
+from borghive.rules.names import borg_name_problem, path_problem
 from borghive.rules.urls import (
     HTTP_SCHEMES,
     LDAP_SCHEMES,
@@ -117,11 +118,44 @@ def values_from_table(
         if key not in known:
             problems.append(f"{where}: unknown key")
             continue
+        if is_table(hints[key]):
+            values[key] = _path_table(value, where, problems)
+            continue
         try:
             values[key] = _coerce(value, hints[key])
         except (ValueError, OverflowError) as exc:  # OverflowError: huge int for a float
             problems.append(f"{where}: {exc}")
     return values
+
+
+def is_table(hint: Any) -> bool:
+    """Whether a field is a TOML table of names to paths (``Mapping[str, Path]``, such as
+    ``borg.versions``): its entries are checked one by one, and no environment variable
+    sets it."""
+    return get_origin(hint) is Mapping
+
+
+def _path_table(value: Any, where: str, problems: list[str]) -> Mapping[str, Path]:
+    """A TOML table of names to paths, read-only; an entry that is not a non-empty string
+    is appended to ``problems`` as ``where.NAME: …`` and left out (names and paths are
+    checked by :func:`validate`)."""
+    if not isinstance(value, dict):
+        problems.append(
+            f"{where}: expected a table of names to paths, got {type(value).__name__} "
+            f"{_QUOTE.repr(value)}"
+        )
+        return MappingProxyType({})
+    entries: dict[str, Path] = {}
+    for name, path in value.items():
+        if isinstance(path, str) and path:
+            entries[name] = Path(path)
+        elif isinstance(path, dict):  # 1.4 = "…" is TOML's dotted key 1 → 4
+            problems.append(f'{where}.{name}: expected a path; quote a name with dots: "1.4" = …')
+        else:
+            problems.append(
+                f"{where}.{name}: expected a path, got {type(path).__name__} {_QUOTE.repr(path)}"
+            )
+    return MappingProxyType(entries)
 
 
 def values_from_environ(
@@ -133,7 +167,7 @@ def values_from_environ(
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):
         variable = variables[item.name]
-        if variable not in environ:
+        if variable not in environ or is_table(hints[item.name]):
             continue
         try:
             values[item.name] = _coerce_text(environ[variable], hints[item.name])
@@ -148,6 +182,8 @@ def type_name(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in get_args(hint))
     if is_optional(hint):
         return type_name(_non_none(hint))
+    if is_table(hint):
+        return "a table of names to paths"
     return {
         str: "a string",
         int: "an integer",
@@ -249,6 +285,7 @@ def validate(config: Config) -> list[str]:
                 f"{key}: must be an absolute path of letters, digits and . _ - + /"
                 " (it goes into sshd's forced command)"
             )
+    problems.extend(_borg_versions_problems(config.borg.versions))
     if config.keys.rsa_min_bits < 1024:
         problems.append("keys.rsa_min_bits: must be at least 1024")
     if path_problem(config.accounts.shell):
@@ -311,6 +348,24 @@ def _already_named(key: str, reported: list[str]) -> bool:
         ):
             return True
     return False
+
+
+def _borg_versions_problems(versions: Mapping[str, Path]) -> list[str]:
+    """One problem per bad entry of ``[borg.versions]``: its name (repositories store it,
+    ``repo set --borg`` takes it) or its path (it goes into sshd's forced command)."""
+    problems: list[str] = []
+    for name, path in versions.items():
+        where = f"borg.versions.{_QUOTE.repr(name)[1:-1]}"
+        if problem := borg_name_problem(name):
+            problems.append(f"{where}: not a borg name: {problem}")
+        elif name == "default":
+            problems.append(f"{where}: reserved: --borg default means borg.path")
+        elif path_problem(str(path)):
+            problems.append(
+                f"{where}: must be an absolute path of letters, digits and . _ - + /"
+                " (it goes into sshd's forced command)"
+            )
+    return problems
 
 
 def _store_url_problems(url: str) -> list[str]:

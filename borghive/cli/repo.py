@@ -11,10 +11,12 @@ from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.cli.usage import exclusive
+from borghive.config import Config
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service.repositories import grants
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
+from borghive.service.repositories.borgs import UnknownBorgError, chosen_borg
 from borghive.service.repositories.lifecycle import RepoChanges
 from borghive.service.repositories.sync import sync_accounts
 from borghive.service.repositories.view import RepoDetail
@@ -45,6 +47,26 @@ ModeOption = Annotated[
     str | None,
     typer.Option("--mode", help="borg (default), import, export (rsync) or disabled."),
 ]
+
+BorgOption = Annotated[
+    str | None,
+    typer.Option(
+        "--borg",
+        help="The borg that serves it: a name in [borg.versions], or 'default' (borg.path); "
+        "the next login uses it.",
+    ),
+]
+
+
+def _borg_choice(ctx: typer.Context, config: Config, text: str | None) -> tuple[str | None, bool]:
+    """(name to store, back to borg.path) for --borg; an unknown name is a usage error."""
+    if text is None:
+        return None, False
+    try:
+        name = chosen_borg(config, text)
+    except UnknownBorgError as exc:
+        raise typer.BadParameter(exc.message, ctx=ctx, param_hint="'--borg'") from None
+    return name, name is None
 
 
 # What the line printed after "repo create" does, by mode (the line: rules/layout.py).
@@ -84,6 +106,7 @@ def create(
     quota: QuotaOption = None,
     alert_after: AlertOption = None,
     mode: ModeOption = None,
+    borg: BorgOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create a repository with its own repository user and print the client URL."""
@@ -92,6 +115,7 @@ def create(
     quota_bytes, _ = _optional(quota, parse_size)
     alert_seconds, _ = _optional(alert_after, parse_duration)
     config = state(ctx).config
+    borg_name, _ = _borg_choice(ctx, config, borg)
     with store_session(ctx), accounts_session(config) as accounts:
         created = repos.create_repository(
             config,
@@ -102,6 +126,7 @@ def create(
             quota=quota_bytes,
             alert_after=alert_seconds,
             mode="borg" if mode is None else mode,
+            borg_name=borg_name,
         )
     if json:
         emit_json(created)
@@ -114,6 +139,7 @@ def create(
             ("path", info.path),
             ("url", info.url),
             ("keys", info.key_count),
+            *([("borg", info.borg_name)] if info.borg_name else []),
         ]
     )
     if created.client_command is None:
@@ -160,6 +186,15 @@ def list_(
     )
 
 
+def _borg_words(detail: RepoDetail) -> str | None:
+    borg = detail.borg
+    if borg is None:
+        return None
+    if borg.path is None:
+        return f"{borg.name}: NOT in [borg.versions], logins fail"
+    return f"{borg.name} ({borg.path})"
+
+
 def _render_detail(detail: RepoDetail) -> None:
     info = detail.repository
     if detail.account is None:
@@ -179,6 +214,7 @@ def _render_detail(detail: RepoDetail) -> None:
             ("mode", f"{info.mode} (being purged: no logins)" if info.being_purged else info.mode),
             ("path", info.path),
             ("url", info.url),
+            ("borg", _borg_words(detail)),
             ("quota", format_size(info.quota)),
             ("alert after", format_duration(info.alert_after)),
             ("last access", when(info.last_access)),
@@ -225,19 +261,24 @@ def set_(
     quota: QuotaOption = None,
     alert_after: AlertOption = None,
     mode: ModeOption = None,
+    borg: BorgOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Change a repository's quota, alert period or mode (disabled locks the account)."""
+    """Change a repository's quota, alert period, mode (disabled locks the account) or
+    borg."""
     quota_bytes, clear_quota = _optional(quota, parse_size)
     alert_seconds, clear_alert = _optional(alert_after, parse_duration)
+    config = state(ctx).config
+    borg_name, clear_borg = _borg_choice(ctx, config, borg)
     changes = RepoChanges(
         quota=quota_bytes,
         clear_quota=clear_quota,
         alert_after=alert_seconds,
         clear_alert_after=clear_alert,
         mode=mode,
+        borg_name=borg_name,
+        clear_borg=clear_borg,
     )
-    config = state(ctx).config
     with store_session(ctx), accounts_session(config) as accounts:
         info = repos.set_repository(config, accounts, repository, changes)
     if json:
@@ -245,7 +286,7 @@ def set_(
     else:
         say(
             f"{info.owner}/{info.name}: mode {info.mode}, quota {format_size(info.quota)}, "
-            f"alert after {format_duration(info.alert_after)}"
+            f"alert after {format_duration(info.alert_after)}, borg {info.borg_name or 'default'}"
         )
 
 
