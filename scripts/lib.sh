@@ -163,8 +163,8 @@ OTHER_BORG_CACHE=/var/cache/borghive-test
 
 # ensure_other_borg: the virtualenv $OTHER_BORG_CACHE/borg-VERSION-pyX.Y (Debian's python3,
 # whose headers python3-dev brings) with the borg series Debian does not ship here; built
-# once, reused while its stamp says it is complete. Exports BORGHIVE_TEST_OTHER_BORG (its
-# borg binary) for tests/harness/borg.py.
+# once, reused while its stamp says it is complete. tests/harness/borg.py finds it there by
+# its stamp.
 ensure_other_borg() {
     local debian wanted python dir
     ensure_debs borgbackup python3 python3-venv
@@ -176,7 +176,6 @@ ensure_other_borg() {
     esac
     python=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     dir="$OTHER_BORG_CACHE/borg-$wanted-py$python"
-    export BORGHIVE_TEST_OTHER_BORG="$dir/bin/borg"
     # The stamp is written last: a build that was interrupted is started again.
     [ "$(cat "$dir/.borghive-stamp" 2>/dev/null)" = "borg $wanted" ] && return 0
     ensure_debs build-essential pkg-config python3-dev liblz4-dev libzstd-dev libxxhash-dev \
