@@ -161,6 +161,16 @@ OTHER_BORG_12=1.2.9
 OTHER_BORG_14=1.4.5
 OTHER_BORG_CACHE=/var/cache/borghive-test
 
+# other_borg_version DEBIAN_VERSION: the borg version to build next to Debian's borg of
+# that version (1.4 next to 1.2, 1.2 next to 1.4); fails for any other series.
+other_borg_version() {
+    case "$1" in
+        1.2.*) echo "$OTHER_BORG_14" ;;
+        1.4.*) echo "$OTHER_BORG_12" ;;
+        *) return 1 ;;
+    esac
+}
+
 # ensure_other_borg: the virtualenv $OTHER_BORG_CACHE/borg-VERSION-pyX.Y (Debian's python3,
 # whose headers python3-dev brings) with the borg series Debian does not ship here; built
 # once, reused while its stamp says it is complete. tests/harness/borg.py finds it there by
@@ -169,11 +179,10 @@ ensure_other_borg() {
     local debian wanted python dir
     ensure_debs borgbackup python3 python3-venv
     debian=$(dpkg-query -W -f='${Version}' borgbackup)
-    case "$debian" in
-        1.2.*) wanted=$OTHER_BORG_14 ;;
-        1.4.*) wanted=$OTHER_BORG_12 ;;
-        *) log "Debian's borg is $debian: no second series is known for it"; return 1 ;;
-    esac
+    wanted=$(other_borg_version "$debian") || {
+        log "Debian's borg is $debian: no second series is known for it"
+        return 1
+    }
     python=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
     dir="$OTHER_BORG_CACHE/borg-$wanted-py$python"
     # The stamp is written last: a build that was interrupted is started again.
