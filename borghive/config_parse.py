@@ -11,21 +11,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import reprlib
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from borghive.config_checks import maintenance_problems, pings_problems
+from borghive.config_checks import (
+    borg_versions_problems,
+    maintenance_problems,
+    path_table,
+    pings_problems,
+    quoted,
+)
 from borghive.errors import ConfigError
 from borghive.login.configfiles import FileTooLargeError, NotRegularFileError, read_regular
 from borghive.login.storeurl import is_postgres, postgres_address, sqlite_file
 from borghive.rules.bounds import Bound
-from borghive.rules.names import borg_name_problem, path_problem
+from borghive.rules.names import path_problem
 from borghive.rules.urls import (
     HTTP_SCHEMES,
     LDAP_SCHEMES,
@@ -41,17 +45,6 @@ if TYPE_CHECKING:
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
-
-
-def _quoter() -> reprlib.Repr:
-    """Values as problems quote them: short, deep nesting cut off (repr itself recurses)."""
-    quoter = reprlib.Repr()
-    quoter.maxlevel, quoter.maxstring, quoter.maxother = 2, 60, 60
-    quoter.maxlist = quoter.maxdict = 4
-    return quoter
-
-
-_QUOTE = _quoter()
 
 
 MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a configuration file is a few kilobytes
@@ -119,7 +112,7 @@ def values_from_table(
             problems.append(f"{where}: unknown key")
             continue
         if is_table(hints[key]):
-            values[key] = _path_table(value, where, problems)
+            values[key] = path_table(value, where, problems)
             continue
         try:
             values[key] = _coerce(value, hints[key])
@@ -133,29 +126,6 @@ def is_table(hint: Any) -> bool:
     ``borg.versions``): its entries are checked one by one, and no environment variable
     sets it."""
     return get_origin(hint) is Mapping
-
-
-def _path_table(value: Any, where: str, problems: list[str]) -> Mapping[str, Path]:
-    """A TOML table of names to paths, read-only; an entry that is not a non-empty string
-    is appended to ``problems`` as ``where.NAME: …`` and left out (names and paths are
-    checked by :func:`validate`)."""
-    if not isinstance(value, dict):
-        problems.append(
-            f"{where}: expected a table of names to paths, got {type(value).__name__} "
-            f"{_QUOTE.repr(value)}"
-        )
-        return MappingProxyType({})
-    entries: dict[str, Path] = {}
-    for name, path in value.items():
-        if isinstance(path, str) and path:
-            entries[name] = Path(path)
-        elif isinstance(path, dict):  # 1.4 = "…" is TOML's dotted key 1 → 4
-            problems.append(f'{where}.{name}: expected a path; quote a name with dots: "1.4" = …')
-        else:
-            problems.append(
-                f"{where}.{name}: expected a path, got {type(path).__name__} {_QUOTE.repr(path)}"
-            )
-    return MappingProxyType(entries)
 
 
 def values_from_environ(
@@ -211,7 +181,7 @@ def _coerce(value: Any, hint: Any) -> Any:
     if get_origin(hint) is Literal:
         if value in get_args(hint):
             return value
-        raise ValueError(f"expected {type_name(hint)}, got {_QUOTE.repr(value)}")
+        raise ValueError(f"expected {type_name(hint)}, got {quoted(value)}")
     if hint is bool and isinstance(value, bool):
         return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -222,7 +192,7 @@ def _coerce(value: Any, hint: Any) -> Any:
         return value
     if hint is Path and isinstance(value, str) and value:
         return Path(value)
-    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {_QUOTE.repr(value)}")
+    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {quoted(value)}")
 
 
 def _coerce_text(text: str, hint: Any) -> Any:
@@ -285,7 +255,7 @@ def validate(config: Config) -> list[str]:
                 f"{key}: must be an absolute path of letters, digits and . _ - + /"
                 " (it goes into sshd's forced command)"
             )
-    problems.extend(_borg_versions_problems(config.borg.versions))
+    problems.extend(borg_versions_problems(config.borg.versions))
     if config.keys.rsa_min_bits < 1024:
         problems.append("keys.rsa_min_bits: must be at least 1024")
     if path_problem(config.accounts.shell):
@@ -348,24 +318,6 @@ def _already_named(key: str, reported: list[str]) -> bool:
         ):
             return True
     return False
-
-
-def _borg_versions_problems(versions: Mapping[str, Path]) -> list[str]:
-    """One problem per bad entry of ``[borg.versions]``: its name (repositories store it,
-    ``repo set --borg`` takes it) or its path (it goes into sshd's forced command)."""
-    problems: list[str] = []
-    for name, path in versions.items():
-        where = f"borg.versions.{_QUOTE.repr(name)[1:-1]}"
-        if problem := borg_name_problem(name):
-            problems.append(f"{where}: not a borg name: {problem}")
-        elif name == "default":
-            problems.append(f"{where}: reserved: --borg default means borg.path")
-        elif path_problem(str(path)):
-            problems.append(
-                f"{where}: must be an absolute path of letters, digits and . _ - + /"
-                " (it goes into sshd's forced command)"
-            )
-    return problems
 
 
 def _store_url_problems(url: str) -> list[str]:

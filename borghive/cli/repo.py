@@ -10,13 +10,12 @@ import typer
 from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
+from borghive.cli.repo_borg import BorgOption, borg_choice, borg_words
 from borghive.cli.usage import exclusive
-from borghive.config import Config
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service.repositories import grants
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
-from borghive.service.repositories.borgs import UnknownBorgError, chosen_borg
 from borghive.service.repositories.lifecycle import RepoChanges
 from borghive.service.repositories.sync import sync_accounts
 from borghive.service.repositories.view import RepoDetail
@@ -47,27 +46,6 @@ ModeOption = Annotated[
     str | None,
     typer.Option("--mode", help="borg (default), import, export (rsync) or disabled."),
 ]
-
-BorgOption = Annotated[
-    str | None,
-    typer.Option(
-        "--borg",
-        help="The borg that serves it: a name in [borg.versions], or 'default' (borg.path); "
-        "the next login uses it.",
-    ),
-]
-
-
-def _borg_choice(ctx: typer.Context, config: Config, text: str | None) -> tuple[str | None, bool]:
-    """(name to store, back to borg.path) for --borg; an unknown name is a usage error."""
-    if text is None:
-        return None, False
-    try:
-        name = chosen_borg(config, text)
-    except UnknownBorgError as exc:
-        raise typer.BadParameter(exc.message, ctx=ctx, param_hint="'--borg'") from None
-    return name, name is None
-
 
 # What the line printed after "repo create" does, by mode (the line: rules/layout.py).
 _FIRST_STEP = {
@@ -115,7 +93,7 @@ def create(
     quota_bytes, _ = _optional(quota, parse_size)
     alert_seconds, _ = _optional(alert_after, parse_duration)
     config = state(ctx).config
-    borg_name, _ = _borg_choice(ctx, config, borg)
+    borg_name, _ = borg_choice(ctx, config, borg)
     with store_session(ctx), accounts_session(config) as accounts:
         created = repos.create_repository(
             config,
@@ -186,15 +164,6 @@ def list_(
     )
 
 
-def _borg_words(detail: RepoDetail) -> str | None:
-    borg = detail.borg
-    if borg is None:
-        return None
-    if borg.path is None:
-        return f"{borg.name}: NOT in [borg.versions], logins fail"
-    return f"{borg.name} ({borg.path})"
-
-
 def _render_detail(detail: RepoDetail) -> None:
     info = detail.repository
     if detail.account is None:
@@ -214,7 +183,7 @@ def _render_detail(detail: RepoDetail) -> None:
             ("mode", f"{info.mode} (being purged: no logins)" if info.being_purged else info.mode),
             ("path", info.path),
             ("url", info.url),
-            ("borg", _borg_words(detail)),
+            ("borg", borg_words(detail)),
             ("quota", format_size(info.quota)),
             ("alert after", format_duration(info.alert_after)),
             ("last access", when(info.last_access)),
@@ -269,7 +238,7 @@ def set_(
     quota_bytes, clear_quota = _optional(quota, parse_size)
     alert_seconds, clear_alert = _optional(alert_after, parse_duration)
     config = state(ctx).config
-    borg_name, clear_borg = _borg_choice(ctx, config, borg)
+    borg_name, clear_borg = borg_choice(ctx, config, borg)
     changes = RepoChanges(
         quota=quota_bytes,
         clear_quota=clear_quota,
