@@ -16,8 +16,10 @@ reading values (type checks, environment text) and validating them in
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from borghive.login.configfiles import ENV_PREFIX
@@ -31,6 +33,14 @@ SmtpSecurity = Literal["starttls", "tls", "none"]
 # Bound (rules/bounds.py), which the loader checks and the reference states.
 _SAFE_PATH = "absolute; letters, digits and . _ - + / only"
 _LOWER_NAME = "a lower-case letter, then a-z 0-9 _ -"
+_BORG_NAMES = (
+    "names of 1 to 32 characters a-z 0-9 . _ -, starting with a letter or digit; paths "
+    + _SAFE_PATH
+)
+
+
+def _no_versions() -> Mapping[str, Path]:
+    return MappingProxyType({})
 
 
 def about(help: str, bounds: str | Bound = "", also: str = "") -> dict[str, object]:
@@ -131,11 +141,24 @@ class ReposConfig:
 
 @dataclass(frozen=True)
 class BorgConfig:
-    """The borg binary that ``borg serve`` runs on this server."""
+    """The borg binaries that ``borg serve`` runs on this server."""
 
     path: Path = field(
         default=Path("/usr/bin/borg"),
-        metadata=about("The borg that sshd's forced command runs (borg serve).", _SAFE_PATH),
+        metadata=about(
+            "The borg that sshd's forced command runs (borg serve), unless a repository is "
+            "set to one of borg.versions.",
+            _SAFE_PATH,
+        ),
+    )
+    versions: Mapping[str, Path] = field(
+        default_factory=_no_versions,
+        metadata=about(
+            'Other borg binaries by name, a table ([borg.versions], e.g. "1.4" = '
+            '"/opt/borg-1.4/bin/borg"): repo create/set --borg NAME serves a repository '
+            "with one of them.",
+            _BORG_NAMES,
+        ),
     )
     umask: str = field(
         default="0077", metadata=about("borg serve --umask.", "octal: 3 digits, optional leading 0")

@@ -1,19 +1,81 @@
-"""Validation of the maintenance and pings sections (called by
-:func:`borghive.config_parse.validate`): durations, the nightly window, the listen
-address and the public URL."""
+"""Validation of the borg versions, maintenance and pings sections (called by
+:func:`borghive.config_parse.validate`): borg names and paths, durations, the nightly
+window, the listen address and the public URL."""
 
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING
+import reprlib
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from borghive.errors import InvalidInputError
+from borghive.rules.names import borg_name_problem, path_problem
 from borghive.rules.quantities import parse_duration
 from borghive.rules.schedule import parse_every, parse_window
 from borghive.rules.urls import UrlError, parse_url
 
 if TYPE_CHECKING:
     from borghive.config import MaintenanceConfig, PingsConfig
+
+
+def _quoter() -> reprlib.Repr:
+    """Values as problems quote them: short, deep nesting cut off (repr itself recurses)."""
+    quoter = reprlib.Repr()
+    quoter.maxlevel, quoter.maxstring, quoter.maxother = 2, 60, 60
+    quoter.maxlist = quoter.maxdict = 4
+    return quoter
+
+
+_QUOTE = _quoter()
+
+
+def quoted(value: Any) -> str:
+    """A value as a configuration problem quotes it."""
+    return _QUOTE.repr(value)
+
+
+def path_table(value: Any, where: str, problems: list[str]) -> Mapping[str, Path]:
+    """A TOML table of names to paths, read-only; an entry that is not a non-empty string
+    is appended to ``problems`` as ``where.NAME: …`` and left out (names and paths are
+    checked by :func:`validate`)."""
+    if not isinstance(value, dict):
+        problems.append(
+            f"{where}: expected a table of names to paths, got {type(value).__name__} "
+            f"{quoted(value)}"
+        )
+        return MappingProxyType({})
+    entries: dict[str, Path] = {}
+    for name, path in value.items():
+        if isinstance(path, str) and path:
+            entries[name] = Path(path)
+        elif isinstance(path, dict):  # 1.4 = "…" is TOML's dotted key 1 → 4
+            problems.append(f'{where}.{name}: expected a path; quote a name with dots: "1.4" = …')
+        else:
+            problems.append(
+                f"{where}.{name}: expected a path, got {type(path).__name__} {quoted(path)}"
+            )
+    return MappingProxyType(entries)
+
+
+def borg_versions_problems(versions: Mapping[str, Path]) -> list[str]:
+    """One problem per bad entry of ``[borg.versions]``: its name (repositories store it,
+    ``repo set --borg`` takes it) or its path (it goes into sshd's forced command)."""
+    problems: list[str] = []
+    for name, path in versions.items():
+        where = f"borg.versions.{repr(name[:40])[1:-1]}"
+        if problem := borg_name_problem(name):
+            problems.append(f"{where}: not a borg name: {problem}")
+        elif name == "default":
+            problems.append(f"{where}: reserved: --borg default means borg.path")
+        elif path_problem(str(path)):
+            problems.append(
+                f"{where}: must be an absolute path of letters, digits and . _ - + /"
+                " (it goes into sshd's forced command)"
+            )
+    return problems
 
 
 def maintenance_problems(maintenance: MaintenanceConfig) -> list[str]:

@@ -85,6 +85,8 @@ def config_as_dict(config: Config) -> dict[str, Any]:
             value = getattr(section, item.name)
             if isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, Mapping):
+                value = {name: str(path) for name, path in value.items()}
             values[item.name] = value
         if name == "repos":
             values["public_host"] = section.public_host

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import reprlib
 import tomllib
 import types
 import typing
@@ -19,7 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from borghive.config_checks import maintenance_problems, pings_problems
+from borghive.config_checks import (
+    borg_versions_problems,
+    maintenance_problems,
+    path_table,
+    pings_problems,
+    quoted,
+)
 from borghive.errors import ConfigError
 from borghive.login.configfiles import FileTooLargeError, NotRegularFileError, read_regular
 from borghive.login.storeurl import is_postgres, postgres_address, sqlite_file
@@ -40,17 +45,6 @@ if TYPE_CHECKING:
 
 _POSIX_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 _UMASK = re.compile(r"^0?[0-7]{3}$")
-
-
-def _quoter() -> reprlib.Repr:
-    """Values as problems quote them: short, deep nesting cut off (repr itself recurses)."""
-    quoter = reprlib.Repr()
-    quoter.maxlevel, quoter.maxstring, quoter.maxother = 2, 60, 60
-    quoter.maxlist = quoter.maxdict = 4
-    return quoter
-
-
-_QUOTE = _quoter()
 
 
 MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a configuration file is a few kilobytes
@@ -117,11 +111,21 @@ def values_from_table(
         if key not in known:
             problems.append(f"{where}: unknown key")
             continue
+        if is_table(hints[key]):
+            values[key] = path_table(value, where, problems)
+            continue
         try:
             values[key] = _coerce(value, hints[key])
         except (ValueError, OverflowError) as exc:  # OverflowError: huge int for a float
             problems.append(f"{where}: {exc}")
     return values
+
+
+def is_table(hint: Any) -> bool:
+    """Whether a field is a TOML table of names to paths (``Mapping[str, Path]``, such as
+    ``borg.versions``): its entries are checked one by one, and no environment variable
+    sets it."""
+    return get_origin(hint) is Mapping
 
 
 def values_from_environ(
@@ -133,7 +137,7 @@ def values_from_environ(
     values: dict[str, Any] = {}
     for item in dataclasses.fields(cls):
         variable = variables[item.name]
-        if variable not in environ:
+        if variable not in environ or is_table(hints[item.name]):
             continue
         try:
             values[item.name] = _coerce_text(environ[variable], hints[item.name])
@@ -148,6 +152,8 @@ def type_name(hint: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in get_args(hint))
     if is_optional(hint):
         return type_name(_non_none(hint))
+    if is_table(hint):
+        return "a table of names to paths"
     return {
         str: "a string",
         int: "an integer",
@@ -175,7 +181,7 @@ def _coerce(value: Any, hint: Any) -> Any:
     if get_origin(hint) is Literal:
         if value in get_args(hint):
             return value
-        raise ValueError(f"expected {type_name(hint)}, got {_QUOTE.repr(value)}")
+        raise ValueError(f"expected {type_name(hint)}, got {quoted(value)}")
     if hint is bool and isinstance(value, bool):
         return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -186,7 +192,7 @@ def _coerce(value: Any, hint: Any) -> Any:
         return value
     if hint is Path and isinstance(value, str) and value:
         return Path(value)
-    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {_QUOTE.repr(value)}")
+    raise ValueError(f"expected {type_name(hint)}, got {type(value).__name__} {quoted(value)}")
 
 
 def _coerce_text(text: str, hint: Any) -> Any:
@@ -249,6 +255,7 @@ def validate(config: Config) -> list[str]:
                 f"{key}: must be an absolute path of letters, digits and . _ - + /"
                 " (it goes into sshd's forced command)"
             )
+    problems.extend(borg_versions_problems(config.borg.versions))
     if config.keys.rsa_min_bits < 1024:
         problems.append("keys.rsa_min_bits: must be at least 1024")
     if path_problem(config.accounts.shell):

@@ -152,3 +152,55 @@ ensure_venv() {
 postgres_installed() {
     compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null
 }
+
+# The second borg of the tests: Debian ships one series per release (1.2 in Debian 12, 1.4
+# in Debian 13); the tests serve repositories with both, so the other series is
+# pip-installed from source into its own virtualenv. Pinned, so the cache key is known
+# before building: the newest release of each series.
+OTHER_BORG_12=1.2.9
+OTHER_BORG_14=1.4.5
+OTHER_BORG_CACHE=/var/cache/borghive-test
+
+# other_borg_version DEBIAN_VERSION: the borg version to build next to Debian's borg of
+# that version (1.4 next to 1.2, 1.2 next to 1.4); fails for any other series.
+other_borg_version() {
+    case "$1" in
+        1.2.*) echo "$OTHER_BORG_14" ;;
+        1.4.*) echo "$OTHER_BORG_12" ;;
+        *) return 1 ;;
+    esac
+}
+
+# ensure_other_borg: the virtualenv $OTHER_BORG_CACHE/borg-VERSION-pyX.Y (Debian's python3,
+# whose headers python3-dev brings) with the borg series Debian does not ship here; built
+# once, reused while its stamp says it is complete. tests/harness/borg.py finds it there by
+# its stamp.
+ensure_other_borg() {
+    local debian wanted python dir
+    ensure_debs borgbackup python3 python3-venv
+    debian=$(dpkg-query -W -f='${Version}' borgbackup)
+    wanted=$(other_borg_version "$debian") || {
+        log "Debian's borg is $debian: no second series is known for it"
+        return 1
+    }
+    python=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    dir="$OTHER_BORG_CACHE/borg-$wanted-py$python"
+    # The stamp is written last: a build that was interrupted is started again.
+    [ "$(cat "$dir/.borghive-stamp" 2>/dev/null)" = "borg $wanted" ] && return 0
+    ensure_debs build-essential pkg-config python3-dev liblz4-dev libzstd-dev libxxhash-dev \
+        libacl1-dev libssl-dev
+    log "building borg $wanted for the tests in $dir (a few minutes, once)"
+    # A virtualenv is not relocatable (its scripts name their interpreter by path), so it
+    # is built where it stays.
+    rm -rf "$dir"
+    mkdir -p "$OTHER_BORG_CACHE"
+    /usr/bin/python3 -m venv "$dir"
+    "$dir/bin/python" -m pip install -q "borgbackup==$wanted"
+    [ "$("$dir/bin/borg" --version)" = "borg $wanted" ] || {
+        log "$dir/bin/borg does not say it is borg $wanted"
+        return 1
+    }
+    # The repository users of the e2e site run it.
+    chmod -R a+rX "$OTHER_BORG_CACHE"
+    echo "borg $wanted" > "$dir/.borghive-stamp"
+}

@@ -10,6 +10,7 @@ import typer
 from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
+from borghive.cli.repo_borg import BorgOption, borg_choice, borg_words
 from borghive.cli.usage import exclusive
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service.repositories import grants
@@ -45,7 +46,6 @@ ModeOption = Annotated[
     str | None,
     typer.Option("--mode", help="borg (default), import, export (rsync) or disabled."),
 ]
-
 
 # What the line printed after "repo create" does, by mode (the line: rules/layout.py).
 _FIRST_STEP = {
@@ -84,6 +84,7 @@ def create(
     quota: QuotaOption = None,
     alert_after: AlertOption = None,
     mode: ModeOption = None,
+    borg: BorgOption = None,
     json: JsonOption = False,
 ) -> None:
     """Create a repository with its own repository user and print the client URL."""
@@ -92,6 +93,7 @@ def create(
     quota_bytes, _ = _optional(quota, parse_size)
     alert_seconds, _ = _optional(alert_after, parse_duration)
     config = state(ctx).config
+    borg_name, _ = borg_choice(ctx, config, borg)
     with store_session(ctx), accounts_session(config) as accounts:
         created = repos.create_repository(
             config,
@@ -102,6 +104,7 @@ def create(
             quota=quota_bytes,
             alert_after=alert_seconds,
             mode="borg" if mode is None else mode,
+            borg_name=borg_name,
         )
     if json:
         emit_json(created)
@@ -114,6 +117,7 @@ def create(
             ("path", info.path),
             ("url", info.url),
             ("keys", info.key_count),
+            *([("borg", info.borg_name)] if info.borg_name else []),
         ]
     )
     if created.client_command is None:
@@ -179,6 +183,7 @@ def _render_detail(detail: RepoDetail) -> None:
             ("mode", f"{info.mode} (being purged: no logins)" if info.being_purged else info.mode),
             ("path", info.path),
             ("url", info.url),
+            ("borg", borg_words(detail)),
             ("quota", format_size(info.quota)),
             ("alert after", format_duration(info.alert_after)),
             ("last access", when(info.last_access)),
@@ -225,19 +230,24 @@ def set_(
     quota: QuotaOption = None,
     alert_after: AlertOption = None,
     mode: ModeOption = None,
+    borg: BorgOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Change a repository's quota, alert period or mode (disabled locks the account)."""
+    """Change a repository's quota, alert period, mode (disabled locks the account) or
+    borg."""
     quota_bytes, clear_quota = _optional(quota, parse_size)
     alert_seconds, clear_alert = _optional(alert_after, parse_duration)
+    config = state(ctx).config
+    borg_name, clear_borg = borg_choice(ctx, config, borg)
     changes = RepoChanges(
         quota=quota_bytes,
         clear_quota=clear_quota,
         alert_after=alert_seconds,
         clear_alert_after=clear_alert,
         mode=mode,
+        borg_name=borg_name,
+        clear_borg=clear_borg,
     )
-    config = state(ctx).config
     with store_session(ctx), accounts_session(config) as accounts:
         info = repos.set_repository(config, accounts, repository, changes)
     if json:
@@ -245,7 +255,7 @@ def set_(
     else:
         say(
             f"{info.owner}/{info.name}: mode {info.mode}, quota {format_size(info.quota)}, "
-            f"alert after {format_duration(info.alert_after)}"
+            f"alert after {format_duration(info.alert_after)}, borg {info.borg_name or 'default'}"
         )
 
 

@@ -21,7 +21,7 @@ from borghive.login.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, h
 from borghive.login.storeurl import is_postgres, postgres_address
 
 
-def login_settings(config: Config) -> dict[str, str | int | float | None]:
+def login_settings(config: Config) -> dict[str, str | int | float | dict[str, str] | None]:
     """The values ``authkeys`` needs, as plain data; a PostgreSQL URL already split into
     its parts (urllib.parse would cost every login ~2.5 ms). Raises ConfigError when the
     store URL cannot be split."""
@@ -44,6 +44,7 @@ def login_settings(config: Config) -> dict[str, str | int | float | None]:
         "repos_root": str(config.repos.root),
         "borg_path": str(config.borg.path),
         "borg_umask": config.borg.umask,
+        "borg_versions": {name: str(path) for name, path in config.borg.versions.items()},
         "rrsync_path": str(config.borg.rrsync_path),
     }
 

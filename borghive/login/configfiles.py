@@ -20,7 +20,7 @@ ENV_PREFIX = "BORGHIVE_"
 
 # The login path's validated copy of the configuration, beside the file (login/cache.py).
 LOGIN_CACHE_SUFFIX = ".login-cache"
-LOGIN_CACHE_FORMAT = 2
+LOGIN_CACHE_FORMAT = 3
 
 
 def has_overrides(environ: Mapping[str, str]) -> bool:

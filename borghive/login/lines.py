@@ -29,6 +29,7 @@ class Grant:
     __slots__ = (
         "access_mode",
         "allowed_from",
+        "borg_name",
         "key_name",
         "key_type",
         "public_key",
@@ -47,6 +48,7 @@ class Grant:
         key_name: str,
         access_mode: str,
         allowed_from: str | None,
+        borg_name: str | None = None,
     ) -> None:
         self.repo_name = repo_name
         self.repo_mode = repo_mode
@@ -56,6 +58,8 @@ class Grant:
         self.key_name = key_name
         self.access_mode = access_mode
         self.allowed_from = allowed_from
+        # None: borg.path; else a name in [borg.versions]
+        self.borg_name = borg_name
 
 
 def is_base64(blob: str) -> bool:
@@ -130,13 +134,29 @@ def _marker(grant: Grant) -> str:
     return f"BORGHIVE_KEY={fingerprint} exec"
 
 
+def _borg(settings: Settings, grant: Grant) -> str:
+    """The borg binary that serves the grant's repository: ``borg.path``, or the entry of
+    ``[borg.versions]`` the repository names. A name the configuration no longer has fails
+    the login closed rather than serving the repository with another borg."""
+    if grant.borg_name is None:
+        return _safe_path(settings.borg_path, "borg.path")
+    path = settings.borg_versions.get(grant.borg_name)
+    if path is None:
+        raise AuthKeysError(
+            f"repository {grant.repo_name[:64]!r} is served by borg"
+            f" {grant.borg_name[:40]!r}, which [borg.versions] does not name"
+        )
+    return _safe_path(path, "borg.versions entry")
+
+
 def forced_command(settings: Settings, repo_user: str, grant: Grant) -> str | None:
-    """The forced command for a grant, or None when the repository mode allows no login."""
+    """The forced command for a grant, or None when the repository mode allows no login.
+    Raises AuthKeysError when a part is unsafe or the repository's borg is unknown."""
     path = _safe_path(
         repository_path(settings.repos_root, repo_user, grant.repo_name), "repository path"
     )
     if grant.repo_mode == "borg":
-        borg = _safe_path(settings.borg_path, "borg.path")
+        borg = _borg(settings, grant)
         if not _is_umask(settings.borg_umask):
             raise AuthKeysError("borg.umask is not an octal umask")
         command = (

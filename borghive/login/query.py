@@ -33,7 +33,7 @@ SELECT schema_version.version, grants.*
 FROM schema_version LEFT JOIN (
     SELECT 1 AS granted, r.name AS repo_name, r.mode AS repo_mode, r.quota, k.key_type,
            k.public_key, k.name AS key_name, a.mode AS access_mode,
-           COALESCE(a.allowed_from, k.allowed_from) AS allowed_from
+           COALESCE(a.allowed_from, k.allowed_from) AS allowed_from, r.borg_name
     FROM repository r
     JOIN access a ON a.repository_id = r.id
     JOIN ssh_key k ON k.id = a.key_id

@@ -28,6 +28,7 @@ class Settings:
     __slots__ = (
         "borg_path",
         "borg_umask",
+        "borg_versions",
         "busy_timeout",
         "connect_timeout",
         "repos_root",
@@ -54,6 +55,7 @@ class Settings:
         repos_root: str,
         borg_path: str,
         borg_umask: str,
+        borg_versions: dict[str, str],
         rrsync_path: str,
     ) -> None:
         self.store_url = store_url
@@ -69,6 +71,8 @@ class Settings:
         self.repos_root = repos_root
         self.borg_path = borg_path
         self.borg_umask = borg_umask
+        # [borg.versions]: name -> path, the borg a repository's borg_name selects.
+        self.borg_versions = borg_versions
         self.rrsync_path = rrsync_path
 
     def within(self, seconds: float) -> Settings:
@@ -86,8 +90,9 @@ class Settings:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
         """From ``login.cache.login_settings`` output. TypeError when keys are missing or extra,
-        ValueError when a store value cannot go to libpq: a text that is not a string
-        without NUL, a port that is not an integer from 1 to 65535."""
+        ValueError when a store value cannot go to libpq (a text that is not a string
+        without NUL, a port that is not an integer from 1 to 65535) or borg_versions is not
+        a dict of strings to strings."""
         settings = cls(**values)
         texts = (
             settings.store_url,
@@ -102,6 +107,11 @@ class Settings:
         port = settings.store_port
         if port is not None and (type(port) is not int or not 0 < port < 65536):
             raise ValueError("store port is not an integer from 1 to 65535")
+        versions = settings.borg_versions
+        if type(versions) is not dict or not all(
+            type(name) is str and type(path) is str for name, path in versions.items()
+        ):
+            raise ValueError("borg_versions is not a table of names to paths")
         return settings
 
 

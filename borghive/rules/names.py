@@ -70,3 +70,21 @@ def path_problem(text: str) -> str | None:
     if "/../" in f"{text}/":
         return "contains a '..' component"
     return None
+
+
+MAX_BORG_NAME_LENGTH = 32
+_BORG_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_BORG_NAME_CHARS = _BORG_NAME_FIRST | frozenset("._-")
+
+
+def borg_name_problem(value: str) -> str | None:
+    """Say what is wrong with ``value`` as the name of a borg in ``[borg.versions]``, or
+    None: 1 to 32 characters of ``a-z 0-9 . _ -``, starting with a letter or digit (such as
+    ``1.4`` or ``borg-1.2``)."""
+    if not value:
+        return "empty"
+    if len(value) > MAX_BORG_NAME_LENGTH:
+        return f"longer than {MAX_BORG_NAME_LENGTH} characters"
+    if value[0] not in _BORG_NAME_FIRST or not set(value) <= _BORG_NAME_CHARS:
+        return "use only a-z 0-9 . _ -, starting with a letter or digit"
+    return None

@@ -14,6 +14,7 @@ from .helpers import BAD_NAMES, assert_refused
 REPO_FIELDS = {
     "owner",
     "being_purged",
+    "borg_name",
     "name",
     "repo_user",
     "uid_number",
@@ -132,6 +133,7 @@ def test_show_for_people_and_scripts(populated: Cli) -> None:
         "last_statistic",
         "account",
         "accounts_backend",
+        "borg",
     }
     assert set(shown["repository"]) == REPO_FIELDS
     assert [(a["key"], a["mode"]) for a in shown["accesses"]] == [("alice/laptop", "full")]

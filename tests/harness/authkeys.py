@@ -218,6 +218,7 @@ def create_repository(
     append_only: tuple[str, ...] = (),
     quota: int | None = None,
     mode: str = "borg",
+    borg_name: str | None = None,
 ) -> str:
     """Create a repository through the service layer; return its repository user."""
     created = repos.create_repository(
@@ -228,6 +229,7 @@ def create_repository(
         append_only_keys=list(append_only),
         quota=quota,
         mode=mode,
+        borg_name=borg_name,
     )
     return created.repository.repo_user
 

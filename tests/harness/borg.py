@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,61 @@ def make_borg_repo(borg_template: Path) -> Callable[[Path], Path]:
         return path
 
     return make
+
+
+# -- the second borg ---------------------------------------------------------------------
+
+OTHER_BORG_CACHE = Path("/var/cache/borghive-test")
+"""Where scripts/test (scripts/lib.sh: ensure_other_borg) builds the borg series Debian
+does not ship on this release, one virtualenv per version and Python, each with a stamp
+``borg VERSION`` written once it is complete."""
+
+
+@dataclass(frozen=True)
+class BorgBinary:
+    """A borg program and the version it reports (``1.4.5``); ``series`` is ``1.4``."""
+
+    path: Path
+    version: str
+
+    @property
+    def series(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+
+def borg_binary_of(path: Path) -> BorgBinary:
+    """``path`` with the version its ``--version`` prints."""
+    done = subprocess.run(
+        [str(path), "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    name, _, version = done.stdout.strip().partition(" ")
+    assert name == "borg" and version, done.stdout
+    return BorgBinary(path, version)
+
+
+@pytest.fixture(scope="session")
+def debian_borg() -> BorgBinary:
+    """Debian's borg (borgbackup): 1.2 on Debian 12, 1.4 on Debian 13."""
+    if not Path("/usr/bin/borg").exists():
+        pytest.fail("/usr/bin/borg not found (apt-get install borgbackup)")
+    return borg_binary_of(Path("/usr/bin/borg"))
+
+
+@pytest.fixture(scope="session")
+def other_borg(debian_borg: BorgBinary) -> BorgBinary:
+    """The borg of the series Debian does not ship here (1.4 next to Debian 12's 1.2, 1.2
+    next to Debian 13's 1.4), as scripts/test builds it. Fails, never skips, when it is
+    missing: the tests of several borg versions must not pass by not running."""
+    found = []
+    for stamp in sorted(OTHER_BORG_CACHE.glob("borg-*/.borghive-stamp")):
+        binary = stamp.parent / "bin" / "borg"
+        if binary.is_file() and stamp.read_text().strip() != f"borg {debian_borg.version}":
+            candidate = borg_binary_of(binary)
+            if candidate.series != debian_borg.series:
+                found.append(candidate)
+    if not found:
+        pytest.fail(
+            f"no second borg (not {debian_borg.series}) in {OTHER_BORG_CACHE}: "
+            "run 'bash scripts/test' once as root, which builds it"
+        )
+    return max(found, key=lambda b: [int(p) if p.isdigit() else 0 for p in b.version.split(".")])

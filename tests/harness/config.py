@@ -33,13 +33,20 @@ def migrate(config: Config) -> Config:
 
 
 def toml_text(sections: dict[str, dict[str, Any]]) -> str:
-    """TOML of sections of plain values (strings, numbers, booleans): JSON strings are valid
-    TOML basic strings."""
+    """TOML of sections of plain values (strings, numbers, booleans, and tables of them as
+    inline tables): JSON strings are valid TOML basic strings and quoted keys."""
     lines: list[str] = []
     for section, values in sections.items():
         lines.append(f"[{section}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        entries = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + entries + " }"
+    return json.dumps(value)
 
 
 def config_toml(config: Config, **sections: dict[str, Any]) -> str:
@@ -55,6 +62,8 @@ def config_toml(config: Config, **sections: dict[str, Any]) -> str:
         },
         "watch": {"spool": str(config.watch.spool)},
     }
+    if config.borg.versions:
+        text["borg"] = {"versions": {k: str(v) for k, v in config.borg.versions.items()}}
     if config.accounts.backend == "ldap":
         ldap = config.ldap
         text["accounts"] = {"backend": config.accounts.backend}

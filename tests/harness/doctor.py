@@ -65,6 +65,10 @@ def executable(path: Path, text: str = "#!/bin/sh\nexit 0\n") -> Path:
     return path
 
 
+FAKE_BORG = '#!/bin/sh\n[ "$1" = --version ] && echo "borg 1.2.4"\nexit 0\n'
+"""A stand-in borg: answers --version as borg 1.2.4 does."""
+
+
 @dataclass
 class Host:
     """A storage host laid out under ``root``; ``run()`` runs every doctor check on it."""
@@ -118,7 +122,7 @@ def host(trusted_dir: Path, tmp_path: Path) -> Host:
     bin_dir = trusted_dir / "bin"
     bin_dir.mkdir(mode=0o755)
     command = executable(bin_dir / "borghive")
-    borg, rrsync = executable(bin_dir / "borg"), executable(bin_dir / "rrsync")
+    borg, rrsync = executable(bin_dir / "borg", FAKE_BORG), executable(bin_dir / "rrsync")
     lib = trusted_dir / "lib"
     lib.mkdir()
     os.chown(lib, 0, gid)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from borghive.config import Config
 from borghive.config_load import load_config
 from borghive.errors import BorghiveError
+from borghive.service.doctor.borgs import check_borg, configured_borgs
 from borghive.service.doctor.findings import Check, guarded
 from borghive.service.doctor.host import (
     INOTIFY_DIR,
@@ -121,7 +123,7 @@ def run_checks(
         needed = watches_needed(repositories)
     else:  # the store is unreadable: count what is on disk instead
         needed = watched_directories(config.repos.root) + WATCHES_SPARE
-    borg, group = config.borg, config.repos.gid
+    rrsync, group = config.borg.rrsync_path, config.repos.gid
     checks: list[tuple[str, Callable[[], Check]]] = [
         ("authkeys command", lambda: check_authkeys_command(login.program, identity(user))),
     ]
@@ -134,12 +136,10 @@ def run_checks(
             ("libpq", lambda: check_libpq(used)),
         ]
     checks += [
-        ("borg", lambda: check_program("borg", "borg.path", borg.path, group, required=True)),
+        *[(borg.check_name, partial(check_borg, borg, group)) for borg in configured_borgs(config)],
         (
             "rrsync",
-            lambda: check_program(
-                "rrsync", "borg.rrsync_path", borg.rrsync_path, group, required=False
-            ),
+            lambda: check_program("rrsync", "borg.rrsync_path", rrsync, group, required=False),
         ),
         ("repos root", lambda: check_repos_root(config)),
         ("repository group", lambda: check_repository_group(config, repositories)),

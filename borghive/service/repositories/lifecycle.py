@@ -16,6 +16,7 @@ from borghive.rules.names import check_name
 from borghive.rules.quotas import check_quota
 from borghive.rules.times import aware, utcnow
 from borghive.service.repositories.allocation import allocate_uid, allocation_lock, new_repo_user
+from borghive.service.repositories.borgs import chosen_borg
 from borghive.service.repositories.intents import (
     account_change,
     account_spec,
@@ -55,6 +56,7 @@ class RepoInfo:
     url: str
     key_count: int
     being_purged: bool = False
+    borg_name: str | None = None  # None: borg.path; else a name in [borg.versions]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class RepoChanges:
     alert_after: int | None = None
     clear_alert_after: bool = False
     mode: str | None = None
+    borg_name: str | None = None
+    clear_borg: bool = False  # back to borg.path
 
 
 def find_repository(reference: str) -> Repository:
@@ -145,6 +149,7 @@ def repo_info(config: Config, repo: Repository, owner: str, key_count: int) -> R
         url=client_url(config.repos.public_host, config.repos.ssh_port, repo.repo_user, repo.name),
         key_count=key_count,
         being_purged=repo.purge_started is not None,
+        borg_name=repo.borg_name,
     )
 
 
@@ -181,18 +186,23 @@ def create_repository(
     quota: int | None = None,
     alert_after: int | None = None,
     mode: str = "borg",
+    borg_name: str | None = None,
 ) -> CreatedRepo:
     """Create ``OWNER/NAME`` with a new repository user and uidNumber, grant the keys, and
     provision the account. All-or-nothing across store and accounts backend: the name and
     uidNumber are reserved by an account intent committed first, and the repository, its
     grants and the removal of the intent commit together after the account was made.
 
-    Raises InvalidInputError (a quota borg serve refuses too), NotFoundError (owner,
-    key), ConflictError (name taken), and DirectoryUnavailableError (its hint says when
-    the account change is left in doubt).
+    ``borg_name``: the ``[borg.versions]`` entry that serves it (None: borg.path).
+
+    Raises InvalidInputError (a quota borg serve refuses too, an unknown borg name),
+    NotFoundError (owner, key), ConflictError (name taken), and DirectoryUnavailableError
+    (its hint says when the account change is left in doubt).
     """
     owner_name, name = split_reference(reference)
     check_mode(mode)
+    if borg_name is not None:
+        chosen_borg(config, borg_name)
     if quota is not None:
         check_quota(quota)
     grants = [(k, "full") for k in keys or []] + [
@@ -220,6 +230,7 @@ def create_repository(
                     mode=mode,
                     quota=quota,
                     alert_after=alert_after,
+                    borg_name=borg_name,
                 )
                 for key, access_mode in granted.values():
                     Access.create(repository=repo, key=key, mode=access_mode)
@@ -250,6 +261,8 @@ def _apply(repo: Repository, changes: RepoChanges) -> bool:
         repo.alert_after = None if changes.clear_alert_after else changes.alert_after
     if changes.mode is not None:
         repo.mode = changes.mode
+    if changes.borg_name is not None or changes.clear_borg:
+        repo.borg_name = None if changes.clear_borg else changes.borg_name
     return previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode)
 
 
@@ -265,11 +278,15 @@ def _not_being_purged(repo: Repository) -> Repository:
 def set_repository(
     config: Config, accounts: AccountsBackend, reference: str, changes: RepoChanges
 ) -> RepoInfo:
-    """Change quota, alert period or mode. Disabling locks the account, enabling unlocks
-    it, under an account intent: if the store commit fails, the account is put back as the
-    store says; if the directory does not answer, the next command resolves it."""
+    """Change quota, alert period, mode or borg (UnknownBorgError for a name
+    ``[borg.versions]`` lacks; the next login uses the new borg). Disabling locks the
+    account, enabling unlocks it, under an account intent: if the store commit fails, the
+    account is put back as the store says; if the directory does not answer, the next
+    command resolves it."""
     if changes.mode is not None:
         check_mode(changes.mode)
+    if changes.borg_name is not None:
+        chosen_borg(config, changes.borg_name)
     if changes.quota is not None and not changes.clear_quota:
         check_quota(changes.quota)
     resolve_pending(config, accounts)

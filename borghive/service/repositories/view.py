@@ -12,6 +12,7 @@ from borghive.config import Config
 from borghive.rules.accounts import AccountsBackend, AccountState, account_state
 from borghive.rules.layout import client_url, repository_path
 from borghive.rules.times import aware, stored_time
+from borghive.service.repositories.borgs import BorgInUse, borg_in_use
 from borghive.service.repositories.grants import AccessInfo
 from borghive.service.repositories.intents import account_spec
 from borghive.service.repositories.lifecycle import (
@@ -47,6 +48,7 @@ class RepoDetail:
     last_statistic: StatisticInfo | None
     account: AccountState | None
     accounts_backend: str
+    borg: BorgInUse | None = None
 
 
 def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo]:
@@ -68,6 +70,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             Repository.created,
             Repository.id,
             Repository.purge_started,
+            Repository.borg_name,
         )
         .join(User)
         .order_by(User.name, Repository.name)
@@ -94,6 +97,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             url=client_url(host, port, user, name),
             key_count=counts.get(repo_id, 0),
             being_purged=purge_started is not None,
+            borg_name=borg_name,
         )
         for (
             owner_name,
@@ -108,6 +112,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             created,
             repo_id,
             purge_started,
+            borg_name,
         ) in raw_rows(query)
     ]
 
@@ -158,4 +163,5 @@ def show_repository(
             else account_state(account_spec(config, repo, owner), accounts.get(repo.repo_user))
         ),
         accounts_backend=accounts.name,
+        borg=borg_in_use(config, repo.borg_name),
     )
