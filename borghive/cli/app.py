@@ -160,6 +160,7 @@ def _register() -> None:
         key,
         migrate,
         repo,
+        repo_maintenance,
         stats,
         user,
         watch,
@@ -168,6 +169,7 @@ def _register() -> None:
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
     app.add_typer(repo.app, name="repo")
+    del repo_maintenance  # its commands register on repo.app when imported
     app.add_typer(config_cmd.app, name="config")
     app.command("migrate")(migrate.migrate)
     app.command("authkeys")(authkeys_cmd.authkeys)
