@@ -158,6 +158,7 @@ def _register() -> None:
         config_cmd,
         doctor,
         key,
+        maintain,
         migrate,
         repo,
         repo_maintenance,
@@ -175,6 +176,7 @@ def _register() -> None:
     app.command("authkeys")(authkeys_cmd.authkeys)
     app.command("doctor")(doctor.doctor)
     app.command("watch")(watch.watch)
+    app.command("maintain")(maintain.maintain)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 _AT_SEGMENT = re.compile(r"\[segment (\d{1,12}), offset (\d{1,15})\]")
 _SEGMENT = re.compile(r"\bsegment (?:file )?(\d{1,12})\b", re.IGNORECASE)
-_PROBLEM = re.compile(r"error|mismatch|corrupt|damaged|invalid|not found|missing|truncat", re.I)
+_PROBLEM = re.compile(
+    r"error|mismatch|corrupt|damaged|invalid|not a valid|not found|missing|truncat", re.I
+)
 _NOISE = ("Starting repository", "finished segment check", "Starting repository index check")
 
 
