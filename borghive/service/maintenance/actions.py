@@ -16,6 +16,7 @@ from pathlib import Path
 from borghive.config import Config
 from borghive.errors import BorghiveError, RefusedError
 from borghive.rules.layout import repository_path
+from borghive.rules.times import aware
 from borghive.service.maintenance.claims import claim, finish, release
 from borghive.service.maintenance.guard import live_holder
 from borghive.service.repositories.lifecycle import find_repository
@@ -125,7 +126,7 @@ def _record(place: Target, run: MaintenanceRun, outcome: Outcome) -> Maintenance
         bytes_freed=outcome.bytes_freed,
         damaged_segments=list(outcome.segments),
         borg_seconds=outcome.borg_seconds,
-        finished=finished,
+        finished=aware(finished),
     )
 
 
