@@ -48,6 +48,7 @@ def _wrapper(root: Path, log: Path, pause: float = 0.0) -> Path:
     script.write_text(
         "#!/bin/sh\n"
         f'echo "start $$ $(date +%s.%N)" >> {log}\n'
+        f'echo "as $(id -u) $(id -G | tr " " ,) $(umask) $BORGHIVE_MAINTENANCE" >> {log}\n'
         f"sleep {pause}\n"
         f'{BORG} "$@"; status=$?\n'
         f'echo "end $$ $(date +%s.%N)" >> {log}\n'
@@ -61,6 +62,8 @@ def _most_at_once(log: Path) -> tuple[int, int]:
     """(borg processes started, the most running at the same moment) from the log."""
     events = []
     for line in log.read_text().splitlines():
+        if line.startswith("as "):
+            continue
         kind, _, moment = line.split()
         events.append((float(moment), 0 if kind == "end" else 1))
     running = most = 0
@@ -127,6 +130,15 @@ def test_maintain_runs_at_most_jobs_borg_processes(
     started, most = _most_at_once(log)
     assert started == 5
     assert most == 2
+    # borg ran as each repository user, in the repositories' group alone, umask 077, marked
+    with open_store(site.config.store, readonly=True):
+        uids = {str(r.uid_number) for r in Repository.select()}
+    identities = [line.split() for line in log.read_text().splitlines() if line.startswith("as ")]
+    gid = str(site.config.repos.gid)
+    assert sorted(uid for _, uid, _, _, _ in identities) == sorted(uids)
+    assert {(groups, umask, marker) for _, _, groups, umask, marker in identities} == {
+        (gid, "0077", "compact")
+    }
 
 
 def test_maintain_skips_a_repository_with_a_session_open(
