@@ -32,7 +32,7 @@ from borghive.service.maintenance.plan import (
     plan_maintenance,
 )
 from borghive.sessions.procs import marked_processes
-from borghive.store import rows
+from borghive.store import raw_rows, rows
 from borghive.store.models import Access, Repository, User, database
 
 
@@ -99,7 +99,8 @@ def load_states(*, sessions: set[int] | None = None) -> list[RepositoryState]:
         .join(User)
         .order_by(Repository.id)
     )
-    return [_state(row, append_only, sessions) for row in rows(query)]
+    # Plain driver rows: peewee's per-value conversion costs more than the plan itself.
+    return [_state(row, append_only, sessions) for row in raw_rows(query)]
 
 
 def _state(row: tuple[Any, ...], append_only: set[int], sessions: set[int]) -> RepositoryState:
