@@ -236,3 +236,37 @@ def test_bad_and_missing_repositories_are_refused(
     with open_store(site.config.store, readonly=True):
         assert MaintenanceRun.select().count() == 0
         assert Repository.get(Repository.name == "empty").last_access_by is None
+
+
+def test_a_session_behind_a_lock_naming_a_pid_from_another_namespace_is_respected(
+    maintenance_site: MaintenanceSite,
+) -> None:
+    """borg serve in another pid namespace names a pid that is free out here; while its
+    session (marked by the forced command) runs, the lock is not stale."""
+    site = maintenance_site
+    path, uid = site.initialised("photos")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (path / EXCLUSIVE_DIR).mkdir()
+    holder = path / EXCLUSIVE_DIR / f"{this_host_id()}.{dead.pid}-0"
+    holder.touch()
+    for made in (path / EXCLUSIVE_DIR, holder):
+        os.chown(made, uid, site.config.repos.gid)
+    with open_store(site.config.store, readonly=True):
+        fingerprint = _fingerprint("laptop")
+    session = subprocess.Popen(
+        ["sleep", "60"],
+        env={"PATH": "/usr/bin:/bin", "BORGHIVE_KEY": fingerprint},
+        user=uid,
+        group=site.config.repos.gid,
+    )
+    try:
+        for command in ("compact", "check", "break-lock"):
+            result = site.cli.run("repo", command, "alice/photos")
+            assert_refused(result, f"client session pid {session.pid}", "alice/laptop")
+        assert holder.exists()
+    finally:
+        session.kill()
+        session.wait()
+    assert site.cli.json("repo", "break-lock", "alice/photos")["result"] == "ok"
+    assert not is_locked(path)

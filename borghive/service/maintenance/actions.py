@@ -84,7 +84,7 @@ def check_borg_repository(place: Target) -> None:
 
 def refuse_if_held(place: Target) -> None:
     """Raise RefusedError naming the live holder of the repository's lock, if any."""
-    held = live_holder(place.path)
+    held = live_holder(place.path, place.repository.uid_number)
     if held is None:
         return
     hint = (

@@ -15,7 +15,7 @@ from borghive.config import Config
 from borghive.errors import RefusedError
 from borghive.service.maintenance.actions import MaintenanceReport, Outcome, Target, perform
 from borghive.service.maintenance.compact import last_line
-from borghive.service.maintenance.guard import held_locks, user_has_processes
+from borghive.service.maintenance.guard import held_locks, session_behind, user_has_processes
 from borghive.service.maintenance.runner import run_borg
 from borghive.service.repositories.borgs import borg_binary
 from borghive.sessions.locks import is_locked, lock_holders
@@ -24,7 +24,8 @@ from borghive.sessions.locks import is_locked, lock_holders
 def _refuse_unless_stale(place: Target) -> str:
     """The holders as one phrase; raise RefusedError when the lock is not stale."""
     held = held_locks(place.path)
-    for holder in held:
+    behind = session_behind([h for h in held if h.state == "dead"], place.repository.uid_number)
+    for holder in [*held, *([behind] if behind else [])]:
         if holder.state == "alive":
             hint = (
                 "end the session first with 'borghive session kill', or wait for it"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from borghive.sessions.locks import LockHolder, holder_state, lock_holders
-from borghive.sessions.procs import ProcessInfo, process_info
+from borghive.sessions.procs import ProcessInfo, marked_processes, process_info
 from borghive.store.models import SshKey, User
 
 
@@ -70,11 +70,30 @@ def held_locks(path: Path) -> list[HeldLock]:
     return found
 
 
-def live_holder(path: Path) -> HeldLock | None:
-    """The first holder that is not known to be dead (a client first), or None."""
-    holders = [held for held in held_locks(path) if held.state != "dead"]
-    holders.sort(key=lambda held: not held.client)
-    return holders[0] if holders else None
+def session_behind(held: list[HeldLock], uid: int) -> HeldLock | None:
+    """A live client session of ``uid`` standing for lock holders that look dead.
+
+    A holder's pid is the one borg saw: a borg serve in another pid namespace (a
+    container, a jailed sshd) names a pid that is free, or someone else's, out here, and
+    borg itself would remove such a lock as stale. While the lock is there and a session
+    of the repository user runs, that session is taken to hold it."""
+    if not held:
+        return None
+    sessions = [info for info in marked_processes({uid}) if info.is_client]
+    if not sessions:
+        return None
+    first = sessions[0]
+    holder = LockHolder(held[0].holder.host, first.pid, 0, "exclusive")
+    return HeldLock(holder, "alive", True, _describe(holder, "alive", first))
+
+
+def live_holder(path: Path, uid: int) -> HeldLock | None:
+    """The first holder that is not known to be dead (a client first), else a session of
+    the repository user ``uid`` behind dead-looking holders (:func:`session_behind`)."""
+    held = held_locks(path)
+    holders = [entry for entry in held if entry.state != "dead"]
+    holders.sort(key=lambda entry: not entry.client)
+    return holders[0] if holders else session_behind(held, uid)
 
 
 def user_has_processes(uid: int) -> bool:
