@@ -249,3 +249,26 @@ def test_repo_set_stores_never_and_default(maintenance_site: MaintenanceSite) ->
     assert (repo.compact_every, repo.check_every) == (0, 14 * 86400)
     site.cli.ok("repo", "set", "alice/photos", "--compact-every", "default")
     assert site.repository("photos").compact_every is None
+
+
+def test_maintain_exits_1_when_a_step_fails_and_runs_the_rest(
+    maintenance_site: MaintenanceSite,
+) -> None:
+    site = maintenance_site
+    damaged, _ = site.initialised("damaged")
+    site.initialised("sound")
+    for name in ("damaged", "sound"):
+        _age(site, name)
+        site.cli.ok("repo", "set", f"alice/{name}", "--compact-every", "never")
+    segments = [p for p in (damaged / "data").rglob("*") if p.is_file()]
+    largest = max(segments, key=lambda p: p.stat().st_size)
+    content = bytearray(largest.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    largest.write_bytes(bytes(content))
+    result = site.cli.run("maintain")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.stderr == "borghive: error: maintain: 1 step failed\n"
+    assert "1 step ok, 1 failed, 0 skipped" in result.stdout
+    assert f"damaged segments {largest.name}" in result.stdout
+    assert site.repository("damaged").last_check_ok is False
+    assert site.repository("sound").last_check_ok is True
