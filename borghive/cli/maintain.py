@@ -68,6 +68,8 @@ def _summary(report: Any) -> None:
             f"({counted(len(report.planned), 'step')} due)"
         )
         return
+    if report.dry_run and not report.in_window:
+        say(f"outside the maintenance window {report.window}: a real run would start nothing now")
     if report.dry_run:
         table(
             "Due (dry run)",

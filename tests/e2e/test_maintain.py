@@ -178,6 +178,9 @@ def test_maintain_outside_its_window_starts_nothing(
     assert _runs(site) == []
     report = site.cli.json("maintain")
     assert report["in_window"] is False and len(report["planned"]) == 2
+    dry = site.cli.ok("maintain", "--dry-run").stdout
+    assert f"outside the maintenance window {window}: a real run would start nothing" in dry
+    assert _runs(site) == []
 
 
 @pytest.mark.parametrize("backend", [pytest.param("pg", marks=pytest.mark.pg)], indirect=True)
