@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.harness.authkeys",
     "tests.harness.alerts",
     "tests.harness.borg",
+    "tests.harness.maintenance",
     "tests.harness.doctor",
     "tests.harness.local_accounts",
     "tests.harness.watch",

@@ -158,8 +158,10 @@ def _register() -> None:
         config_cmd,
         doctor,
         key,
+        maintain,
         migrate,
         repo,
+        repo_maintenance,
         stats,
         user,
         watch,
@@ -168,11 +170,13 @@ def _register() -> None:
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
     app.add_typer(repo.app, name="repo")
+    del repo_maintenance  # its commands register on repo.app when imported
     app.add_typer(config_cmd.app, name="config")
     app.command("migrate")(migrate.migrate)
     app.command("authkeys")(authkeys_cmd.authkeys)
     app.command("doctor")(doctor.doctor)
     app.command("watch")(watch.watch)
+    app.command("maintain")(maintain.maintain)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
 

@@ -8,6 +8,13 @@ from typing import Annotated
 import typer
 
 from borghive.cli.app import accounts_session, state, store_session
+from borghive.cli.maintenance_options import (
+    CheckEveryOption,
+    CompactAppendOnlyOption,
+    CompactEveryOption,
+    every_option,
+    yes_no,
+)
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.cli.repo_borg import BorgOption, borg_choice, borg_words
@@ -231,12 +238,17 @@ def set_(
     alert_after: AlertOption = None,
     mode: ModeOption = None,
     borg: BorgOption = None,
+    compact_every: CompactEveryOption = None,
+    check_every: CheckEveryOption = None,
+    compact_append_only: CompactAppendOnlyOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Change a repository's quota, alert period, mode (disabled locks the account) or
-    borg."""
+    """Change a repository's quota, alert period, mode (disabled locks the account), borg
+    or maintenance schedule."""
     quota_bytes, clear_quota = _optional(quota, parse_size)
     alert_seconds, clear_alert = _optional(alert_after, parse_duration)
+    compact_seconds, clear_compact = every_option(compact_every)
+    check_seconds, clear_check = every_option(check_every)
     config = state(ctx).config
     borg_name, clear_borg = borg_choice(ctx, config, borg)
     changes = RepoChanges(
@@ -247,6 +259,11 @@ def set_(
         mode=mode,
         borg_name=borg_name,
         clear_borg=clear_borg,
+        compact_every=compact_seconds,
+        clear_compact_every=clear_compact,
+        check_every=check_seconds,
+        clear_check_every=clear_check,
+        compact_append_only=yes_no(compact_append_only, "--compact-append-only"),
     )
     with store_session(ctx), accounts_session(config) as accounts:
         info = repos.set_repository(config, accounts, repository, changes)

@@ -88,6 +88,12 @@ class RepoChanges:
     mode: str | None = None
     borg_name: str | None = None
     clear_borg: bool = False  # back to borg.path
+    # Maintenance: seconds (0 never); clear_* puts back the [maintenance] default.
+    compact_every: int | None = None
+    clear_compact_every: bool = False
+    check_every: int | None = None
+    clear_check_every: bool = False
+    compact_append_only: bool | None = None
 
 
 def find_repository(reference: str) -> Repository:
@@ -263,6 +269,12 @@ def _apply(repo: Repository, changes: RepoChanges) -> bool:
         repo.mode = changes.mode
     if changes.borg_name is not None or changes.clear_borg:
         repo.borg_name = None if changes.clear_borg else changes.borg_name
+    if changes.compact_every is not None or changes.clear_compact_every:
+        repo.compact_every = None if changes.clear_compact_every else changes.compact_every
+    if changes.check_every is not None or changes.clear_check_every:
+        repo.check_every = None if changes.clear_check_every else changes.check_every
+    if changes.compact_append_only is not None:
+        repo.compact_append_only = changes.compact_append_only
     return previous_mode != repo.mode and "disabled" in (previous_mode, repo.mode)
 
 
