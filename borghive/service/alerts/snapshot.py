@@ -8,7 +8,9 @@ import datetime as dt
 
 from borghive.config import Config
 from borghive.rules.layout import client_url
+from borghive.rules.quantities import parse_duration
 from borghive.rules.times import stored_time
+from borghive.service.alerts.client_snapshot import load_client_facts, reporting_repositories
 from borghive.service.alerts.messages import RepoFacts
 from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
 from borghive.store import raw_rows
@@ -17,9 +19,14 @@ from borghive.store.queries import latest_statistics
 
 
 def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
-    """Candidate repositories (alert period or quota, not disabled) with their latest size,
-    every channel and every alert state, in a few plain queries."""
+    """Candidate repositories (alert period, quota or client reports; not disabled) with
+    their latest size and client facts, every channel and every alert state, in a few
+    plain queries."""
     host, port = config.repos.public_host, config.repos.ssh_port
+    reporting = reporting_repositories()
+    candidate = Repository.alert_after.is_null(False) | Repository.quota.is_null(False)
+    if reporting:
+        candidate = candidate | Repository.id.in_(sorted(reporting))
     query = (
         Repository.select(
             Repository.id,
@@ -35,10 +42,7 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             Repository.created,
         )
         .join(User)
-        .where(
-            (Repository.alert_after.is_null(False) | Repository.quota.is_null(False))
-            & (Repository.mode != "disabled")
-        )
+        .where(candidate & (Repository.mode != "disabled"))
     )
     sizes = latest_statistics()
     repos: dict[int, RepoRow] = {}
@@ -57,6 +61,8 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             measured=None if latest is None else latest.time,
         )
         repos[repo_id] = RepoRow(repo_id, owner_id, realert, expiration, facts)
+    for repo_id, client in load_client_facts(reporting & repos.keys()).items():
+        repos[repo_id].client = client
     channels: dict[int, list[ChannelRow]] = {}
     for channel_id, owner_id, kind, target in raw_rows(
         NotifyChannel.select(
@@ -88,6 +94,8 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             bool(recovering),
             failures,
         )
-    snapshot = Snapshot(now, repos, channels, states)
+    snapshot = Snapshot(
+        now, repos, channels, states, run_timeout=parse_duration(config.pings.run_timeout)
+    )
     snapshot.conditions.extend(conditions(snapshot, config.alerts.quota_warn_percent))
     return snapshot
