@@ -10,6 +10,7 @@ import typer
 from borghive.cli.app import accounts_session, state, store_session
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
+from borghive.cli.repo_reports import client_fields
 from borghive.cli.usage import exclusive
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service.repositories import grants
@@ -191,6 +192,7 @@ def _render_detail(detail: RepoDetail) -> None:
                 if statistic
                 else None,
             ),
+            *client_fields(detail),
         ]
     )
     table(

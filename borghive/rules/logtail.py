@@ -43,6 +43,18 @@ def _shown(character: str) -> bool:
     return unicodedata.category(character) not in _REMOVED_CATEGORIES
 
 
+def clean_lines(body: str) -> list[str]:
+    """``body`` as lines for a terminal or a mail: escape sequences, control and format
+    characters and unpaired surrogates removed, each line as a progress bar leaves it,
+    trailing blanks and empty lines at the end dropped. Never raises."""
+    text = _ESCAPES.sub("", body)
+    text = text.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
+    cleaned = [_clean_line(line) for line in re.split(r"[\n\x0b\x0c\x1c-\x1e\x85]", text)]
+    while cleaned and not cleaned[-1]:
+        cleaned.pop()
+    return cleaned
+
+
 def log_tail(body: str, *, lines: int = LINES, limit: int = LIMIT) -> tuple[str, bool]:
     """The last ``lines`` lines of ``body``, at most ``limit`` bytes as UTF-8, without
     escape sequences, control characters (but the newlines between lines), format
@@ -57,11 +69,7 @@ def log_tail(body: str, *, lines: int = LINES, limit: int = LIMIT) -> tuple[str,
         newline = body.find("\n")
         if 0 <= newline < len(body) - 1:
             body = body[newline + 1 :]
-    text = _ESCAPES.sub("", body)
-    text = text.replace("\r\n", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
-    cleaned = [_clean_line(line) for line in re.split(r"[\n\x0b\x0c\x1c-\x1e\x85]", text)]
-    while cleaned and not cleaned[-1]:
-        cleaned.pop()
+    cleaned = clean_lines(body)
     start = max(0, len(cleaned) - lines)
     if start > 0:
         shortened = True

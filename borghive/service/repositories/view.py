@@ -12,6 +12,7 @@ from borghive.config import Config
 from borghive.rules.accounts import AccountsBackend, AccountState, account_state
 from borghive.rules.layout import client_url, repository_path
 from borghive.rules.times import aware, stored_time
+from borghive.service.reports.listing import ReportInfo, SessionInfo, last_report, last_session
 from borghive.service.repositories.grants import AccessInfo
 from borghive.service.repositories.intents import account_spec
 from borghive.service.repositories.lifecycle import (
@@ -47,6 +48,9 @@ class RepoDetail:
     last_statistic: StatisticInfo | None
     account: AccountState | None
     accounts_backend: str
+    # What the client last said (borghive pings) and the last session the server saw.
+    last_report: ReportInfo | None = None
+    last_session: SessionInfo | None = None
 
 
 def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo]:
@@ -115,7 +119,8 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
 def show_repository(
     config: Config, accounts: AccountsBackend, reference: str, *, events: int = 10
 ) -> RepoDetail:
-    """A repository with its keys, recent events, last statistic and account state."""
+    """A repository with its keys, recent events, last statistic, account state, last
+    client report and last session."""
     repo = find_repository(reference)
     owner = repo.owner.name
     accesses = tuple(
@@ -158,4 +163,6 @@ def show_repository(
             else account_state(account_spec(config, repo, owner), accounts.get(repo.repo_user))
         ),
         accounts_backend=accounts.name,
+        last_report=last_report(repo.id),
+        last_session=last_session(repo.id),
     )
