@@ -11,7 +11,7 @@ from borghive.cli.app import store_session
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, say, table, when
 from borghive.cli.usage import within
-from borghive.rules.logtail import clean_lines
+from borghive.rules.logtail import clean_lines, one_line
 from borghive.rules.quantities import format_duration, parse_duration
 from borghive.service.reports import listing
 from borghive.service.reports.listing import REPORT_LIMIT, ReportInfo
@@ -26,10 +26,10 @@ def _row(report: ReportInfo) -> tuple[str, ...]:
     return (
         when(report.received),
         report.kind,
-        report.run_id or "-",
+        one_line(report.run_id or "") or "-",
         "-" if report.exit_status is None else str(report.exit_status),
         _duration(report.duration),
-        report.source or "-",
+        one_line(report.source or "") or "-",
     )
 
 

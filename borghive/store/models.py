@@ -205,7 +205,12 @@ class Statistic(BaseModel):
         table_name = "statistic"
 
 
-ALERT_KINDS = ("stale", "quota")  # alert_state.kind, checked here since migration 5
+ALERT_KINDS = (  # alert_state.kind, checked here since migration 5
+    "stale",
+    "quota",
+    "client-failed",  # service/alerts/client.py
+    "client-timeout",
+)
 
 
 class NotifyChannel(BaseModel):

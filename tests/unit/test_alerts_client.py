@@ -104,3 +104,11 @@ def test_alerts_end_by_resuming_or_quietly() -> None:
     assert not client_resumed(CLIENT_TIMEOUT, since, later, facts(open_run=report("start", 1)))
     assert client_resumed("stale", since, later, facts(last_success=later))
     assert not client_resumed("stale", since, T0, facts(last_success=later))
+
+
+def test_the_client_kinds_are_alert_kinds_and_fit_the_column() -> None:
+    from borghive.service.alerts.client import CLIENT_KINDS
+    from borghive.store.models import ALERT_KINDS, AlertState
+
+    assert set(CLIENT_KINDS) <= set(ALERT_KINDS)
+    assert all(len(kind) <= AlertState.kind.max_length for kind in ALERT_KINDS)

@@ -97,3 +97,11 @@ def test_replacement_characters_and_surrogates_from_invalid_utf8() -> None:
 def test_empty_and_blank_logs_give_nothing() -> None:
     assert log_tail("") == ("", False)
     assert log_tail("\n\n \r\n\x1b[0m\n") == ("", False)
+
+
+def test_one_line_flattens_and_bounds_what_a_client_sent() -> None:
+    from borghive.rules.logtail import one_line
+
+    assert one_line("run\x1b[2J\n42\x07") == "run 42"
+    assert one_line("x" * 100) == "x" * 64
+    assert one_line("") == ""

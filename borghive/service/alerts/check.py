@@ -1,4 +1,5 @@
-"""Alerts: stale backups and full quotas, told to the owner through each of their channels.
+"""Alerts: stale backups, full quotas and what client reports say (failed or overdue
+runs: :mod:`.client`), told to the owner through each of their channels.
 
 A repository with an alert period fires when its last update (or, never updated, its
 creation) is older than that period. The owner's re-alert interval spaces the reminders and
@@ -61,7 +62,7 @@ class Delivery:
     """One message through one channel: sent, failed (``error``), or only planned."""
 
     repository: str | None
-    event: str  # "alert", "quota", "recovered" or "test"
+    event: str  # "alert", "quota", "recovered", "test", "client-failed" or "client-timeout"
     channel: str
     sent: bool
     error: str | None = None

@@ -27,6 +27,7 @@ import datetime as dt
 from typing import Any
 
 from borghive.rules.channels import Message
+from borghive.rules.logtail import one_line
 from borghive.rules.quantities import format_duration
 from borghive.service.alerts.client import (
     CLIENT_FAILED,
@@ -90,10 +91,11 @@ def _run(report: ReportSummary) -> str:
     parts = []
     if report.exit_status is not None:
         parts.append(f"exit status {report.exit_status}")
+    # Both come from the client: cleaned like its log before they reach a mail reader.
     if report.run_id:
-        parts.append(f"run {report.run_id}")
+        parts.append(f"run {one_line(report.run_id)}")
     if report.source:
-        parts.append(f"from {report.source}")
+        parts.append(f"from {one_line(report.source)}")
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -29,9 +29,14 @@ def _success(model: Any) -> Any:
     return (model.kind == "success") & (model.exit_status.is_null() | (model.exit_status == 0))
 
 
+def reporting_query() -> Any:
+    """A query of the ids of the repositories that have any client report."""
+    return ClientReport.select(ClientReport.repository).distinct()
+
+
 def reporting_repositories() -> set[int]:
     """The ids of the repositories that have any client report."""
-    return {i for (i,) in raw_rows(ClientReport.select(ClientReport.repository).distinct())}
+    return {i for (i,) in raw_rows(reporting_query())}
 
 
 def load_client_facts(repo_ids: Iterable[int]) -> dict[int, ClientFacts]:

@@ -10,7 +10,11 @@ from borghive.config import Config
 from borghive.rules.layout import client_url
 from borghive.rules.quantities import parse_duration
 from borghive.rules.times import stored_time
-from borghive.service.alerts.client_snapshot import load_client_facts, reporting_repositories
+from borghive.service.alerts.client_snapshot import (
+    load_client_facts,
+    reporting_query,
+    reporting_repositories,
+)
 from borghive.service.alerts.messages import RepoFacts
 from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
 from borghive.store import raw_rows
@@ -25,8 +29,8 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
     host, port = config.repos.public_host, config.repos.ssh_port
     reporting = reporting_repositories()
     candidate = Repository.alert_after.is_null(False) | Repository.quota.is_null(False)
-    if reporting:
-        candidate = candidate | Repository.id.in_(sorted(reporting))
+    if reporting:  # a subquery, not a list: SQLite bounds the parameters of a statement
+        candidate = candidate | Repository.id.in_(reporting_query())
     query = (
         Repository.select(
             Repository.id,
