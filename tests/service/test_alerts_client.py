@@ -150,6 +150,25 @@ def test_a_success_with_a_nonzero_exit_status_is_a_failure(
     assert "(exit status 3)" in mailbox.messages[0][1]["Subject"]
 
 
+def test_failure_reminders_end_at_the_expiration_counted_from_the_first_failure(
+    alerts_config: Config, clock: Clock, mailbox: Mailbox
+) -> None:
+    start = clock()
+    repo = make_repo(alerts_config, "alice/nas", created=start - dt.timedelta(days=9))
+    Repository.update(alert_after=None).where(Repository.id == repo).execute()
+    report(repo, "fail", start - dt.timedelta(hours=1), exit_status=1)
+    notify.add_channel("alice", "email")
+
+    assert len(check(alerts_config, clock).deliveries) == 1
+    clock.now = start + dt.timedelta(days=5, hours=-1, minutes=-1)  # just before the end
+    assert len(check(alerts_config, clock).deliveries) == 1
+    report(repo, "fail", clock(), exit_status=1)  # a new failure does not extend it
+    clock.now = start + dt.timedelta(days=5, hours=12)
+    assert check(alerts_config, clock).deliveries == ()
+    assert [f.kind for f in alerts.list_firing(alerts_config, clock)] == ["client-failed"]
+    assert len(mailbox.messages) == 2
+
+
 # -- client-timeout ----------------------------------------------------------------------------
 
 

@@ -147,17 +147,21 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
         facts = repo.facts
         for channel in channels:
             state = states.pop((repo.id, channel.id, kind), None)
-            if repo.client is not None and kind != "quota":
-                client_due = client_plan.due(
-                    repo,
-                    repo.client,
-                    channel.shown,
-                    kind,
-                    since,
-                    state,
-                    now,
-                    messages,
-                    snapshot.run_timeout,
+            if _by_reports(repo, kind):
+                client_due = (
+                    None
+                    if repo.client is None  # (a client kind holds only with reports)
+                    else client_plan.due(
+                        repo,
+                        repo.client,
+                        channel.shown,
+                        kind,
+                        since,
+                        state,
+                        now,
+                        messages,
+                        snapshot.run_timeout,
+                    )
                 )
                 if client_due is not None:
                     same = state is not None and state.since == since and not state.recovering
@@ -237,12 +241,12 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
             or owner_repo is None
             or owner_channel is None
             or state.last_sent is None
-            or (owner_repo.client is None and owner_repo.facts.since <= state.since)
+            or (not _by_reports(owner_repo, kind) and owner_repo.facts.since <= state.since)
         ):
             dropped.append(state.id)  # nothing was said, or nothing resumed: forget quietly
             continue
         repo, channel = owner_repo, owner_channel
-        if repo.client is not None or kind in CLIENT_KINDS:
+        if _by_reports(repo, kind):
             recovery = client_plan.recovery(repo, channel.shown, kind, state.since, now)
             if recovery is None:
                 dropped.append(state.id)  # it stopped holding without resuming
@@ -270,6 +274,12 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
             )
         )
     return plans, dropped, unnotified
+
+
+def _by_reports(repo: RepoRow, kind: str) -> bool:
+    """Whether :mod:`.client_plan` decides about ``kind`` for ``repo``: the client kinds,
+    and stale where the repository has client reports."""
+    return kind in CLIENT_KINDS or (kind == "stale" and repo.client is not None)
 
 
 def _when(value: dt.datetime | None) -> str:
