@@ -210,7 +210,8 @@ def _render_detail(detail: RepoDetail) -> None:
 
 @app.command("show")
 def show(ctx: typer.Context, repository: RepoArgument, json: JsonOption = False) -> None:
-    """Show a repository: keys, access modes, last access/update, events, usage, account."""
+    """Show a repository: keys, access modes, last access/update, events, usage, account,
+    the last client report and the last session."""
     config = state(ctx).config
     with store_session(ctx, readonly=True), accounts_session(config) as accounts:
         detail = repo_view.show_repository(config, accounts, repository)
