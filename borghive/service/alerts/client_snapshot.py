@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from peewee import JOIN, Case, fn
+from peewee import Case, fn
 
 from borghive.rules.logtail import log_tail
 from borghive.rules.times import stored_time
@@ -22,7 +22,7 @@ from borghive.service.reports.bodies import body_column, body_text
 from borghive.store import raw_rows
 from borghive.store.models import ClientReport
 
-_CHUNK = 500
+_CHUNK = 250  # repositories per query: two parameters each in the second
 
 
 def _success(model: Any) -> Any:
@@ -39,6 +39,15 @@ def reporting_repositories() -> set[int]:
     return {i for (i,) in raw_rows(reporting_query())}
 
 
+def _any(terms: list[Any]) -> Any:
+    """``terms`` joined by OR as a balanced tree: a chain of 500 would nest peewee's SQL
+    generation 500 calls deep."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return _any(terms[:middle]) | _any(terms[middle:])
+
+
 def load_client_facts(repo_ids: Iterable[int]) -> dict[int, ClientFacts]:
     """:class:`ClientFacts` of each of ``repo_ids`` that has reports."""
     wanted = sorted(set(repo_ids))
@@ -51,6 +60,8 @@ def load_client_facts(repo_ids: Iterable[int]) -> dict[int, ClientFacts]:
 def _load(repo_ids: list[int]) -> dict[int, ClientFacts]:
     report = ClientReport
     firsts: dict[int, tuple[dt.datetime, dt.datetime | None]] = {}
+    after: list[Any] = []  # per repository: its reports after its last success
+    never: list[int] = []  # repositories without a success: all their reports
     summary = (
         report.select(
             report.repository,
@@ -62,38 +73,30 @@ def _load(repo_ids: list[int]) -> dict[int, ClientFacts]:
     )
     for repo_id, first, last_success in raw_rows(summary):
         firsts[repo_id] = (stored_time(first), stored_time(last_success))
-    # The reports after each repository's last success (all of them when it had none):
-    # what failed and which runs are still open. A log report says neither.
-    later = report.alias("later")
-    success = report.alias("success")
-    newest_success = (
-        success.select(success.repository, fn.MAX(success.received).alias("received"))
-        .where(_success(success) & success.repository.in_(repo_ids))
-        .group_by(success.repository)
-        .alias("newest")
-    )
+        if last_success is None:
+            never.append(repo_id)
+        else:  # the driver's own value back: exactly what is stored, also SQLite's text
+            after.append((report.repository == repo_id) & (report.received > last_success))
+    if never:
+        after.append(report.repository.in_(never))
+    if not after:  # deleted since the repositories were listed
+        return {}
+    # The reports after each repository's last success: what failed and which runs are
+    # still open (a log report says neither). One index range per repository: a join on
+    # the grouped successes made PostgreSQL scan them all, 0.25 s per 500 repositories.
     query = (
-        later.select(
-            later.repository,
-            later.id,
-            later.received,
-            later.kind,
-            later.run_id,
-            later.exit_status,
-            later.duration,
-            later.source,
+        report.select(
+            report.repository,
+            report.id,
+            report.received,
+            report.kind,
+            report.run_id,
+            report.exit_status,
+            report.duration,
+            report.source,
         )
-        .join(
-            newest_success,
-            JOIN.LEFT_OUTER,
-            on=(newest_success.c.repository_id == later.repository),
-        )
-        .where(
-            later.repository.in_(repo_ids)
-            & (later.kind != "log")
-            & (newest_success.c.received.is_null() | (later.received > newest_success.c.received))
-        )
-        .order_by(later.repository, later.received, later.id)
+        .where(_any(after) & (report.kind != "log"))
+        .order_by(report.repository, report.received, report.id)
     )
     since: dict[int, list[tuple[int, ReportSummary]]] = {}
     for repo_id, report_id, received, kind, run_id, status, duration, source in raw_rows(query):
