@@ -8,8 +8,6 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from peewee import Case, fn
-
 from borghive.rules.logtail import log_tail
 from borghive.rules.times import stored_time
 from borghive.service.alerts.client import (
@@ -19,8 +17,8 @@ from borghive.service.alerts.client import (
     oldest_open_start,
 )
 from borghive.service.reports.bodies import body_column, body_text
-from borghive.store import raw_rows
-from borghive.store.models import ClientReport
+from borghive.store import execute, raw_rows
+from borghive.store.models import ClientReport, Repository, database
 
 _CHUNK = 250  # repositories per query: two parameters each in the second
 
@@ -39,13 +37,25 @@ def reporting_repositories() -> set[int]:
     return {i for (i,) in raw_rows(reporting_query())}
 
 
-def _any(terms: list[Any]) -> Any:
-    """``terms`` joined by OR as a balanced tree: a chain of 500 would nest peewee's SQL
-    generation 500 calls deep."""
-    if len(terms) == 1:
-        return terms[0]
-    middle = len(terms) // 2
-    return _any(terms[:middle]) | _any(terms[middle:])
+def _later_reports(cuts: list[tuple[int, Any]], never: list[int]) -> list[tuple[Any, ...]]:
+    """The reports (but logs) of each repository of ``cuts`` received after its cut (its
+    last success, as the driver returned it: exactly what is stored, also SQLite's text),
+    and all of those of ``never``, by repository and time. One index range per repository;
+    written out, since peewee took 50 ms to build the 250 terms (and a join on the grouped
+    successes made PostgreSQL read every report)."""
+    mark = database.obj.param
+    terms = [f"(repository_id = {mark} AND received > {mark})"] * len(cuts)
+    params: list[Any] = [value for cut in cuts for value in cut]
+    if never:
+        terms.append(f"repository_id IN ({', '.join([mark] * len(never))})")
+        params.extend(never)
+    condition = " OR ".join(terms)  # placeholders only: the values go as parameters
+    sql = (
+        "SELECT repository_id, id, received, kind, run_id, exit_status, duration, source "  # noqa: S608
+        f"FROM client_report WHERE kind <> 'log' AND ({condition}) "
+        "ORDER BY repository_id, received, id"
+    )
+    return list(execute(sql, tuple(params)).fetchall())
 
 
 def load_client_facts(repo_ids: Iterable[int]) -> dict[int, ClientFacts]:
@@ -60,46 +70,42 @@ def load_client_facts(repo_ids: Iterable[int]) -> dict[int, ClientFacts]:
 def _load(repo_ids: list[int]) -> dict[int, ClientFacts]:
     report = ClientReport
     firsts: dict[int, tuple[dt.datetime, dt.datetime | None]] = {}
-    after: list[Any] = []  # per repository: its reports after its last success
+    cuts: list[tuple[int, Any]] = []  # (repository, its last success as stored)
     never: list[int] = []  # repositories without a success: all their reports
-    summary = (
-        report.select(
-            report.repository,
-            fn.MIN(report.received),
-            fn.MAX(Case(None, [(_success(report), report.received)], None)),
-        )
-        .where(report.repository.in_(repo_ids))
-        .group_by(report.repository)
+    # Per repository its first report and its newest success, each one step down the
+    # (repository, received) index: a GROUP BY would read every report (600,000 in
+    # benchmarks/bench_alerts.py --reports 30) at every check.
+    oldest, newest = report.alias("oldest"), report.alias("newest")
+    first_report = (
+        oldest.select(oldest.received)
+        .where(oldest.repository == Repository.id)
+        .order_by(oldest.received)
+        .limit(1)
     )
-    for repo_id, first, last_success in raw_rows(summary):
-        firsts[repo_id] = (stored_time(first), stored_time(last_success))
-        if last_success is None:
+    last_success = (
+        newest.select(newest.received)
+        .where((newest.repository == Repository.id) & _success(newest))
+        .order_by(newest.received.desc())
+        .limit(1)
+    )
+    summary = Repository.select(Repository.id, first_report, last_success).where(
+        Repository.id.in_(repo_ids)
+    )
+    for repo_id, first, succeeded in raw_rows(summary):
+        if first is None:  # no report (any more)
+            continue
+        firsts[repo_id] = (stored_time(first), stored_time(succeeded))
+        if succeeded is None:
             never.append(repo_id)
-        else:  # the driver's own value back: exactly what is stored, also SQLite's text
-            after.append((report.repository == repo_id) & (report.received > last_success))
-    if never:
-        after.append(report.repository.in_(never))
-    if not after:  # deleted since the repositories were listed
+        else:
+            cuts.append((repo_id, succeeded))
+    if not cuts and not never:  # deleted since the repositories were listed
         return {}
     # The reports after each repository's last success: what failed and which runs are
-    # still open (a log report says neither). One index range per repository: a join on
-    # the grouped successes made PostgreSQL scan them all, 0.25 s per 500 repositories.
-    query = (
-        report.select(
-            report.repository,
-            report.id,
-            report.received,
-            report.kind,
-            report.run_id,
-            report.exit_status,
-            report.duration,
-            report.source,
-        )
-        .where(_any(after) & (report.kind != "log"))
-        .order_by(report.repository, report.received, report.id)
-    )
+    # still open (a log report says neither).
+    rows = _later_reports(cuts, never)
     since: dict[int, list[tuple[int, ReportSummary]]] = {}
-    for repo_id, report_id, received, kind, run_id, status, duration, source in raw_rows(query):
+    for repo_id, report_id, received, kind, run_id, status, duration, source in rows:
         summary_row = ReportSummary(stored_time(received), kind, run_id, status, duration, source)
         since.setdefault(repo_id, []).append((report_id, summary_row))
     newest_failure: dict[int, tuple[int, ReportSummary]] = {}
@@ -118,14 +124,14 @@ def _load(repo_ids: list[int]) -> dict[int, ClientFacts]:
             excerpt, shortened = log_tail(body_text(body))
             logs[report_id] = (excerpt, shortened or bool(truncated))
     result: dict[int, ClientFacts] = {}
-    for repo_id, (first, last_success) in firsts.items():
+    for repo_id, (first, success_time) in firsts.items():
         later_rows = [r for _, r in since.get(repo_id, [])]
         failures = [r for r in later_rows if is_failure(r.kind, r.exit_status)]
         failure = newest_failure.get(repo_id)
         log, shortened = logs.get(failure[0], ("", False)) if failure else ("", False)
         result[repo_id] = ClientFacts(
             first_report=first,
-            last_success=last_success,
+            last_success=success_time,
             failing_since=failures[0].received if failures else None,
             failure=failure[1] if failure else None,
             log=log,
