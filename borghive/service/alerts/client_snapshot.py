@@ -24,6 +24,7 @@ _CHUNK = 250  # repositories per query: two parameters each in the second
 
 
 def _success(model: Any) -> Any:
+    """:func:`~borghive.service.alerts.client.is_success` as SQL on ``model``."""
     return (model.kind == "success") & (model.exit_status.is_null() | (model.exit_status == 0))
 
 
