@@ -146,3 +146,22 @@ def test_show_without_reports_or_sessions(populated: Cli) -> None:
     human = populated.ok("repo", "show", "alice/photos").stdout
     lines = {line.split("  ")[0]: line.split()[-1] for line in human.splitlines() if "  " in line}
     assert lines["last client report"] == "-" and lines["last session"] == "-"
+
+
+def test_reports_read_a_log_of_invalid_utf8_as_stored(reporting: Cli) -> None:
+    from borghive.store import execute, is_sqlite
+
+    with open_store(reporting.config.store):
+        if is_sqlite():  # an SQLite TEXT value may hold any bytes
+            execute(
+                "UPDATE client_report SET body = CAST(? AS TEXT) WHERE kind = 'fail'",
+                (b"bad \xff\xfe bytes\x1b[2J\n",),
+            )
+        else:  # PostgreSQL keeps only UTF-8: what a writer stores after decoding them
+            ClientReport.update(body="bad \ufffd\ufffd bytes\x1b[2J\n").where(
+                ClientReport.kind == "fail"
+            ).execute()
+    listed = reporting.json("repo", "reports", "alice/photos", "--log", "--limit", "1")
+    assert listed["reports"][0]["log"] == "bad \ufffd\ufffd bytes\x1b[2J\n"
+    out = reporting.ok("repo", "reports", "alice/photos", "--log", "--limit", "1").stdout
+    assert "    bad \ufffd\ufffd bytes\n" in out and "\x1b" not in out
