@@ -14,7 +14,8 @@ and a second run right after each (nothing due: the steady state of a cron job e
 minutes), plus ``--dry-run`` and ``alert list``. Target: under 10 s excluding the channels.
 It is a benchmark, not a test: it prints figures and exits 1 when the target fails.
 
-    .venv/bin/python -m benchmarks.bench_alerts [--repos 10000] [--firing 500] [--postgres]
+    .venv/bin/python -m benchmarks.bench_alerts [--repos 10000] [--firing 500] [--reports 30]
+        [--postgres]
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from peewee import SqliteDatabase
+
 from benchmarks.bench_foundation import postgres_server
 from borghive.config import AlertsConfig, Config, ReposConfig, StoreConfig
 from borghive.delivery.notifier import Notifier
@@ -44,6 +47,7 @@ from borghive.store import open_store, write_transaction
 from borghive.store.migrations import apply_migrations
 from borghive.store.models import (
     AlertState,
+    ClientReport,
     Event,
     NotifyChannel,
     Repository,
@@ -55,7 +59,50 @@ from tests.harness.net import free_port
 TARGET_S = 10.0
 
 
-def seed(config: Config, repos: int, owners: int, firing: int, now: dt.datetime) -> None:
+def seed_reports(nightly: int, firing: int, now: dt.datetime) -> int:
+    """``nightly`` start and success reports per repository, one a night; after them the
+    ``firing`` stale repositories' clients report a failure with a 100 kB log. Returns how
+    many rows were written."""
+    naive = now.replace(tzinfo=None)
+    repo_ids = [r.id for r in Repository.select(Repository.id).order_by(Repository.id)]
+    stale = {
+        r.id
+        for r in Repository.select(Repository.id).where(
+            Repository.last_update < naive - dt.timedelta(days=2)
+        )
+    }
+    log = "".join(f"file {i:06d} " + "x" * 90 + "\n" for i in range(1000))
+    rows: list[dict[str, object]] = []
+    for rid in repo_ids:
+        for night in range(nightly, 0, -1):
+            started = naive - dt.timedelta(days=night, hours=-1)
+            rows.append({"repository": rid, "received": started, "kind": "start", "body": ""})
+            rows.append(
+                {
+                    "repository": rid,
+                    "received": started + dt.timedelta(minutes=20),
+                    "kind": "success",
+                    "body": "done",
+                }
+            )
+        if rid in stale:
+            rows.append(
+                {
+                    "repository": rid,
+                    "received": naive - dt.timedelta(hours=1),
+                    "kind": "fail",
+                    "exit_status": 2,
+                    "body": log,
+                }
+            )
+    for start in range(0, len(rows), 500):
+        ClientReport.insert_many(rows[start : start + 500]).execute()
+    return len(rows)
+
+
+def seed(
+    config: Config, repos: int, owners: int, firing: int, now: dt.datetime, reports: int = 0
+) -> int:
     naive = now.replace(tzinfo=None)
     with open_store(config.store, check_schema=False, create=True) as db:
         apply_migrations(db)
@@ -110,6 +157,12 @@ def seed(config: Config, repos: int, owners: int, firing: int, now: dt.datetime)
             ]
             for start in range(0, len(points), 500):
                 Statistic.insert_many(points[start : start + 500]).execute()
+            written = seed_reports(reports, firing, now) if reports else 0
+        if written and not isinstance(db, SqliteDatabase):
+            # What autovacuum does after such a load: without statistics PostgreSQL plans
+            # the reports' index ranges as if the table were empty.
+            db.execute_sql("ANALYZE client_report")
+        return written
 
 
 @contextlib.contextmanager
@@ -220,11 +273,12 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> bool:
         repos=ReposConfig(root=workdir / "repos", host="backup.example.org"),
     )
     started = time.perf_counter()
-    seed(config, args.repos, args.owners, args.firing, now)
+    reports = seed(config, args.repos, args.owners, args.firing, now, args.reports)
     make_directories(config, args.repos, args.stuck)
     print(
         f"seeded {args.repos} repositories, {args.owners} owners/channels, "
-        f"{args.repos * 3} usage points in {time.perf_counter() - started:.1f} s "
+        f"{args.repos * 3} usage points, {reports} client reports "
+        f"in {time.perf_counter() - started:.1f} s "
         f"({url.split(':')[0]})"
     )
 
@@ -260,6 +314,13 @@ def main() -> None:
     parser.add_argument("--owners", type=int, default=1_000)
     parser.add_argument("--firing", type=int, default=500)
     parser.add_argument("--stuck", type=int, default=50, help="repositories locked for a day")
+    parser.add_argument(
+        "--reports",
+        type=int,
+        default=0,
+        help="nights of client reports per repository (a start and a success each); "
+        "the firing ones also report a failure with a 100 kB log",
+    )
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="borghive-bench-alerts-") as tmp:

@@ -67,7 +67,7 @@ def check(
 @app.command("list")
 def list_(ctx: typer.Context, json: JsonOption = False) -> None:
     """List the alerts firing now: stale backups, quotas at the warning level or full,
-    failed checks and locks held too long."""
+    failed checks, locks held too long, and failed or overdue client runs."""
     with store_session(ctx, readonly=True) as config:
         firing = alerts.list_firing(config, alerts.system_clock)
     if json:
@@ -77,6 +77,10 @@ def list_(ctx: typer.Context, json: JsonOption = False) -> None:
     for item in firing:
         if item.kind == "stale":
             what = f"no backup since {when(item.since)} (after {format_duration(item.alert_after)})"
+        elif item.kind == "client-failed":
+            what = f"client reports failures since {when(item.since)}"
+        elif item.kind == "client-timeout":
+            what = f"client run started {when(item.since)} has not ended"
         elif item.kind == "quota":
             what = (
                 f"quota {item.level}%: {format_size(item.bytes_used)} of {format_size(item.quota)}"

@@ -179,6 +179,9 @@ def _register() -> None:
     app.command("maintain")(maintain.maintain)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
+    from borghive.cli import repo_reports
+
+    repo_reports.register(repo.app)
 
 
 _register()

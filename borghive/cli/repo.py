@@ -18,6 +18,7 @@ from borghive.cli.maintenance_options import (
 from borghive.cli.options import JsonOption, YesOption
 from borghive.cli.render import counted, emit_json, fields, say, table, when
 from borghive.cli.repo_borg import BorgOption, borg_choice, borg_words
+from borghive.cli.repo_reports import client_fields
 from borghive.cli.usage import exclusive
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
 from borghive.service.repositories import grants
@@ -203,6 +204,7 @@ def _render_detail(detail: RepoDetail) -> None:
                 if statistic
                 else None,
             ),
+            *client_fields(detail),
         ]
     )
     table(
@@ -220,7 +222,8 @@ def _render_detail(detail: RepoDetail) -> None:
 
 @app.command("show")
 def show(ctx: typer.Context, repository: RepoArgument, json: JsonOption = False) -> None:
-    """Show a repository: keys, access modes, last access/update, events, usage, account."""
+    """Show a repository: keys, access modes, last access/update, events, usage, account,
+    the last client report and the last session."""
     config = state(ctx).config
     with store_session(ctx, readonly=True), accounts_session(config) as accounts:
         detail = repo_view.show_repository(config, accounts, repository)

@@ -205,7 +205,14 @@ class Statistic(BaseModel):
         table_name = "statistic"
 
 
-ALERT_KINDS = ("stale", "quota", "check-failed", "lock-stuck")  # alert_state.kind (migration 5)
+ALERT_KINDS = (  # alert_state.kind, checked here since migration 5
+    "stale",
+    "quota",
+    "check-failed",  # service/alerts/upkeep.py
+    "lock-stuck",
+    "client-failed",  # service/alerts/client.py
+    "client-timeout",
+)
 
 
 class NotifyChannel(BaseModel):

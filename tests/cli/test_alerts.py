@@ -221,3 +221,26 @@ def test_config_check_refuses_a_pushover_url_with_a_bad_port(cli: Cli) -> None:
     assert result.exit_code == 78 and "Traceback" not in result.stderr
     assert "alerts.pushover_url: the port is not a number from 1 to 65535" in result.stderr
     assert cli.run("alert", "check").exit_code == 78
+
+
+def test_alert_list_names_client_alerts(cli: Cli) -> None:
+    from borghive.store.models import ClientReport
+
+    with open_store(cli.config.store):
+        repo = Repository.get()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        Repository.update(last_update=now).execute()
+        ClientReport.create(repository=repo, received=now - dt.timedelta(hours=8), kind="start")
+        ClientReport.create(repository=repo, received=now, kind="fail", exit_status=2)
+        ClientReport.create(repository=repo, received=now, kind="start", run_id="r2")
+    listed = cli.json("alert", "list")
+    # The start without run id ended with the failure; stale counts from the first report.
+    assert [f["kind"] for f in listed] == ["client-failed"]
+    table = cli.ok("alert", "list").stdout
+    assert "client reports failures since" in table
+    with open_store(cli.config.store):
+        ClientReport.update(received=now - dt.timedelta(hours=7)).where(
+            ClientReport.run_id == "r2"
+        ).execute()
+    assert "client-timeout" in {f["kind"] for f in cli.json("alert", "list")}
+    assert "has not ended" in cli.ok("alert", "list").stdout

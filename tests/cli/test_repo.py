@@ -134,12 +134,15 @@ def test_show_for_people_and_scripts(populated: Cli) -> None:
         "account",
         "accounts_backend",
         "borg",
+        "last_report",
+        "last_session",
     }
     assert set(shown["repository"]) == REPO_FIELDS
     assert [(a["key"], a["mode"]) for a in shown["accesses"]] == [("alice/laptop", "full")]
     assert shown["accesses"][0]["fingerprint"].startswith("SHA256:")
     assert (shown["events"], shown["last_statistic"]) == ([], None)
     assert (shown["account"], shown["accounts_backend"]) == (None, "none")
+    assert (shown["last_report"], shown["last_session"]) == (None, None)
 
     by_user = populated.json("repo", "show", shown["repository"]["repo_user"])
     assert by_user == shown

@@ -1,5 +1,6 @@
-"""Alerts: stale backups and full quotas (and, planned in ``upkeep.py``, failed checks and
-stuck locks), told to the owner through each of their channels.
+"""Alerts: stale backups, full quotas, what client reports say (failed or overdue runs:
+:mod:`.client`) and, planned in ``upkeep.py``, failed checks and stuck locks, told to the
+owner through each of their channels.
 
 A repository with an alert period fires when its last update (or, never updated, its
 creation) is older than that period. The owner's re-alert interval spaces the reminders and
@@ -64,7 +65,7 @@ class Delivery:
     """One message through one channel: sent, failed (``error``), or only planned."""
 
     repository: str | None
-    event: str  # "alert", "quota", "recovered", "test", or a maintenance kind's (upkeep.py)
+    event: str  # "alert", "quota", "recovered", "test", a client kind's or a maintenance kind's
     channel: str
     sent: bool
     error: str | None = None

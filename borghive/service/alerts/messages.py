@@ -13,6 +13,10 @@ Webhook body (``"format": 1``), one JSON object:
 ``last_update``, ``alert_after`` (seconds), ``bytes_used``, ``quota`` (bytes), ``percent``
     null when unknown or not set.
 ``subject``, ``text``, ``time`` (ISO 8601 UTC, when the message was made)
+
+The events about client reports (``client-failed``, ``client-timeout``,
+``client-recovered``, and ``alert``/``recovered`` of a repository with reports) add keys:
+:mod:`borghive.service.alerts.client_messages`.
 """
 
 from __future__ import annotations

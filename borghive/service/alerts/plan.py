@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from borghive.rules.channels import Message, describe_channel
 from borghive.rules.quantities import format_duration, format_size
+from borghive.service.alerts import client_plan
+from borghive.service.alerts.client import CLIENT_KINDS, ClientFacts
 from borghive.service.alerts.messages import (
     RepoFacts,
     quota_message,
@@ -27,6 +29,7 @@ class RepoRow:
     realert: int
     expiration: int
     facts: RepoFacts
+    client: ClientFacts | None = None  # None: the repository has no client reports
 
 
 @dataclass
@@ -54,6 +57,8 @@ class ChannelRow:
 
 
 Condition = tuple[RepoRow, str, dt.datetime, int]  # repository, kind, since, level
+# The kinds whose end is told (a recovery notice); a quota warning is dropped quietly.
+RECOVERING_KINDS = ("stale", *CLIENT_KINDS)
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Snapshot:
     troubles: dict[tuple[int, str], Trouble] = field(default_factory=dict)
     checks: dict[int, tuple[dt.datetime | None, bool | None]] = field(default_factory=dict)
     lock_unknown: set[int] = field(default_factory=set)
+    run_timeout: int = 6 * 3600  # pings.run_timeout in seconds
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,9 @@ class Firing:
 
     owner: str
     repository: str
-    kind: str  # "stale", "quota", "check-failed" or "lock-stuck"
+    kind: str  # stale, quota, check-failed, lock-stuck, client-failed, client-timeout
     since: dt.datetime
-    level: int  # quota: the percentage reached (warn level or 100); stale: 0
+    level: int  # quota: the percentage reached (warn level or 100); else 0
     last_update: dt.datetime | None
     alert_after: int | None
     bytes_used: int | None
@@ -110,15 +116,22 @@ class Plan:
 
 
 def conditions(snapshot: Snapshot, warn_percent: int) -> list[Condition]:
-    """The alert conditions that hold at ``snapshot.now``: (repository, "stale" or "quota",
-    since when, level). Stale: the last update (or creation) is older than the alert
-    period. Quota: the latest measured usage reached ``warn_percent`` (level: that) or the
-    quota (level 100)."""
+    """The alert conditions that hold at ``snapshot.now``: (repository, kind, since when,
+    level). Stale: the last update (or creation) is older than the alert period; with
+    client reports, or the last success (:mod:`.client`). Quota: the latest measured usage
+    reached ``warn_percent`` (level: that) or the quota (level 100). The client kinds:
+    :func:`.client.client_conditions` with ``snapshot.run_timeout``."""
     now = snapshot.now
     found: list[Condition] = []
     for repo in snapshot.repos.values():
         facts = repo.facts
-        if facts.alert_after is not None and now - facts.since >= dt.timedelta(
+        if repo.client is not None:
+            client = repo.client
+            found.extend(
+                (repo, kind, since, 0)
+                for kind, since in client_plan.found(repo, client, now, snapshot.run_timeout)
+            )
+        elif facts.alert_after is not None and now - facts.since >= dt.timedelta(
             seconds=facts.alert_after
         ):
             found.append((repo, "stale", facts.since, 0))
@@ -151,6 +164,41 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
         facts = repo.facts
         for channel in channels:
             state = states.pop((repo.id, channel.id, kind), None)
+            if _by_reports(repo, kind):
+                client_due = (
+                    None
+                    if repo.client is None  # (a client kind holds only with reports)
+                    else client_plan.due(
+                        repo,
+                        repo.client,
+                        channel.shown,
+                        kind,
+                        since,
+                        state,
+                        now,
+                        messages,
+                        snapshot.run_timeout,
+                    )
+                )
+                if client_due is not None:
+                    same = state is not None and state.since == since and not state.recovering
+                    event, client_message, detail = client_due
+                    state_id = None if state is None else state.id
+                    plans.append(
+                        Plan(
+                            repo,
+                            channel,
+                            kind,
+                            event,
+                            since,
+                            0,
+                            state if same else None,
+                            state_id,
+                            client_message,
+                            detail,
+                        )
+                    )
+                continue
             if kind == "stale":
                 same = state is not None and state.since == since and not state.recovering
                 expires = facts.since + dt.timedelta(seconds=repo.expiration)
@@ -208,15 +256,27 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
             continue  # service/alerts/upkeep.py decides
         owner_repo, owner_channel = snapshot.repos.get(repo_id), channels_by_id.get(channel_id)
         if (
-            kind != "stale"
+            kind not in RECOVERING_KINDS
             or owner_repo is None
             or owner_channel is None
             or state.last_sent is None
-            or owner_repo.facts.since <= state.since
+            or (not _by_reports(owner_repo, kind) and owner_repo.facts.since <= state.since)
         ):
             dropped.append(state.id)  # nothing was said, or nothing resumed: forget quietly
             continue
         repo, channel = owner_repo, owner_channel
+        if _by_reports(repo, kind):
+            recovery = client_plan.recovery(repo, channel.shown, kind, state.since, now)
+            if recovery is None:
+                dropped.append(state.id)  # it stopped holding without resuming
+            else:
+                event, message, detail = recovery
+                plans.append(
+                    Plan(
+                        repo, channel, kind, event, state.since, 0, state, state.id, message, detail
+                    )
+                )
+            continue
         plans.append(
             Plan(
                 repo,
@@ -233,6 +293,12 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
             )
         )
     return plans, dropped, unnotified
+
+
+def _by_reports(repo: RepoRow, kind: str) -> bool:
+    """Whether :mod:`.client_plan` decides about ``kind`` for ``repo``: the client kinds,
+    and stale where the repository has client reports."""
+    return kind in CLIENT_KINDS or (kind == "stale" and repo.client is not None)
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -274,9 +340,9 @@ def firing(snapshot: Snapshot) -> list[Firing]:
 
 
 def _same_episode(kind: str, state: StateRow, since: dt.datetime) -> bool:
-    """Whether ``state`` told of the condition that holds since ``since``: stale by its exact
-    start, quota by any level, the maintenance kinds by a start no later (a check that
-    fails again continues the episode of the first failure)."""
+    """Whether ``state`` told of the condition that holds since ``since``: stale and the
+    client kinds by its exact start, quota by any level, the maintenance kinds by a start
+    no later (a check that fails again continues the episode of the first failure)."""
     if kind == "quota":
         return state.level > 0
-    return state.since == since if kind == "stale" else state.since <= since
+    return state.since <= since if kind in UPKEEP_KINDS else state.since == since

@@ -10,7 +10,13 @@ from peewee import Expression
 
 from borghive.config import Config
 from borghive.rules.layout import client_url
+from borghive.rules.quantities import parse_duration
 from borghive.rules.times import stored_time
+from borghive.service.alerts.client_snapshot import (
+    load_client_facts,
+    reporting_query,
+    reporting_repositories,
+)
 from borghive.service.alerts.messages import RepoFacts
 from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
 from borghive.store import raw_rows
@@ -60,13 +66,16 @@ def repo_rows(config: Config, condition: Expression) -> dict[int, RepoRow]:
 
 
 def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
-    """Candidate repositories (alert period or quota, not disabled) with their latest size,
-    every channel and every alert state, in a few plain queries."""
-    repos = repo_rows(
-        config,
-        (Repository.alert_after.is_null(False) | Repository.quota.is_null(False))
-        & (Repository.mode != "disabled"),
-    )
+    """Candidate repositories (alert period, quota or client reports; not disabled) with
+    their latest size and client facts, every channel and every alert state, in a few
+    plain queries."""
+    reporting = reporting_repositories()
+    candidate = Repository.alert_after.is_null(False) | Repository.quota.is_null(False)
+    if reporting:  # a subquery, not a list: SQLite bounds the parameters of a statement
+        candidate = candidate | Repository.id.in_(reporting_query())
+    repos = repo_rows(config, candidate & (Repository.mode != "disabled"))
+    for repo_id, client in load_client_facts(reporting & repos.keys()).items():
+        repos[repo_id].client = client
     channels: dict[int, list[ChannelRow]] = {}
     for channel_id, owner_id, kind, target in raw_rows(
         NotifyChannel.select(
@@ -101,6 +110,8 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
             failures,
             detail or "",
         )
-    snapshot = Snapshot(now, repos, channels, states)
+    snapshot = Snapshot(
+        now, repos, channels, states, run_timeout=parse_duration(config.pings.run_timeout)
+    )
     snapshot.conditions.extend(conditions(snapshot, config.alerts.quota_warn_percent))
     return snapshot

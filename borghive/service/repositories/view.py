@@ -12,6 +12,7 @@ from borghive.config import Config
 from borghive.rules.accounts import AccountsBackend, AccountState, account_state
 from borghive.rules.layout import client_url, repository_path
 from borghive.rules.times import aware, stored_time
+from borghive.service.reports.listing import ReportInfo, SessionInfo, last_report, last_session
 from borghive.service.repositories.borgs import BorgInUse, borg_in_use
 from borghive.service.repositories.grants import AccessInfo
 from borghive.service.repositories.intents import account_spec
@@ -49,6 +50,9 @@ class RepoDetail:
     account: AccountState | None
     accounts_backend: str
     borg: BorgInUse | None = None
+    # What the client last said (borghive pings) and the last session the server saw.
+    last_report: ReportInfo | None = None
+    last_session: SessionInfo | None = None
 
 
 def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo]:
@@ -120,7 +124,8 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
 def show_repository(
     config: Config, accounts: AccountsBackend, reference: str, *, events: int = 10
 ) -> RepoDetail:
-    """A repository with its keys, recent events, last statistic and account state."""
+    """A repository with its keys, recent events, last statistic, account state, last
+    client report and last session."""
     repo = find_repository(reference)
     owner = repo.owner.name
     accesses = tuple(
@@ -164,4 +169,6 @@ def show_repository(
         ),
         accounts_backend=accounts.name,
         borg=borg_in_use(config, repo.borg_name),
+        last_report=last_report(repo.id),
+        last_session=last_session(repo.id),
     )
