@@ -159,7 +159,9 @@ def _register() -> None:
         doctor,
         key,
         migrate,
+        pings,
         repo,
+        repo_pings,
         stats,
         user,
         watch,
@@ -173,6 +175,8 @@ def _register() -> None:
     app.command("authkeys")(authkeys_cmd.authkeys)
     app.command("doctor")(doctor.doctor)
     app.command("watch")(watch.watch)
+    app.command("pings")(pings.pings)
+    repo_pings.register(repo.app)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
 
