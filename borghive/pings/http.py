@@ -125,6 +125,10 @@ class PingServer:
         self.active += 1
         try:
             await self._serve(reader, writer, limits)
+        except asyncio.CancelledError:
+            # Cut at a stop: this task is the connection's top, so end it quietly (asyncio's
+            # stream callback would log a cancelled task's error as a traceback).
+            writer.close()
         finally:
             self.active -= 1
 

@@ -1,7 +1,7 @@
 """The reports accepted but not yet in the store, between the server (asyncio) and the
 writer thread.
 
-Bounded twice: by count and by the bytes of the bodies held, so an outage of the store
+Bounded twice: by count and by the characters of the bodies held, so an outage of the store
 cannot take the daemon's memory; past either bound the oldest reports are dropped and
 counted. Retries back off exponentially; the clock is passed in.
 """

@@ -148,7 +148,13 @@ def pings_site(tmp_path: Path, migrated: Config) -> PingsSite:
 
 
 @pytest.fixture
-def pinger(pings_site: PingsSite) -> Iterator[PingsProcess]:
+def ping_token(pings_site: PingsSite) -> str:
+    """The token of the site's repository alice/laptop, made before the daemon starts."""
+    return pings_site.add_repository("alice", "laptop")
+
+
+@pytest.fixture
+def pinger(pings_site: PingsSite, ping_token: str) -> Iterator[PingsProcess]:
     process = PingsProcess(pings_site)
     yield process
     code = process.stop()
