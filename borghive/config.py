@@ -425,7 +425,7 @@ class PingsConfig:
         metadata=about(
             "Bytes of a request body read at most; a longer one is refused (413).",
             bounds.PING_REQUEST,
-            "and at least body_limit",
+            "raised to body_limit when less",
         ),
     )
     spool: Path = field(

@@ -59,8 +59,6 @@ def pings_problems(pings: PingsConfig) -> list[str]:
         parse_networks(pings.trusted_proxies)
     except ValueError as exc:
         problems.append(f"pings.trusted_proxies: {exc}")
-    if pings.request_limit < pings.body_limit:
-        problems.append("pings.request_limit: is less than pings.body_limit")
     if not pings.spool.is_absolute():
         problems.append("pings.spool: must be an absolute path")
     return problems

@@ -126,7 +126,8 @@ def create(
     else:
         step = _FIRST_STEP.get(info.mode, "then run")
         say(f"{step} from the client with:\n  {created.client_command}")
-    _say_ping_url(ctx, f"{info.owner}/{info.name}")
+    if info.mode == "borg":  # borgmatic reports borg runs; rsync clients use curl
+        _say_ping_url(ctx, f"{info.owner}/{info.name}")
 
 
 def _say_ping_url(ctx: typer.Context, repository: str) -> None:

@@ -48,7 +48,7 @@ def limits_of(pings: PingsConfig) -> Limits:
     return Limits(
         header_timeout=pings.header_timeout,
         body_timeout=pings.body_timeout,
-        request_limit=pings.request_limit,
+        request_limit=max(pings.request_limit, pings.body_limit),
         keep=pings.body_limit,
         max_connections=pings.max_connections,
     )
