@@ -153,6 +153,12 @@ async def ping(port: int, path: str, body: bytes = b"") -> float:
     return time.perf_counter() - began
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def quantile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -223,7 +229,10 @@ def benchmark(arguments: argparse.Namespace, scratch: Path, url: str, backend: s
         wall, burst_latencies = asyncio.run(burst(port, tokens))
         sustained = asyncio.run(closed_loop(port, tokens, arguments.closed, arguments.concurrency))
         body = b"borgmatic log line\n" * (arguments.body // 19)
+        cpu_before = cpu_seconds(process.pid)
         latencies = asyncio.run(open_loop(port, tokens, arguments.rate, arguments.seconds, body))
+        cpu_per_ping = (cpu_seconds(process.pid) - cpu_before) / len(latencies)
+        load = os.getloadavg()[0]
         sent = len(tokens) + arguments.closed + len(latencies)
         began = time.perf_counter()
         while stored_reports(config_file) < min(sent, arguments.repos * 100):
@@ -252,6 +261,11 @@ def benchmark(arguments: argparse.Namespace, scratch: Path, url: str, backend: s
     print(
         f"at {arguments.rate:.0f} pings/s: p99           {p99 * 1000:7.1f} ms   "
         + ratio(p99, TARGET_P99)
+    )
+    print(
+        f"daemon CPU per ping at {arguments.rate:.0f}/s  {cpu_per_ping * 1e6:7.0f} us   "
+        f"({cpu_per_ping * arguments.rate * 100:.0f}% of one core; load average {load:.1f} "
+        f"on {os.cpu_count()} cores)"
     )
     print(
         f"store holds every report after {drained:5.1f} s more ({sent} sent, kept per "

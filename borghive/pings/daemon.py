@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ BATCH = 200  # reports per transaction
 WRITE_WAIT = 2.0  # seconds a write waits for the store's lock
 REQUEST_GRACE = 5.0  # seconds open requests get at a stop
 SHUTDOWN_GRACE = 10.0  # seconds the last flush keeps trying before the spool
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the GIL before the other may run
 
 
 def limits_of(pings: PingsConfig) -> Limits:
@@ -267,6 +269,9 @@ class PingDaemon:
         self.load_tokens()
         self.replay_spool()
         spool_path = self.config.pings.spool
+        # The writer thread's Python work would hold the GIL for up to 5 ms (the default
+        # switch interval) while an answer waits; 1 ms bounds that wait.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         writer = threading.Thread(target=self._writer, name="pings-writer", daemon=True)
         writer.start()
         try:
