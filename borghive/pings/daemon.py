@@ -186,7 +186,7 @@ class PingDaemon:
                     with contextlib.suppress(StoreUnavailableError):
                         self.load_tokens()
                 if self.pending.due(now):
-                    ok = self._write_batch(WRITE_WAIT)
+                    ok = self._guarded_write()
                     if not ok and not outage:
                         log.warning(
                             "the store is away; keeping reports (%d) until it is back",
@@ -200,6 +200,16 @@ class PingDaemon:
                 self.pending.wait(min(1.0, max(0.0, next_tokens - time.monotonic())))
         finally:
             database.close()
+
+    def _guarded_write(self) -> bool:
+        """:meth:`_write_batch`, and what no error policy foresaw logged and retried like an
+        outage: the writer thread must not die while the server keeps accepting reports."""
+        try:
+            return self._write_batch(WRITE_WAIT)
+        except Exception as error:  # noqa: BLE001 - the thread's last line of defence
+            log.error("writing reports failed: %s; retrying", type(error).__name__)
+            self.pending.failed(time.monotonic())
+            return False
 
     def _write_batch(self, wait: float) -> bool:
         """Write the oldest batch; False when the store is away (retry later)."""

@@ -375,3 +375,22 @@ def test_store_outage_is_spooled_and_written_at_the_next_start(pings_site: Pings
         assert daemon.stop() == 0, daemon.text()
     assert [r["body"] for r in reports] == [f"run {n}" for n in range(5)]
     assert "Traceback" not in daemon.text()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_reports_wait_for_the_store_and_are_written_when_it_is_back(
+    pings_site: PingsSite, ping_token: str, pinger: PingsProcess
+) -> None:
+    from borghive.login.storeurl import sqlite_path
+
+    site, token = pings_site, ping_token
+    path = sqlite_path(site.config.store.url)
+    assert path is not None
+    with locked_by_another_process(path):
+        for n in range(3):
+            assert curl("--data-binary", f"during {n}", site.url(token, "/log")) == (200, "OK")
+        wait_for(lambda: "the store is away" in pinger.text(), 15, "the outage to be logged")
+    reports = stored(site, 3)
+    assert [r["body"] for r in reports] == [f"during {n}" for n in range(3)]
+    wait_for(lambda: "the store is back" in pinger.text(), 10, "the return to be logged")
+    assert pinger.text().count("the store is away") == 1
