@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from borghive.cli.app import state
@@ -20,7 +22,7 @@ def pings(ctx: typer.Context) -> None:
         pings_config = app_state.config.pings
         raise RefusedError(
             f"pings: cannot listen on {pings_config.listen}:{pings_config.port}: "
-            f"{exc.strerror or exc}",
+            f"{os.strerror(exc.errno) if exc.errno else exc}",
             hint="is another borghive pings running? see pings.listen and pings.port",
         ) from None
     raise typer.Exit(status)

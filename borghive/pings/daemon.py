@@ -213,7 +213,9 @@ class PingDaemon:
 
     def _write_batch(self, wait: float) -> bool:
         """Write the oldest batch; False when the store is away (retry later)."""
-        batch = self.pending.take(BATCH)
+        # The spooled reports go in one transaction, so the spool is removed exactly when
+        # all of it is in the store: a crash in between cannot write some of it twice.
+        batch = self.pending.take(max(BATCH, self._spooled))
         try:
             written = write_reports(batch, keep=self.config.pings.keep_reports, wait=wait)
         except StoreUnavailableError as error:
@@ -275,7 +277,8 @@ class PingDaemon:
 
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit status (1 when reports were lost).
-        Raises StoreUnavailableError when the tokens cannot be read at start."""
+        Raises StoreUnavailableError when the tokens cannot be read at start, OSError when
+        the address cannot be listened on (after writing or spooling what the spool held)."""
         self.load_tokens()
         self.replay_spool()
         spool_path = self.config.pings.spool
@@ -284,8 +287,12 @@ class PingDaemon:
         sys.setswitchinterval(SWITCH_INTERVAL)
         writer = threading.Thread(target=self._writer, name="pings-writer", daemon=True)
         writer.start()
+        failure: OSError | None = None
+        status = 0
         try:
             status = asyncio.run(self._serve())
+        except OSError as error:  # cannot listen: still keep what the spool gave
+            failure = error
         finally:
             self._stopping.set()
             self.pending.wake()
@@ -303,6 +310,8 @@ class PingDaemon:
         except OSError as error:
             log.error("spool %s: %s; %d reports lost", spool_path, error, len(left))
             lost += len(left)
+        if failure is not None:
+            raise failure
         counters = self.server.counters
         log.info(
             "stopped: %d pings stored, %d unknown tokens, %d not pings, %d timed out, "

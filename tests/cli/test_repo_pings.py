@@ -76,7 +76,7 @@ def test_pings_refuses_a_port_in_use(populated: Cli) -> None:
         populated.config_file.write_text(
             config_toml(populated.config, pings={"port": port, "spool": "/tmp/x.spool"})
         )
-        assert_refused(populated.run("pings"), f"127.0.0.1:{port}", "in use")
+        assert_refused(populated.run("pings"), f"127.0.0.1:{port}: Address already in use")
 
 
 def test_pings_refuses_bad_configuration(populated: Cli) -> None:
@@ -92,3 +92,34 @@ def test_pings_refuses_bad_configuration(populated: Cli) -> None:
     assert "pings.trusted_proxies: 'nonsense' is not an address or network" in result.stderr
     assert "pings.request_limit: must be 1 to 100000000 bytes" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_pings_that_cannot_listen_still_write_its_spool(populated: Cli, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from borghive.pings.spool import write_spool
+    from borghive.service.pings.records import Report
+    from borghive.store.models import ClientReport
+
+    with open_store(populated.config.store, readonly=True):
+        repo_id = Repository.get(Repository.name == "photos").id
+    spool = tmp_path / "pings.spool"
+    received = dt.datetime(2026, 5, 1, 3, 0)
+    write_spool(spool, [Report(repo_id, "success", None, 0, "log", False, "::1", received)])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        populated.config_file.write_text(
+            config_toml(populated.config, pings={"port": port, "spool": str(spool)})
+        )
+        result = populated.run("pings")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-2] == (
+        f"borghive: error: pings: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in result.stderr
+    assert not spool.exists()
+    with open_store(populated.config.store, readonly=True):
+        (report,) = ClientReport.select()
+        assert (report.kind, report.body, report.received) == ("success", "log", received)
