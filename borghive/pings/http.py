@@ -26,6 +26,7 @@ T = TypeVar("T")
 HEADER_LIMIT = 16_384  # bytes of request line and headers
 READ_SIZE = 65_536
 WRITE_TIMEOUT = 10.0  # seconds an answer may take to leave
+LINGER = 2.0  # seconds a refused client's unread body is drained before the close
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class PingServer:
             return
         except TooLarge:
             self.counters.too_large += 1
-            await _close(writer, _plain(413, b"request too large", method))
+            await _close(writer, _plain(413, b"request too large", method), linger=reader)
             return
         except (h11.RemoteProtocolError, UnicodeDecodeError):
             self.counters.malformed += 1
@@ -257,12 +258,28 @@ def _plain(status: int, text: bytes, method: str) -> bytes:
     return head if method == "HEAD" else head + text
 
 
-async def _close(writer: asyncio.StreamWriter, answer: bytes | None) -> None:
-    """Send ``answer`` (if any) and close, giving a slow reader WRITE_TIMEOUT at most."""
+async def _close(
+    writer: asyncio.StreamWriter,
+    answer: bytes | None,
+    linger: asyncio.StreamReader | None = None,
+) -> None:
+    """Send ``answer`` (if any) and close, giving a slow reader WRITE_TIMEOUT at most.
+    With ``linger``, what the client still sends is read and dropped for up to LINGER
+    seconds first: closing on unread data makes the kernel reset the connection, and a
+    client still sending its body would see the reset instead of the answer."""
     with contextlib.suppress(OSError, TimeoutError):
         if answer is not None:
             writer.write(answer)
             await asyncio.wait_for(writer.drain(), WRITE_TIMEOUT)
+        if linger is not None:
+            writer.write_eof()
+            await asyncio.wait_for(_discard(linger), LINGER)
     writer.close()
     with contextlib.suppress(OSError, TimeoutError):
         await asyncio.wait_for(writer.wait_closed(), WRITE_TIMEOUT)
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    """Read until the client closes, keeping nothing."""
+    while await reader.read(READ_SIZE):
+        pass
