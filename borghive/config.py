@@ -412,6 +412,51 @@ class PingsConfig:
             "a duration (30m, 12h, 7d, 2w)",
         ),
     )
+    keep_reports: int = field(
+        default=100,
+        metadata=about(
+            "Client reports kept per repository; older ones are deleted as new ones arrive.",
+            bounds.KEEP_REPORTS,
+        ),
+    )
+    trusted_proxies: str = field(
+        default="",
+        metadata=about(
+            "Reverse proxies whose X-Forwarded-For names the client (else the peer is).",
+            "addresses or networks, comma-separated (127.0.0.1, 10.0.0.0/8)",
+        ),
+    )
+    header_timeout: float = field(
+        default=10.0,
+        metadata=about(
+            "Seconds a client has to send a request's line and headers.", bounds.TIMEOUT
+        ),
+    )
+    body_timeout: float = field(
+        default=30.0,
+        metadata=about("Seconds a client has to send a request's body.", bounds.TIMEOUT),
+    )
+    max_connections: int = field(
+        default=256,
+        metadata=about(
+            "Connections served at once; more are answered 503 and closed.",
+            bounds.PING_CONNECTIONS,
+        ),
+    )
+    request_limit: int = field(
+        default=1_000_000,
+        metadata=about(
+            "Bytes of a request body read at most; a longer one is refused (413).",
+            bounds.PING_REQUEST,
+            "raised to body_limit when less",
+        ),
+    )
+    spool: Path = field(
+        default=Path("/var/lib/borghive/pings.spool"),
+        metadata=about(
+            "Reports not written at shutdown, written at the next start.", "absolute path"
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -117,4 +117,25 @@ def pings_problems(pings: PingsConfig) -> list[str]:
         parse_duration(pings.run_timeout)
     except InvalidInputError as exc:
         problems.append(f"pings.run_timeout: {exc.message}")
+    try:
+        parse_networks(pings.trusted_proxies)
+    except ValueError as exc:
+        problems.append(f"pings.trusted_proxies: {exc}")
+    if not pings.spool.is_absolute():
+        problems.append("pings.spool: must be an absolute path")
     return problems
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of a comma-separated list of addresses or networks (``""``: none).
+    Raises ValueError naming the first entry that is neither."""
+    networks = []
+    for item in text.split(","):
+        entry = item.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry[:60]!r} is not an address or network") from None
+    return tuple(networks)

@@ -37,6 +37,7 @@ pytest_plugins = [
     "tests.harness.doctor",
     "tests.harness.local_accounts",
     "tests.harness.watch",
+    "tests.harness.pings",
 ]
 
 

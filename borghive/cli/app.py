@@ -160,8 +160,10 @@ def _register() -> None:
         key,
         maintain,
         migrate,
+        pings,
         repo,
         repo_maintenance,
+        repo_pings,
         stats,
         user,
         watch,
@@ -177,6 +179,8 @@ def _register() -> None:
     app.command("doctor")(doctor.doctor)
     app.command("watch")(watch.watch)
     app.command("maintain")(maintain.maintain)
+    app.command("pings")(pings.pings)
+    repo_pings.register(repo.app)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
     from borghive.cli import repo_reports

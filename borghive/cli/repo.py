@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Annotated
 
@@ -21,6 +22,7 @@ from borghive.cli.repo_borg import BorgOption, borg_choice, borg_words
 from borghive.cli.repo_reports import client_fields
 from borghive.cli.usage import exclusive
 from borghive.rules.quantities import format_duration, format_size, parse_duration, parse_size
+from borghive.service.pings.urls import existing_ping_url, repository_ping_url
 from borghive.service.repositories import grants
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
@@ -136,6 +138,15 @@ def create(
     else:
         step = _FIRST_STEP.get(info.mode, "then run")
         say(f"{step} from the client with:\n  {created.client_command}")
+    if info.mode == "borg":  # borgmatic reports borg runs; rsync clients use curl
+        _say_ping_url(ctx, f"{info.owner}/{info.name}")
+
+
+def _say_ping_url(ctx: typer.Context, repository: str) -> None:
+    """The borgmatic lines that report the repository's runs to ``borghive pings``."""
+    with store_session(ctx):
+        ping = repository_ping_url(state(ctx).config, repository)
+    say(f"report runs from borgmatic with (see borghive repo ping-url):\n{ping.borgmatic}".rstrip())
 
 
 @app.command("list")
@@ -227,10 +238,12 @@ def show(ctx: typer.Context, repository: RepoArgument, json: JsonOption = False)
     config = state(ctx).config
     with store_session(ctx, readonly=True), accounts_session(config) as accounts:
         detail = repo_view.show_repository(config, accounts, repository)
+        ping = existing_ping_url(config, repository)
     if json:
-        emit_json(detail)
+        emit_json({**dataclasses.asdict(detail), "ping_url": ping})
     else:
         _render_detail(detail)
+        say(f"ping url: {ping or '(none yet: borghive repo ping-url)'}")
 
 
 @app.command("set")

@@ -62,3 +62,6 @@ STATS_DELAY = Bound(0, DAY, unit="seconds")  # watch: wait after an update befor
 # fits a 64-bit column; ten years of seconds fits every timer.
 SIZE = Bound(1, 10**18, unit="bytes")
 DURATION = Bound(1, 3650 * DAY, unit="seconds")
+PING_CONNECTIONS = Bound(1, 10_000)  # pings: connections served at once (file descriptors)
+KEEP_REPORTS = Bound(1, 100_000)  # pings: client reports kept per repository
+PING_REQUEST = Bound(1, 100_000_000, unit="bytes")  # pings: a request body read at most

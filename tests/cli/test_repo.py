@@ -136,6 +136,7 @@ def test_show_for_people_and_scripts(populated: Cli) -> None:
         "borg",
         "last_report",
         "last_session",
+        "ping_url",
     }
     assert set(shown["repository"]) == REPO_FIELDS
     assert [(a["key"], a["mode"]) for a in shown["accesses"]] == [("alice/laptop", "full")]

@@ -9,6 +9,8 @@ for until it answers, is stopped by pid and leaves nothing behind:
 - ``openssh``: the installed OpenSSH version and the sshd settings it needs
 - ``alerts``: SMTP and HTTP servers that record what alerts deliver, a settable clock
 - ``watch``: ``borghive watch`` in a subprocess, and readers of its SQLite store
+- ``pings``: ``borghive pings`` in a subprocess on a free port, repositories with ping
+  tokens, and the client reports it stored (SQLite and PostgreSQL)
 - ``borg``: the real borg client and a template repository made with it
 - ``doctor``: a storage host that passes every doctor check
 - ``local_accounts``: a private copy of /etc for the local accounts backend
