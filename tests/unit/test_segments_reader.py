@@ -1,0 +1,206 @@
+"""The segment reader against real borg repositories: every entry as borg's own
+``debug dump-repo-objs --ghost`` lists it, every transaction ending where borg's index.N
+says, incremental reads equal to full ones, a killed client's entries left pending."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from borghive.segments.reader import (
+    MAGIC,
+    TAG_COMMIT,
+    TAG_DELETE,
+    TAG_PUT,
+    Cursor,
+    SegmentError,
+    iter_entries,
+    read_transactions,
+    segment_numbers,
+    segment_path,
+)
+from tests.harness.borg import BORG, borg
+
+_DUMPED = re.compile(r"Dumping \d+_(\d+)_(\d+)_(put|del|commit)(?:_([0-9a-f]{64}))?\.obj")
+_TAGS = {"put": TAG_PUT, "del": TAG_DELETE, "commit": TAG_COMMIT}
+
+
+def _borg_entries(repo: Path, env: dict[str, str], cwd: Path) -> list[tuple[int, int, int, str]]:
+    """(segment, offset, tag, id hex) of every entry, as borg itself reads them."""
+    cwd.mkdir(exist_ok=True)
+    listed = borg("debug", "dump-repo-objs", "--ghost", str(repo), env=env, cwd=cwd)
+    entries = []
+    for line in (listed.stdout + listed.stderr).splitlines():
+        match = _DUMPED.fullmatch(line.strip())
+        if match:
+            segment, offset, tag, object_id = match.groups()
+            entries.append((int(segment), int(offset), _TAGS[tag], object_id or ""))
+    for dumped in cwd.iterdir():
+        dumped.unlink()
+    return entries
+
+
+def _our_entries(repo: Path) -> list[tuple[int, int, int, str]]:
+    return [
+        (number, entry.offset, entry.tag, entry.object_id.hex() if entry.object_id else "")
+        for number in segment_numbers(repo)
+        for entry in iter_entries(segment_path(repo, number))
+    ]
+
+
+def _index_transaction(repo: Path) -> int:
+    (index,) = [p.name for p in repo.iterdir() if re.fullmatch(r"index\.\d+", p.name)]
+    return int(index.split(".")[1])
+
+
+@pytest.fixture
+def repo(tmp_path: Path, borg_env: dict[str, str]) -> Path:
+    path = tmp_path / "repo"
+    borg("init", "--encryption=repokey", str(path), env=borg_env)
+    return path
+
+
+def _source(tmp_path: Path, name: str, size: int) -> Path:
+    source = tmp_path / f"src-{name}"
+    source.mkdir()
+    (source / "data.bin").write_bytes(os.urandom(size))
+    return source
+
+
+def test_entries_and_transactions_agree_with_borg_through_a_repository_life(
+    repo: Path, borg_env: dict[str, str], tmp_path: Path
+) -> None:
+    steps = [
+        ("create", f"{repo}::a1", str(_source(tmp_path, "a1", 300_000))),
+        ("create", f"{repo}::a2", str(_source(tmp_path, "a2", 200_000))),
+        ("create", f"{repo}::a4", str(_source(tmp_path, "a4", 150_000))),
+        ("delete", f"{repo}::a1"),
+        ("prune", "--keep-last=1", str(repo)),
+        ("compact", str(repo)),
+        ("create", f"{repo}::a3", str(_source(tmp_path, "a3", 100_000))),
+    ]
+    cursor: Cursor | None = None
+    seen: list[int] = []
+    for step in steps:
+        borg(*step, env=borg_env)
+        assert _our_entries(repo) == _borg_entries(repo, borg_env, tmp_path / "dump"), step
+        full = read_transactions(repo)
+        assert full.transactions[-1].segment == _index_transaction(repo), step
+        assert (full.pending_puts, full.pending_deletes) == (0, 0)
+        incremental = read_transactions(repo, cursor)
+        new = [t.segment for t in incremental.transactions]
+        assert new and all(s > max(seen, default=-1) for s in new), step
+        if step[0] != "compact":  # compaction removed segments the full read no longer sees
+            assert [t.segment for t in full.transactions][-len(new) :] == new
+        seen.extend(new)
+        cursor = incremental.cursor
+    deleting = [t for t in read_transactions(repo).transactions if t.deletes]
+    assert deleting, "delete/prune wrote DELETE entries"
+
+
+def test_a_killed_client_leaves_entries_pending_not_a_transaction(
+    repo: Path, borg_env: dict[str, str], tmp_path: Path
+) -> None:
+    borg("create", f"{repo}::a1", str(_source(tmp_path, "a1", 50_000)), env=borg_env)
+    before = read_transactions(repo)
+    big = _source(tmp_path, "big", 0)
+    for number in range(40):
+        (big / f"f{number}").write_bytes(os.urandom(1_000_000))
+    process = subprocess.Popen(
+        [BORG, "create", "--checkpoint-interval", "3600", f"{repo}::a2", str(big)],
+        env=borg_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while read_transactions(repo, before.cursor).pending_puts < 5:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    after = read_transactions(repo, before.cursor)
+    assert after.transactions == [] and after.pending_puts >= 5
+    assert after.cursor.segment == before.cursor.segment
+    assert read_transactions(repo).transactions == before.transactions
+
+
+def test_bytes_read_are_headers_not_payloads(
+    repo: Path, borg_env: dict[str, str], tmp_path: Path
+) -> None:
+    borg(
+        "create",
+        "--compression=none",
+        f"{repo}::a1",
+        str(_source(tmp_path, "a1", 5_000_000)),
+        env=borg_env,
+    )
+    result = read_transactions(repo)
+    on_disk = sum(p.stat().st_size for p in (repo / "data").rglob("*") if p.is_file())
+    assert result.cursor.bytes_read * 100 < on_disk
+    assert (
+        result.transactions[-1].bytes_added >= 5_000_000
+        or sum(t.bytes_added for t in result.transactions) >= 5_000_000
+    )
+
+
+def _segment(tmp_path: Path, body: bytes) -> Path:
+    path = tmp_path / "data" / "0" / "1"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(MAGIC + body)
+    return path
+
+
+def _commit() -> bytes:
+    return struct.pack("<IIB", 0, 9, TAG_COMMIT)
+
+
+def test_impossible_segments_are_refused_naming_the_offset(tmp_path: Path) -> None:
+    with pytest.raises(SegmentError, match="bad magic"):
+        bad = tmp_path / "bad"
+        bad.write_bytes(b"NOT_BORG" + _commit())
+        list(iter_entries(bad))
+    with pytest.raises(SegmentError, match="unknown entry tag 9 at offset 8"):
+        list(iter_entries(_segment(tmp_path, struct.pack("<IIB", 0, 9, 9))))
+    with pytest.raises(SegmentError, match="impossible entry size 12 at offset 8"):
+        list(iter_entries(_segment(tmp_path, struct.pack("<IIB", 0, 12, TAG_PUT) + bytes(40))))
+
+
+def test_a_cut_off_last_entry_ends_the_read(tmp_path: Path) -> None:
+    put = struct.pack("<IIB", 0, 41 + 100, TAG_PUT) + bytes(32) + bytes(100)
+    path = _segment(tmp_path, put + _commit() + put[:60])
+    assert [e.tag for e in iter_entries(path)] == [TAG_PUT, TAG_COMMIT]
+    result = read_transactions(tmp_path)
+    assert [(t.puts, t.bytes_added) for t in result.transactions] == [(1, 141)]
+    assert result.pending_puts == 0
+
+
+def test_a_fifo_as_a_segment_is_refused_without_waiting(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "0" / "1"
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    with pytest.raises(SegmentError, match="not a regular file"):
+        list(iter_entries(path))
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=400))
+def test_any_bytes_are_entries_or_one_segment_error(body: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "1"
+        path.write_bytes(MAGIC + body)
+        try:
+            entries = list(iter_entries(path))
+        except SegmentError:
+            return
+        assert all(e.offset + e.size <= len(body) + len(MAGIC) for e in entries)
