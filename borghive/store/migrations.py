@@ -249,6 +249,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ON client_report (repository_id, received)",
         ),
     ),
+    Migration(
+        7,
+        "transaction history: repo_transaction read from segment headers; "
+        "repository.history_segment/history_offset (the reader's cursor)",
+        (
+            """CREATE TABLE repo_transaction (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                segment INTEGER NOT NULL,
+                commit_offset BIGINT NOT NULL,
+                first_segment INTEGER NOT NULL,
+                time TIMESTAMP NOT NULL,
+                puts INTEGER NOT NULL,
+                deletes INTEGER NOT NULL,
+                bytes_added BIGINT NOT NULL,
+                segments_present TEXT NOT NULL,
+                made_by VARCHAR(16),
+                session_id INTEGER REFERENCES borg_session (id) ON DELETE SET NULL,
+                key_name VARCHAR(64),
+                source VARCHAR(64),
+                append_only BOOLEAN,
+                recorded TIMESTAMP NOT NULL,
+                rolled_back TIMESTAMP)""",
+            # A rollback makes borg reuse the segment numbers after its target: only the
+            # transactions not rolled back are unique by segment.
+            "CREATE UNIQUE INDEX repo_transaction_current "
+            "ON repo_transaction (repository_id, segment) WHERE rolled_back IS NULL",
+            "CREATE INDEX repo_transaction_repository_time "
+            "ON repo_transaction (repository_id, time)",
+            "ALTER TABLE repository ADD COLUMN history_segment INTEGER",
+            "ALTER TABLE repository ADD COLUMN history_offset BIGINT",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

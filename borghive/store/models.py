@@ -97,6 +97,10 @@ class Repository(BaseModel):
     last_check_detail = TextField(null=True)
     # Migration 6: the secret in the repository's ping URL (borghive pings), None for none.
     ping_token = CharField(max_length=64, null=True, unique=True)
+    # Migration 7: where the transaction reader stopped (the segment and offset just
+    # after the last COMMIT read); None before the first read.
+    history_segment = IntegerField(null=True)
+    history_offset = BigIntegerField(null=True)
 
     class Meta:
         table_name = "repository"
@@ -254,6 +258,36 @@ class AlertState(BaseModel):
     class Meta:
         table_name = "alert_state"
         indexes = ((("repository", "channel", "kind"), True),)
+
+
+class RepoTransaction(BaseModel):
+    """One committed borg transaction, read from segment headers (migration 7): borg's
+    transaction id (the COMMIT's ``segment``), its first segment, time, puts, deletes and
+    bytes; ``segments_present`` the segments up to its commit that were on disk when it
+    was read (ranges, ``0-41,43``), so that a rollback can tell what compaction removed
+    since. ``made_by`` is ``client`` or ``maintenance`` where known; ``rolled_back`` set
+    when a rollback quarantined it."""
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="transactions", on_delete="CASCADE")
+    segment = IntegerField()
+    commit_offset = BigIntegerField()
+    first_segment = IntegerField()
+    time = DateTimeField()
+    puts = IntegerField()
+    deletes = IntegerField()
+    bytes_added = BigIntegerField()
+    segments_present = TextField()
+    made_by = CharField(max_length=16, null=True)
+    session = ForeignKeyField(BorgSession, backref="transactions", null=True, on_delete="SET NULL")
+    key_name = CharField(max_length=64, null=True)
+    source = CharField(max_length=64, null=True)
+    append_only = BooleanField(null=True)
+    recorded = DateTimeField(default=utcnow)
+    rolled_back = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "repo_transaction"
 
 
 REPORT_KINDS = ("start", "success", "fail", "log")

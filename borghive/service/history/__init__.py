@@ -1,0 +1,1 @@
+"""A repository's transaction history: read from its segment headers into the store."""
