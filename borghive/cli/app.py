@@ -162,8 +162,10 @@ def _register() -> None:
         migrate,
         pings,
         repo,
+        repo_history,
         repo_maintenance,
         repo_pings,
+        repo_rollback,
         stats,
         user,
         watch,
@@ -172,7 +174,7 @@ def _register() -> None:
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
     app.add_typer(repo.app, name="repo")
-    del repo_maintenance  # its commands register on repo.app when imported
+    del repo_maintenance, repo_history, repo_rollback  # they register on repo.app
     app.add_typer(config_cmd.app, name="config")
     app.command("migrate")(migrate.migrate)
     app.command("authkeys")(authkeys_cmd.authkeys)

@@ -25,7 +25,13 @@ from borghive.store.models import Event, MaintenanceRun, Repository
 from borghive.store.queries import advance_times
 
 # The event each action records (events are free text up to 16 characters).
-EVENT_KIND = {"compact": "compacted", "check": "checked", "break-lock": "lock-broken"}
+EVENT_KIND = {
+    "compact": "compacted",
+    "check": "checked",
+    "break-lock": "lock-broken",
+    "rollback": "rolled-back",
+    "rollback-undo": "rollback-undone",
+}
 
 
 @dataclass(frozen=True)
