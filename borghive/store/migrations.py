@@ -282,6 +282,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE repository ADD COLUMN history_offset BIGINT",
         ),
     ),
+    Migration(
+        8,
+        "deletion alerts: repo_transaction.acknowledged",
+        ("ALTER TABLE repo_transaction ADD COLUMN acknowledged TIMESTAMP",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -285,6 +285,8 @@ class RepoTransaction(BaseModel):
     append_only = BooleanField(null=True)
     recorded = DateTimeField(default=utcnow)
     rolled_back = DateTimeField(null=True)
+    # Migration 8: when ``alert ack`` acknowledged this (deleting) transaction.
+    acknowledged = DateTimeField(null=True)
 
     class Meta:
         table_name = "repo_transaction"
