@@ -8,14 +8,13 @@ ISO 8601 (naive UTC), so replayed reports keep the time they arrived.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from borghive.atomic import remove_durably, write_atomically
 from borghive.service.pings.records import Report
 
 FORMAT = 1
@@ -32,22 +31,7 @@ def write_spool(path: Path, reports: Sequence[Report]) -> None:
     items = [{**dataclasses.asdict(r), "received": r.received.isoformat()} for r in reports]
     data = json.dumps({"format": FORMAT, "reports": items}, separators=(",", ":")).encode()
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    _sync_directory(path.parent)
+    write_atomically(path, data)
 
 
 def read_spool(path: Path) -> list[Report]:
@@ -68,9 +52,7 @@ def read_spool(path: Path) -> list[Report]:
 
 def remove_spool(path: Path) -> None:
     """Remove the spool (nothing when there is none); raises OSError."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    _sync_directory(path.parent)
+    remove_durably(path)
 
 
 def _report(item: object) -> Report:
@@ -83,12 +65,3 @@ def _report(item: object) -> Report:
     if not isinstance(report.repository_id, int) or not isinstance(report.body, str):
         raise SpoolError("not a report")
     return report
-
-
-def _sync_directory(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

@@ -11,13 +11,12 @@ from disk again.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from borghive.atomic import remove_durably, write_atomically
 from borghive.service.events.records import EventRecord, RepoKey
 
 FORMAT = 1
@@ -38,22 +37,7 @@ def write_spool(path: Path, events: Sequence[EventRecord]) -> None:
     }
     data = json.dumps(body, separators=(",", ":")).encode()
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    _sync_directory(path.parent)
+    write_atomically(path, data)
 
 
 def read_spool(path: Path, kinds: Collection[str]) -> list[EventRecord]:
@@ -79,9 +63,7 @@ def read_spool(path: Path, kinds: Collection[str]) -> list[EventRecord]:
 
 def remove_spool(path: Path) -> None:
     """Remove the spool (nothing when there is none); raises OSError."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    _sync_directory(path.parent)
+    remove_durably(path)
 
 
 def _record(item: object) -> EventRecord:
@@ -92,13 +74,3 @@ def _record(item: object) -> EventRecord:
     if moment.tzinfo is not None:
         raise SpoolError(f"not a naive UTC time: {time!r}")
     return EventRecord(RepoKey(repo_user, name), kind, moment, detail)
-
-
-def _sync_directory(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    with contextlib.suppress(FileNotFoundError):
-        descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

@@ -8,6 +8,8 @@ import datetime as dt
 import errno
 import json
 import os
+import resource
+import signal
 from pathlib import Path
 
 import pytest
@@ -96,10 +98,18 @@ def test_a_failed_write_leaves_the_old_spool_and_no_temporary(tmp_path: Path) ->
     path = tmp_path / "watch.spool"
     old = [EventRecord(RepoKey("r1", "a"), "opened", dt.datetime(2026, 1, 1))]
     write_spool(path, old)
-    (tmp_path / "watch.spool.tmp").mkdir()  # the temporary cannot be created
-    with pytest.raises(OSError):
-        write_spool(path, old * 2)
+    # The file-size limit makes the write fail half-way, as a full disk or quota would.
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20, hard))
+    try:
+        with pytest.raises(OSError):
+            write_spool(path, old * 2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
     assert read_spool(path, KINDS) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["watch.spool"]
     remove_spool(path)
     remove_spool(path)  # none: nothing to do
     assert read_spool(path, KINDS) == []

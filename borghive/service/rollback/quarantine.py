@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from borghive.atomic import write_atomically
 from borghive.errors import RefusedError
 from borghive.rules.times import utcnow
 
@@ -49,17 +50,7 @@ def quarantine_root(repository: Path) -> Path:
 
 
 def _write_manifest(path: Path, values: dict[str, object]) -> None:
-    temporary = path / (MANIFEST + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(values, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path / MANIFEST)
-    directory = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    write_atomically(path / MANIFEST, json.dumps(values).encode())
 
 
 def _read(path: Path) -> Quarantine | None:

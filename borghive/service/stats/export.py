@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +11,7 @@ from pathlib import Path
 
 from peewee import fn
 
+from borghive.atomic import write_atomically
 from borghive.config import Config
 from borghive.errors import InvalidInputError
 from borghive.rules.bounds import WALK_TIME_LIMIT
@@ -275,21 +273,10 @@ def key_samples() -> list[tuple[dict[str, str], float]]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write beside ``path`` under a name node_exporter ignores (not ``*.prom``), then
-    rename over it, so the collector never reads a half-written file."""
-    directory = path.parent
+    """Replace ``path`` whole (borghive.atomic: the temporary name is not ``*.prom``, so
+    node_exporter never reads a half-written file); a directory that cannot be written is
+    the user's error."""
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        write_atomically(path, text.encode("utf-8"), mode=0o644)
     except OSError as error:
         raise InvalidInputError(f"cannot write {path}: {error.strerror}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
