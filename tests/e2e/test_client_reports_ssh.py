@@ -16,6 +16,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -24,7 +25,6 @@ import time
 import unicodedata
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import pytest
 from borghive.config_load import load_config
 from borghive.store import open_store
 from borghive.store.models import ClientReport, Event, Repository
-from tests.e2e.test_borg_login import BorgSite
+from tests.e2e.test_borg_login import BorgSite, _ok
 from tests.harness.alerts import Web
 from tests.harness.borg import BORG, PASSPHRASE
 from tests.harness.config import toml_text
@@ -176,14 +176,8 @@ class ReportsSite(BorgSite):
         return self.cli("alert", "check")
 
 
-@dataclass
-class Daemon:
-    site: ReportsSite
-    process: PingsProcess
-
-
 @pytest.fixture(scope="module")
-def reports_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def reports_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportsSite]:
     """The site, its repositories and a running ``borghive pings``; the daemon must stop
     with exit 0 and no traceback."""
     ReportsSite.require()
@@ -194,18 +188,13 @@ def reports_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         site.start()
         process = PingsProcess(site.pings_site())
         try:
-            yield Daemon(site, process)
+            yield site
         finally:
             code = process.stop()
             assert code == 0, process.text()
             assert "Traceback" not in process.text(), process.text()
     finally:
         site.stop()
-
-
-def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.args, result.stdout, result.stderr)
-    return result
 
 
 def _bodies(web: Web, path: str, repository: str, event: str) -> list[dict[str, Any]]:
@@ -234,9 +223,9 @@ def _ended(site: ReportsSite, name: str, count: int) -> list[dict[str, Any]]:
 @pytest.mark.sshd
 @pytest.mark.slapd
 def test_a_good_run_a_refused_login_and_the_recovery(
-    reports_site: Daemon, web: Web, tmp_path: Path
+    reports_site: ReportsSite, web: Web, tmp_path: Path
 ) -> None:
-    site = reports_site.site
+    site = reports_site
     source = tmp_path / "source"
     source.mkdir()
     (source / "notes.txt").write_text("backed up over ssh\n")
@@ -300,9 +289,9 @@ def _lock_held(path: Path) -> bool:
 @pytest.mark.sshd
 @pytest.mark.slapd
 def test_a_run_killed_while_borg_works_times_out(
-    reports_site: Daemon, web: Web, tmp_path: Path
+    reports_site: ReportsSite, web: Web, tmp_path: Path
 ) -> None:
-    site = reports_site.site
+    site = reports_site
     source = tmp_path / "source"
     source.mkdir()
     (source / "first.txt").write_text("read before the pipe\n")
@@ -336,12 +325,14 @@ def test_a_run_killed_while_borg_works_times_out(
         [timeout] = _bodies(web, "/hung", "alice/hung", "client-timeout")
         assert timeout["alert"] == "client-timeout"
         assert timeout["run_timeout"] == RUN_TIMEOUT
+        ended = r"\[borghive\] Backup run of alice/hung has not ended after [1-9][0-9]?s"
+        assert re.fullmatch(ended, timeout["subject"]), timeout["subject"]
         assert timeout["report"]["kind"] == "start"
         assert timeout["report"]["run_id"] == start["run_id"]
         assert timeout["log"] is None
 
-        # The next run finds the repository free (the killed session's borg serve ended
-        # with its connection) and its success ends the alert.
+        # The killed session holds nothing: the next run backs up, and its success ends
+        # the alert.
         (source / "pipe").unlink()
         _ok(site.borgmatic(config))
         _ended(site, "hung", 1)
