@@ -16,6 +16,8 @@ from borghive.service.alerts.client import (
     oldest_open_start,
     stale_old,
 )
+from borghive.service.alerts.client_messages import timeout_message
+from borghive.service.alerts.messages import RepoFacts
 
 T0 = dt.datetime(2026, 3, 1, 1, 0, tzinfo=dt.UTC)
 DAY = 86400
@@ -112,3 +114,19 @@ def test_the_client_kinds_are_alert_kinds_and_fit_the_column() -> None:
 
     assert set(CLIENT_KINDS) <= set(ALERT_KINDS)
     assert all(len(kind) <= AlertState.kind.max_length for kind in ALERT_KINDS)
+
+
+def test_a_run_timeout_of_seconds_names_the_age_in_seconds() -> None:
+    # Ages are whole minutes, which read "0s" under one: a run timeout of a few seconds
+    # (allowed) would be reported as a run that has not ended after 0s.
+    repo = RepoFacts("alice", "laptop", "ssh://u@h:22/./laptop", T0, None, None, None, None, None)
+    run = report("start", 0)
+    later = run.received + dt.timedelta(seconds=42)
+    message = timeout_message(repo, facts(open_run=run), run, later, 5, 3600, T0 + dt.timedelta(5))
+    assert message.subject == "[borghive] Backup run of alice/laptop has not ended after 42s"
+    assert "and no end since (42s); runs are expected to end within 5s." in message.text
+    hours = timeout_message(
+        repo, facts(open_run=run), run, run.received + dt.timedelta(hours=6, seconds=59), 5, 3600,
+        T0 + dt.timedelta(5),
+    )  # fmt: skip
+    assert hours.subject.endswith("has not ended after 6h")

@@ -40,7 +40,10 @@ from borghive.service.alerts.messages import RepoFacts, _data, _iso, _size_line,
 
 
 def _age(now: dt.datetime, since: dt.datetime) -> str:
-    return format_duration(max(0, int((now - since).total_seconds())) // 60 * 60)
+    seconds = max(0, int((now - since).total_seconds()))
+    # Whole minutes read better, but under one they read "0s": a run timeout of seconds is
+    # allowed, and its alert would say the run has not ended after 0s.
+    return format_duration(seconds if seconds < 60 else seconds // 60 * 60)
 
 
 def _summary(report: ReportSummary | None) -> dict[str, Any] | None:
