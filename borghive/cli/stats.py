@@ -15,7 +15,7 @@ from borghive.cli.options import JsonOption
 from borghive.cli.render import console, counted, emit_json, say, table, when
 from borghive.cli.usage import exclusive, within
 from borghive.rules.bounds import JOBS, KEEP_ALL_DAYS, WALK_TIME_LIMIT
-from borghive.rules.quantities import format_duration, format_size, parse_duration
+from borghive.rules.quantities import format_age, format_size, parse_duration
 from borghive.service.stats import collect as stats
 from borghive.service.stats import export as stats_export
 from borghive.service.stats import report as stats_report
@@ -197,11 +197,7 @@ def _age(item: RepositoryStats) -> Text:
 
     if item.backup_age_seconds is None:
         return Text("never", style="red" if item.alert_after else "")
-    shown = (
-        format_duration(max(0, item.backup_age_seconds // 60 * 60))
-        if item.backup_age_seconds >= 60
-        else "now"
-    )
+    shown = format_age(item.backup_age_seconds) if item.backup_age_seconds >= 60 else "now"
     style = "" if item.stale is None else ("bold red" if item.stale else "green")
     return Text(shown, style=style)
 

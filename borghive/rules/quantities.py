@@ -79,3 +79,10 @@ def format_duration(seconds: int | None) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+def format_age(seconds: float) -> str:
+    """An age for messages: whole minutes (``1d2h5m``), or seconds when under a minute
+    (an alert period of seconds must not read "after 0s"); negative ages are 0s."""
+    whole = max(0, int(seconds))
+    return format_duration(whole if whole < 60 else whole // 60 * 60)

@@ -318,3 +318,12 @@ def test_bounds_in_words() -> None:
     assert TIMEOUT.words == "greater than 0, at most 3600 seconds"
     assert not TIMEOUT.holds(0) and TIMEOUT.holds(3600) and not TIMEOUT.holds(3600.001)
     assert SIZE.high == 10**18 and DURATION.high == MAX_DURATION
+
+
+def test_ages_are_whole_minutes_or_seconds_under_one() -> None:
+    from borghive.rules.quantities import format_age
+
+    assert format_age(59.9) == "59s"
+    assert format_age(61) == "1m"
+    assert format_age(3 * 86400 + 3661) == "3d1h1m"
+    assert format_age(-5) == "0s"

@@ -28,7 +28,7 @@ from typing import Any
 
 from borghive.rules.channels import Message
 from borghive.rules.logtail import one_line
-from borghive.rules.quantities import format_duration
+from borghive.rules.quantities import format_age, format_duration
 from borghive.service.alerts.client import (
     CLIENT_FAILED,
     LAST_SUCCESS,
@@ -40,10 +40,7 @@ from borghive.service.alerts.messages import RepoFacts, _data, _iso, _size_line,
 
 
 def _age(now: dt.datetime, since: dt.datetime) -> str:
-    seconds = max(0, int((now - since).total_seconds()))
-    # Whole minutes read better, but under one they read "0s": a run timeout of seconds is
-    # allowed, and its alert would say the run has not ended after 0s.
-    return format_duration(seconds if seconds < 60 else seconds // 60 * 60)
+    return format_age((now - since).total_seconds())
 
 
 def _summary(report: ReportSummary | None) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from borghive.rules.channels import WEBHOOK_FORMAT, Message
-from borghive.rules.quantities import format_duration, format_size
+from borghive.rules.quantities import format_age, format_duration, format_size
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def stale_message(
     facts: RepoFacts, now: dt.datetime, realert: int, expires: dt.datetime
 ) -> Message:
     """No backup of a repository for longer than its alert period."""
-    age = format_duration(int((now - facts.since).total_seconds()) // 60 * 60)
+    age = format_age((now - facts.since).total_seconds())
     what = (
         f"has had no backup since {_when(facts.last_update)}"
         if facts.last_update is not None

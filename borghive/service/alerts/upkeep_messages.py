@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from borghive.rules.channels import Message
-from borghive.rules.quantities import format_duration
+from borghive.rules.quantities import format_age, format_duration
 from borghive.service.alerts.messages import RepoFacts, _data
 
 CHECK_FAILED = "check-failed"
@@ -76,7 +76,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _age(now: dt.datetime, since: dt.datetime) -> str:
-    return format_duration(max(0, int((now - since).total_seconds())) // 60 * 60)
+    return format_age((now - since).total_seconds())
 
 
 def _body(
