@@ -46,6 +46,15 @@ class Outbox:
         self.spooled = min(self.spooled, len(self.events))
 
     def add_times(self, key: RepoKey, times: RepoTimes) -> None:
+        previous = self.times.get(key)
+        if (
+            previous is not None
+            and previous.maintenance
+            and not times.maintenance
+            and previous.last_update == times.last_update
+        ):
+            # The same maintenance commit read again before the flush: still maintenance's.
+            times = RepoTimes(times.last_access, times.last_update, maintenance=True)
         self.times[key] = times
 
     def forget(self, key: RepoKey) -> None:

@@ -28,10 +28,13 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class RepoTimes:
-    """Times read from disk (naive UTC): directory mtime, newest ``index.*`` mtime."""
+    """Times read from disk (naive UTC): directory mtime, newest ``index.*`` mtime.
+    ``maintenance``: the commit behind ``last_update`` was made while a process carrying
+    the maintenance marker held the lock, so it moves only last access."""
 
     last_access: dt.datetime | None
     last_update: dt.datetime | None
+    maintenance: bool = False
 
 
 @dataclass(frozen=True)

@@ -166,8 +166,13 @@ def record_changes(
                 if key in known and _moves(observed, known[key])
             ]
             advance_times(
-                (stored[0], observed.last_access, observed.last_update)
-                for observed, stored in updates
+                (
+                    (stored[0], observed.last_access, observed.last_update)
+                    for observed, stored in updates
+                ),
+                maintenance_commits={
+                    stored[0] for observed, stored in updates if observed.maintenance
+                },
             )
     except (OperationalError, InterfaceError, DatabaseError, sqlite3.Error) as exc:
         _reset_connection()
