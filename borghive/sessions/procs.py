@@ -155,3 +155,15 @@ def marked_processes(uids: set[int] | None = None) -> list[ProcessInfo]:
         if info is not None:
             found.append(info)
     return sorted(found, key=lambda info: info.pid)
+
+
+def innermost_pid(pid: int) -> int | None:
+    """``pid`` as the process's own pid namespace numbers it (the last ``NSpid`` of its
+    status; the same number outside any namespace), the pid borg writes into its lock; None
+    when it is gone."""
+    raw = _read(f"/proc/{pid}/status", 1 << 14)
+    for line in (raw or b"").splitlines():
+        if line.startswith(b"NSpid:"):
+            fields = line.split()[1:]
+            return int(fields[-1]) if fields and fields[-1].isdigit() else pid
+    return None if raw is None else pid
