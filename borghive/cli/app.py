@@ -160,6 +160,7 @@ def _register() -> None:
         key,
         migrate,
         repo,
+        session,
         stats,
         user,
         watch,
@@ -175,6 +176,7 @@ def _register() -> None:
     app.command("watch")(watch.watch)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
+    app.add_typer(session.app, name="session")
 
 
 _register()

@@ -167,3 +167,23 @@ def innermost_pid(pid: int) -> int | None:
             fields = line.split()[1:]
             return int(fields[-1]) if fields and fields[-1].isdigit() else pid
     return None if raw is None else pid
+
+
+def parent_pid(pid: int) -> int | None:
+    """``pid``'s parent (field 4 of its stat); None when it is gone."""
+    raw = _read(f"/proc/{pid}/stat", 4096)
+    if not raw:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def session_leaders(processes: list[ProcessInfo]) -> list[ProcessInfo]:
+    """The processes among ``processes`` whose parent is not among them: a marked process's
+    children inherit its environment (rrsync starts rsync, ``borg with-lock`` its command),
+    and belong to its session rather than opening one of their own."""
+    pids = {info.pid for info in processes}
+    return [info for info in processes if parent_pid(info.pid) not in pids]

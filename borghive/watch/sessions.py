@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,13 @@ from pathlib import Path
 from borghive.rules.layout import repository_path
 from borghive.rules.times import from_epoch, utcnow
 from borghive.service.events.records import RepoKey, RepoTimes, SessionRecord, SessionRef
-from borghive.sessions.locks import lock_holders, this_host_id
-from borghive.sessions.procs import ProcessInfo, innermost_pid, marked_processes
+from borghive.sessions.locks import host_name, lock_holders, this_host_id
+from borghive.sessions.procs import (
+    ProcessInfo,
+    innermost_pid,
+    marked_processes,
+    session_leaders,
+)
 from borghive.watch.classify import EXCLUSIVE_LOCK, ROSTER, Action, Change, Outcome, index_number
 from borghive.watch.writer import StoreWriter
 
@@ -54,11 +58,6 @@ def end_reason(session: LiveSession) -> str:
     """How a session whose process is gone ended: ``closed`` when it had let go of the
     lock (or never held it), ``vanished`` when it died holding it."""
     return "vanished" if session.locked else "closed"
-
-
-def host_name() -> str:
-    """This host's name, as borg_session.host records it."""
-    return socket.gethostname()
 
 
 class SessionTracker:
@@ -121,7 +120,7 @@ class SessionTracker:
             uid = self.uid(key)
             if uid is not None:
                 by_uid[uid] = key
-        found = marked_processes(set(by_uid)) if by_uid else []
+        found = session_leaders(marked_processes(set(by_uid))) if by_uid else []
         records: list[SessionRecord] = []
         seen: set[tuple[int, float]] = set()
         for info in found:
@@ -152,7 +151,7 @@ class SessionTracker:
         named = {holder.pid for holder in holders}
         if named - {pid for s in mine for pid in (s.info.pid, s.inner_pid)}:
             uid = self.uid(key)
-            for info in marked_processes({uid}) if uid is not None else []:
+            for info in session_leaders(marked_processes({uid})) if uid is not None else []:
                 session, new = self._add(key, info)
                 if new and session.is_client:
                     records.append(self._record(session))

@@ -32,10 +32,12 @@ def marked(
     key: str | None = None,
     maintenance: str | None = None,
     source: tuple[str, int] | None = None,
+    executable: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` as ``uid`` with borg's passphrase and base directory ``base`` (made
     and given to ``uid``), ``BORGHIVE_KEY=key``, ``BORGHIVE_MAINTENANCE=maintenance`` and
-    ``SSH_CONNECTION`` from ``source`` (address, port) where given."""
+    ``SSH_CONNECTION`` from ``source`` (address, port) where given; ``executable`` runs
+    instead of ``argv[0]`` (which is then only the name the process shows)."""
     base.mkdir(exist_ok=True)
     own(base, uid)
     environment = {
@@ -52,10 +54,18 @@ def marked(
     if source is not None:
         environment["SSH_CONNECTION"] = f"{source[0]} {source[1]} 127.0.0.1 22"
     return subprocess.Popen(
-        argv, env=environment, user=uid, group=uid, extra_groups=[], cwd=base,
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        argv,
+        executable=executable,
+        env=environment,
+        user=uid,
+        group=uid,
+        extra_groups=[],
+        cwd=base,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 def holding_lock(repository: Path, uid: int, **markers: object) -> subprocess.Popen[bytes]:

@@ -37,8 +37,12 @@ def _row(key: RepoKey) -> tuple[object, object, object]:
 def _run(key: RepoKey, started: dt.datetime, finished: dt.datetime | None) -> None:
     MaintenanceRun.create(
         repository=Repository.get(Repository.repo_user == key.repo_user),
-        action="compact", host="here", pid=1, started=started, finished=finished,
-    )  # fmt: skip
+        action="compact",
+        host="here",
+        pid=1,
+        started=started,
+        finished=finished,
+    )
 
 
 def test_a_client_commit_moves_last_update_and_names_the_client(store: Config) -> None:
@@ -104,9 +108,13 @@ def test_stats_collect_obeys_the_same_rule(
     index = max(path.glob("index.*"), key=lambda p: p.stat().st_mtime)
     written = dt.datetime.fromtimestamp(index.stat().st_mtime, dt.UTC).replace(tzinfo=None)
     MaintenanceRun.create(
-        repository=Repository.get(), action="compact", host="here", pid=1,
-        started=written - MINUTE, finished=written + MINUTE,
-    )  # fmt: skip
+        repository=Repository.get(),
+        action="compact",
+        host="here",
+        pid=1,
+        started=written - MINUTE,
+        finished=written + MINUTE,
+    )
 
     stats.collect(store)
 

@@ -20,9 +20,9 @@ from borghive.rules.accounts import NoAccounts
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.users import keys as key_service
 from borghive.service.users import people as users
+from borghive.sessions.locks import host_name
 from borghive.store.models import BorgSession, Event, Repository, SshKey
 from borghive.watch.daemon import Daemon
-from borghive.watch.sessions import host_name
 from tests.harness.borg import BORG
 from tests.harness.environment import public_dir, remove_tree
 from tests.harness.keys import GeneratedKey
@@ -82,17 +82,23 @@ def _sessions() -> list[BorgSession]:
 def test_sessions_name_their_key_address_lock_and_end(site: Site) -> None:
     daemon = Daemon(site.config)
     daemon.start()
-    waiting = marked([SLEEP, "600"], UID, base=site.base, key=site.keys["k2"],
-                     source=("127.0.0.3", 40003))  # fmt: skip
-    locking = holding_lock(site.path, UID, base=site.base, key=site.keys["k1"],
-                           source=("127.0.0.2", 40002))  # fmt: skip
+    waiting = marked(
+        [SLEEP, "600"], UID, base=site.base, key=site.keys["k2"], source=("127.0.0.3", 40003)
+    )
+    locking = holding_lock(
+        site.path, UID, base=site.base, key=site.keys["k1"], source=("127.0.0.2", 40002)
+    )
     try:
         locked = BorgSession.select().where(BorgSession.lock_since.is_null(False))
         _until(daemon, lambda: locked.count() == 1 and BorgSession.select().count() == 2)
         by_key = {session.key_name: session for session in _sessions()}
         first, second = by_key["k1"], by_key["k2"]
         assert (first.source, first.source_port, first.pid, first.program) == (
-            "127.0.0.2", 40002, locking.pid, "borg")  # fmt: skip
+            "127.0.0.2",
+            40002,
+            locking.pid,
+            "borg",
+        )
         assert first.key_fingerprint == site.keys["k1"] and first.host == host_name()
         assert first.lock_since is not None and first.ended is None
         assert (second.source, second.source_port, second.pid) == ("127.0.0.3", 40003, waiting.pid)
@@ -119,8 +125,13 @@ def test_sessions_name_their_key_address_lock_and_end(site: Site) -> None:
 def test_a_committing_session_is_marked_and_its_events_name_it(site: Site) -> None:
     daemon = Daemon(site.config)
     daemon.start()
-    client = marked([BORG, "compact", str(site.path)], UID, base=site.base, key=site.keys["k1"],
-                    source=("127.0.0.2", 40010))  # fmt: skip
+    client = marked(
+        [BORG, "compact", str(site.path)],
+        UID,
+        base=site.base,
+        key=site.keys["k1"],
+        source=("127.0.0.2", 40010),
+    )
     try:
         # The daemon runs while borg does: it learns of the session when borg takes the lock.
         _until(daemon, lambda: "closed" in [e.kind for e in Event.select()])
@@ -129,8 +140,11 @@ def test_a_committing_session_is_marked_and_its_events_name_it(site: Site) -> No
         (session,) = _sessions()
         assert session.committed and session.end_reason == "closed"
         updated = Event.get(Event.kind == "updated")
-        assert (updated.session_id, updated.key_name, updated.source) == (session.id, "k1",
-                                                                          "127.0.0.2")  # fmt: skip
+        assert (updated.session_id, updated.key_name, updated.source) == (
+            session.id,
+            "k1",
+            "127.0.0.2",
+        )
         assert Repository.get().last_access_by == "client"
     finally:
         daemon.close()
@@ -138,13 +152,20 @@ def test_a_committing_session_is_marked_and_its_events_name_it(site: Site) -> No
 
 def test_a_restart_ends_the_sessions_it_left_open(site: Site) -> None:
     BorgSession.create(
-        repository=Repository.get(), host=host_name(), pid=2**22 + 7, program="borg",
-        started=dt.datetime(2026, 1, 1), key_name="k1",
-    )  # fmt: skip
-    BorgSession.create(
-        repository=Repository.get(), host="elsewhere.example.org", pid=1, program="borg",
+        repository=Repository.get(),
+        host=host_name(),
+        pid=2**22 + 7,
+        program="borg",
         started=dt.datetime(2026, 1, 1),
-    )  # fmt: skip
+        key_name="k1",
+    )
+    BorgSession.create(
+        repository=Repository.get(),
+        host="elsewhere.example.org",
+        pid=1,
+        program="borg",
+        started=dt.datetime(2026, 1, 1),
+    )
     daemon = Daemon(site.config)
     daemon.start()
     try:
@@ -164,8 +185,9 @@ def test_a_maintenance_commit_moves_last_access_never_last_update(site: Site) ->
         assert daemon.flush()
         before = Repository.get()
         assert before.last_update is not None
-        compact = marked([BORG, "compact", str(site.path)], UID, base=site.base,
-                         maintenance="compact")  # fmt: skip
+        compact = marked(
+            [BORG, "compact", str(site.path)], UID, base=site.base, maintenance="compact"
+        )
         _until(daemon, lambda: "closed" in [e.kind for e in Event.select()])
         assert compact.wait(timeout=60) == 0
         assert daemon.flush()
@@ -174,7 +196,8 @@ def test_a_maintenance_commit_moves_last_access_never_last_update(site: Site) ->
         assert after.last_update == before.last_update
         assert after.last_access_by == "maintenance"
         assert after.last_access >= dt.datetime.fromtimestamp(
-            newest.stat().st_mtime, dt.UTC).replace(tzinfo=None)  # fmt: skip
+            newest.stat().st_mtime, dt.UTC
+        ).replace(tzinfo=None)
         assert BorgSession.select().count() == 0  # maintenance is not a client session
 
         daemon.rescan()
