@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic as now_monotonic
 
 from borghive.rules.layout import repository_path
 from borghive.rules.times import from_epoch, utcnow
@@ -30,6 +31,7 @@ from borghive.sessions.procs import (
     ProcessInfo,
     innermost_pid,
     marked_processes,
+    process_info,
     session_leaders,
 )
 from borghive.watch.classify import EXCLUSIVE_LOCK, ROSTER, Action, Change, Outcome, index_number
@@ -68,6 +70,7 @@ class SessionTracker:
         self.host = host or host_name()
         self.live: dict[tuple[int, float], LiveSession] = {}
         self._uids: dict[RepoKey, int | None] = {}
+        self._next_look: dict[RepoKey, float] = {}  # monotonic: the next fallback sweep
 
     # --- which processes belong to which repository ------------------------------------
 
@@ -86,6 +89,7 @@ class SessionTracker:
     def forget(self, key: RepoKey) -> None:
         """A repository directory is gone (its sessions end at the next sweep)."""
         self._uids.pop(key, None)
+        self._next_look.pop(key, None)
 
     def _add(self, key: RepoKey, info: ProcessInfo) -> tuple[LiveSession, bool]:
         ident = (info.pid, info.started)
@@ -96,6 +100,14 @@ class SessionTracker:
         session = LiveSession(key, info, ref, innermost_pid(info.pid) or info.pid)
         self.live[ident] = session
         return session, True
+
+    def _opened(self, key: RepoKey, found: Iterable[ProcessInfo]) -> list[SessionRecord]:
+        records = []
+        for info in found:
+            session, new = self._add(key, info)
+            if new and session.is_client:
+                records.append(self._record(session))
+        return records
 
     def _record(self, session: LiveSession, **changes: object) -> SessionRecord:
         info = session.info
@@ -140,22 +152,32 @@ class SessionTracker:
     def look(self, key: RepoKey, now: dt.datetime) -> list[SessionRecord]:
         """Read ``key``'s lock: the sessions it names are locked from ``now`` on (records
         for those newly locked), the others not. A holder on this host that no known
-        session matches makes a sweep of that repository user's processes first."""
+        session matches is looked up by its pid, else (another pid namespace) found by a
+        sweep of that repository user's processes."""
         holders = [
             holder
             for holder in lock_holders(Path(repository_path(self.root, key.repo_user, key.name)))
             if holder.host == this_host_id()
         ]
         records: list[SessionRecord] = []
-        mine = [session for session in self.live.values() if session.key == key]
         named = {holder.pid for holder in holders}
-        if named - {pid for s in mine for pid in (s.info.pid, s.inner_pid)}:
-            uid = self.uid(key)
-            for info in session_leaders(marked_processes({uid})) if uid is not None else []:
-                session, new = self._add(key, info)
-                if new and session.is_client:
-                    records.append(self._record(session))
-            mine = [session for session in self.live.values() if session.key == key]
+        known = {
+            pid for s in self.live.values() if s.key == key for pid in (s.info.pid, s.inner_pid)
+        }
+        unmatched = named - known
+        uid = self.uid(key) if unmatched else None
+        for pid in sorted(unmatched) if uid is not None else []:
+            # The usual case: the holder is a process of this pid namespace.
+            info = process_info(pid)
+            if info is not None and info.uid == uid and (info.is_client or info.maintenance):
+                records += self._opened(key, [info])
+                unmatched.discard(pid)
+        if unmatched and uid is not None and now_monotonic() >= self._next_look.get(key, 0.0):
+            # A holder from another pid namespace (a containerised sshd): find it by
+            # sweeping the repository user's processes, at most once per SWEEP_EVERY.
+            self._next_look[key] = now_monotonic() + SWEEP_EVERY
+            records += self._opened(key, session_leaders(marked_processes({uid})))
+        mine = [session for session in self.live.values() if session.key == key]
         for session in mine:
             holds = session.info.pid in named or session.inner_pid in named
             if holds and not session.locked and session.is_client:
