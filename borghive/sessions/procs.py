@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 
 KEY_MARKER = "BORGHIVE_KEY"
 MAINTENANCE_MARKER = "BORGHIVE_MAINTENANCE"
@@ -65,7 +66,9 @@ def environment(pid: int) -> dict[str, str] | None:
     return values
 
 
+@cache
 def _boot_time() -> float | None:
+    # Constant while the system runs; read once per process (a sweep asks for each pid).
     raw = _read("/proc/stat", 1 << 16)
     for line in (raw or b"").splitlines():
         if line.startswith(b"btime "):

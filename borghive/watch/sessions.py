@@ -56,6 +56,14 @@ class LiveSession:
         return self.info.is_client
 
 
+def owner_of(pid: int) -> int | None:
+    """The uid owning process ``pid``; None when it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
 def end_reason(session: LiveSession) -> str:
     """How a session whose process is gone ended: ``closed`` when it had let go of the
     lock (or never held it), ``vanished`` when it died holding it."""
@@ -71,6 +79,7 @@ class SessionTracker:
         self.live: dict[tuple[int, float], LiveSession] = {}
         self._uids: dict[RepoKey, int | None] = {}
         self._next_look: dict[RepoKey, float] = {}  # monotonic: the next fallback sweep
+        self._strangers: set[int] = set()  # lock holders' pids that are no session
 
     # --- which processes belong to which repository ------------------------------------
 
@@ -133,6 +142,7 @@ class SessionTracker:
             if uid is not None:
                 by_uid[uid] = key
         found = session_leaders(marked_processes(set(by_uid))) if by_uid else []
+        self._strangers = {pid for pid in self._strangers if os.path.exists(f"/proc/{pid}")}
         records: list[SessionRecord] = []
         seen: set[tuple[int, float]] = set()
         for info in found:
@@ -165,9 +175,13 @@ class SessionTracker:
             pid for s in self.live.values() if s.key == key for pid in (s.info.pid, s.inner_pid)
         }
         unmatched = named - known
+        unmatched -= self._strangers
         uid = self.uid(key) if unmatched else None
         for pid in sorted(unmatched) if uid is not None else []:
-            # The usual case: the holder is a process of this pid namespace.
+            # The usual case: the holder is a marked process of this pid namespace (its
+            # owner is checked first: a stat is cheaper than reading its environment).
+            if owner_of(pid) != uid:
+                continue
             info = process_info(pid)
             if info is not None and info.uid == uid and (info.is_client or info.maintenance):
                 records += self._opened(key, [info])
@@ -177,6 +191,12 @@ class SessionTracker:
             # sweeping the repository user's processes, at most once per SWEEP_EVERY.
             self._next_look[key] = now_monotonic() + SWEEP_EVERY
             records += self._opened(key, session_leaders(marked_processes({uid})))
+            found = {
+                p for s in self.live.values() if s.key == key for p in (s.info.pid, s.inner_pid)
+            }
+            # What no sweep explains is no session (a borg someone runs by hand): not
+            # looked for again while that pid lives.
+            self._strangers |= unmatched - found
         mine = [session for session in self.live.values() if session.key == key]
         for session in mine:
             holds = session.info.pid in named or session.inner_pid in named
