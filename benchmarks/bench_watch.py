@@ -41,6 +41,13 @@ and the event-to-store latency with 200 repositories active at once.
    per checkpoint, every 30 minutes by default); ``--latency-gap-ms 50 --latency-sessions
    30`` is a harder stress test.
 
+5. ``--compare-sessions``: only the latency storm, ``--compare-rounds`` times with a
+   daemon that records sessions (``[watch] sessions = true``) and with one that does not,
+   alternating which goes first; the lock holders carry borg's host id, so the daemon looks
+   each one up (none is a marked process: the costly case), and the repository directories
+   are owned by their uid, so its /proc sweep has users to look for. Target: the median p99
+   with sessions at most 10 % above the median without.
+
 Targets: start-up < 5 s, RSS < 150 MB, CPU < 1 % of borg's, latency p99 <
 200 ms. Prints PASS/FAIL for each; exit status 1 when one fails.
 """

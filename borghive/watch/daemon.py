@@ -342,6 +342,7 @@ class Daemon:
         old_root = self.root
         self.config = config
         self.writer.root = config.repos.root
+        self.sessions.reroot(config.repos.root)
         if config.repos.root != old_root:
             for wd in list(self._nodes):
                 self._manager.rm_watch(wd, quiet=True)

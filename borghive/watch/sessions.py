@@ -95,6 +95,11 @@ class SessionTracker:
             self._uids[key] = owner or None
         return self._uids[key]
 
+    def reroot(self, root: Path) -> None:
+        """Look for repositories under ``root`` from now on (their owners read anew)."""
+        self.root = root
+        self._uids.clear()
+
     def forget(self, key: RepoKey) -> None:
         """A repository directory is gone (its sessions end at the next sweep)."""
         self._uids.pop(key, None)
@@ -259,6 +264,11 @@ class SessionFeed:
         writer.host = "" if self.tracker is None else self.tracker.host
         self._next_sweep = 0.0
         self._maintenance: set[RepoKey] = set()  # a maintenance process committed there
+
+    def reroot(self, root: Path) -> None:
+        """A reload changed the repos root: repositories are found there from now on."""
+        if self.tracker is not None:
+            self.tracker.reroot(root)
 
     def _add(self, records: list[SessionRecord]) -> None:
         assert self.tracker is not None  # noqa: S101 - only called when enabled
