@@ -164,11 +164,17 @@ class SessionTracker:
 
     # --- the lock ------------------------------------------------------------------------
 
-    def look(self, key: RepoKey, now: dt.datetime) -> list[SessionRecord]:
+    def look(
+        self, key: RepoKey, now: dt.datetime, *, released: bool = False
+    ) -> list[SessionRecord]:
         """Read ``key``'s lock: the sessions it names are locked from ``now`` on (records
         for those newly locked), the others not. A holder on this host that no known
         session matches is looked up by its pid, else (another pid namespace) found by a
-        sweep of that repository user's processes."""
+        sweep of that repository user's processes.
+
+        The daemon may read an event late, when the lock has changed again: a look after a
+        lock file appeared only adds holders; only one after a lock file vanished
+        (``released``) lets go of the sessions the lock no longer names."""
         holders = [
             holder
             for holder in lock_holders(Path(repository_path(self.root, key.repo_user, key.name)))
@@ -207,7 +213,8 @@ class SessionTracker:
             holds = session.info.pid in named or session.inner_pid in named
             if holds and not session.locked and session.is_client:
                 records.append(self._record(session, lock_since=now))
-            session.locked = holds
+            if holds or released:
+                session.locked = holds
         return records
 
     def holder(self, key: RepoKey) -> LiveSession | None:
@@ -224,7 +231,9 @@ class SessionTracker:
         """A commit happened in ``key``: the records it causes (the lock's client sessions
         committed) and whether maintenance made it (a locked maintenance process and no
         locked client)."""
-        records = self.look(key, now)
+        # Who held the lock when it was taken: by now it may be released already.
+        locked = [s for s in self.live.values() if s.key == key and s.locked]
+        records = [] if locked else self.look(key, now)
         locked = [s for s in self.live.values() if s.key == key and s.locked]
         clients = [session for session in locked if session.is_client]
         for session in clients:
@@ -245,7 +254,7 @@ class SessionTracker:
         if number is not None and change.action is Action.APPEARED and number > index:
             return self.commit(key, now)
         if change.name in (EXCLUSIVE_LOCK, ROSTER):
-            return self.look(key, now), False
+            return self.look(key, now, released=change.action is Action.VANISHED), False
         return [], False
 
     def refs(self) -> frozenset[SessionRef]:

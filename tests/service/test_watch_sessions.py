@@ -205,3 +205,30 @@ def test_a_maintenance_commit_moves_last_access_never_last_update(site: Site) ->
         assert Repository.get().last_update == before.last_update
     finally:
         daemon.close()
+
+
+def test_a_commit_read_late_is_still_the_lock_holders(site: Site) -> None:
+    """The daemon may read a commit's event after borg has released the lock and exited:
+    the holder seen when the lock appeared still counts (here, maintenance's)."""
+    from borghive.service.events.records import RepoKey
+    from borghive.watch.classify import Action, Change
+    from borghive.watch.sessions import SessionTracker
+
+    tracker = SessionTracker(site.config.repos.root)
+    key = RepoKey(site.path.parent.name, site.path.name)
+    now = dt.datetime(2026, 1, 1)
+    holder = holding_lock(site.path, UID, base=site.base, maintenance="compact")
+    try:
+        deadline = time.monotonic() + 20
+        while not any((site.path / "lock.exclusive").glob("*")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        tracker.changed(key, Change(Action.APPEARED, "lock.exclusive", True), 1, now)
+    finally:
+        stop(holder, signal.SIGTERM)
+    assert not any((site.path / "lock.exclusive").glob("*"))  # released meanwhile
+
+    records, maintenance = tracker.changed(key, Change(Action.APPEARED, "index.99"), 1, now)
+    assert maintenance and records == []  # maintenance is no client session
+    tracker.changed(key, Change(Action.VANISHED, "lock.exclusive", True), 99, now)
+    assert tracker.commit(key, now) == ([], False)  # released: nobody holds it now
