@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from time import monotonic as now_monotonic
 
 from borghive.rules.layout import repository_path
 from borghive.rules.times import from_epoch, utcnow
@@ -78,7 +77,6 @@ class SessionTracker:
         self.host = host or host_name()
         self.live: dict[tuple[int, float], LiveSession] = {}
         self._uids: dict[RepoKey, int | None] = {}
-        self._next_look: dict[RepoKey, float] = {}  # monotonic: the next fallback sweep
         self._strangers: set[int] = set()  # lock holders' pids that are no session
 
     # --- which processes belong to which repository ------------------------------------
@@ -103,7 +101,6 @@ class SessionTracker:
     def forget(self, key: RepoKey) -> None:
         """A repository directory is gone (its sessions end at the next sweep)."""
         self._uids.pop(key, None)
-        self._next_look.pop(key, None)
 
     def _add(self, key: RepoKey, info: ProcessInfo) -> tuple[LiveSession, bool]:
         ident = (info.pid, info.started)
@@ -197,10 +194,9 @@ class SessionTracker:
             if info is not None and info.uid == uid and (info.is_client or info.maintenance):
                 records += self._opened(key, [info])
                 unmatched.discard(pid)
-        if unmatched and uid is not None and now_monotonic() >= self._next_look.get(key, 0.0):
+        if unmatched and uid is not None:
             # A holder from another pid namespace (a containerised sshd): find it by
-            # sweeping the repository user's processes, at most once per SWEEP_EVERY.
-            self._next_look[key] = now_monotonic() + SWEEP_EVERY
+            # sweeping the repository user's processes.
             records += self._opened(key, session_leaders(marked_processes({uid})))
             found = {
                 p for s in self.live.values() if s.key == key for p in (s.info.pid, s.inner_pid)

@@ -133,7 +133,12 @@ def test_sessions_and_events_name_the_key_and_the_address(
             )
         }
 
-    _wait(lambda: {("k1", "127.0.0.2"), ("k2", "127.0.0.3")} <= recorded())
+    try:
+        _wait(lambda: {("k1", "127.0.0.2"), ("k2", "127.0.0.3")} <= recorded())
+    except AssertionError:
+        raise AssertionError(
+            (site.query("SELECT * FROM borg_session"), watcher.text()[-3000:])
+        ) from None
     committed = site.query(
         "SELECT key_name, committed, end_reason FROM borg_session ORDER BY started"
     )
