@@ -41,6 +41,13 @@ and the event-to-store latency with 200 repositories active at once.
    per checkpoint, every 30 minutes by default); ``--latency-gap-ms 50 --latency-sessions
    30`` is a harder stress test.
 
+5. ``--compare-sessions``: only the latency storm, ``--compare-rounds`` times with a
+   daemon that records sessions (``[watch] sessions = true``) and with one that does not,
+   alternating which goes first; the lock holders carry borg's host id, so the daemon looks
+   each one up (none is a marked process: the costly case), and the repository directories
+   are owned by their uid, so its /proc sweep has users to look for. Target: the median p99
+   with sessions at most 10 % above the median without.
+
 Targets: start-up < 5 s, RSS < 150 MB, CPU < 1 % of borg's, latency p99 <
 200 ms. Prints PASS/FAIL for each; exit status 1 when one fails.
 """
@@ -59,7 +66,6 @@ import random
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -71,6 +77,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from borghive.sessions.locks import this_host_id
 from tests.harness.borg import BORG
 
 START_UP_TARGET = 5.0
@@ -89,13 +96,22 @@ def environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("BORGHIVE_", "BORG_"))}
 
 
+def config_file(scratch: Path, root: Path, database: Path, *, sessions: bool) -> Path:
+    """A configuration of the scratch store, with session recording on or off."""
+    config = scratch / f"borghive-sessions-{'on' if sessions else 'off'}.toml"
+    config.write_text(
+        f'[store]\nurl = "sqlite:///{database}"\n[repos]\nroot = "{root}"\n'
+        f'[watch]\nspool = "{scratch}/watch.spool"\nsessions = {str(sessions).lower()}\n'
+    )
+    return config
+
+
 def prepare(scratch: Path, repositories: int) -> tuple[Path, Path, Path]:
     """Config, store and skeleton tree; returns (config file, root, database)."""
     root = scratch / "repos"
     root.mkdir()
     database = scratch / "borghive.db"
-    config = scratch / "borghive.toml"
-    config.write_text(f'[store]\nurl = "sqlite:///{database}"\n[repos]\nroot = "{root}"\n')
+    config = config_file(scratch, root, database, sessions=True)
     subprocess.run(
         [borghive(), "--config", str(config), "migrate"],
         check=True,
@@ -130,6 +146,9 @@ def prepare(scratch: Path, repositories: int) -> tuple[Path, Path, Path]:
                 handle.write(b"x")
         with open(repository / f"integrity.{number}", "wb") as handle:
             handle.write(b"x")
+        if os.geteuid() == 0:
+            # As on a storage host: the session sweep finds a repository's user by it.
+            os.chown(repository, UID_BASE + r, UID_BASE + r)
     print(
         f"prepared {repositories} repositories: store rows {seeded:.2f} s, "
         f"skeletons {time.perf_counter() - started:.2f} s"
@@ -389,7 +408,7 @@ def borg_sessions(
     ``borg create`` runs of ``commits`` commits each (the file operations borg 1.2 makes),
     one per step. Each step yields the pause before the next one and the Event rows the
     operation should end in, as (kind, wall time just before the syscall)."""
-    owner = f"{socket.gethostname()}.{os.getpid()}-{threading.get_ident()}"
+    owner = f"{this_host_id()}.{os.getpid()}-{threading.get_ident()}"
     lock = path / "lock.exclusive"
     for session in range(sessions):
         temporary = path / f"lock.exclusive.{rng.getrandbits(32):08x}.tmp"
@@ -489,9 +508,10 @@ def latency(
     commits: int,
     gap: float,
     workers: int,
-) -> bool:
+) -> tuple[bool, float]:
     """``repositories`` repositories of the skeleton tree run borg sessions at once while
-    the store is polled; True when the p99 of operation-to-visible-row is under 200 ms."""
+    the store is polled; returns (whether the p99 of operation-to-visible-row is under
+    200 ms, that p99 in seconds)."""
     wait_until_idle([watch_pid])
     jobs = []
     for number in range(repositories):
@@ -587,7 +607,7 @@ def latency(
     )
     if not to_store:
         print("  no event matched: FAIL")
-        return False
+        return False, math.inf
 
     def summary(values: list[float]) -> str:
         return ", ".join(
@@ -603,6 +623,46 @@ def latency(
     )
     for kind, values in sorted(by_kind.items()):
         print(f"    {kind} ({len(values)}): {summary(values)}")
+    return ok, percentile(to_store, 0.99)
+
+
+def compare_sessions(
+    scratch: Path, root: Path, database: Path, arguments: argparse.Namespace
+) -> bool:
+    """The latency storm twice in one run, with a daemon that records sessions and with
+    one that does not (watch.sessions), alternating ``--compare-rounds`` times; True when
+    the median p99 with sessions is at most 10 % above the median without."""
+    figures: dict[bool, list[float]] = {False: [], True: []}
+    for round_number in range(arguments.compare_rounds):
+        for sessions in (False, True) if round_number % 2 == 0 else (True, False):
+            log = scratch / f"watch-compare-{round_number}-{sessions}.log"
+            config = config_file(scratch, root, database, sessions=sessions)
+            with open(log, "wb") as stderr:
+                process = subprocess.Popen(
+                    [borghive(), "--config", str(config), "watch"],
+                    stderr=stderr, stdout=subprocess.DEVNULL, env=environment(),
+                )  # fmt: skip
+            try:
+                wait_for_line(log, "ready", process, 120)
+                print(f"round {round_number + 1}, sessions {'on' if sessions else 'off'}:")
+                _, p99 = latency(
+                    root, database, process.pid, arguments.latency_repos,
+                    arguments.latency_sessions, arguments.latency_commits,
+                    arguments.latency_gap_ms / 1000, arguments.latency_workers,
+                )  # fmt: skip
+                figures[sessions].append(p99)
+            finally:
+                stop(process)
+    off = sorted(figures[False])[len(figures[False]) // 2]
+    on = sorted(figures[True])[len(figures[True]) // 2]
+    ratio = on / off
+    ok = ratio <= 1.10
+    print(
+        "p99 event -> store, median of rounds: sessions off "
+        f"{1000 * off:.1f} ms ({', '.join(f'{1000 * v:.1f}' for v in figures[False])}), "
+        f"on {1000 * on:.1f} ms ({', '.join(f'{1000 * v:.1f}' for v in figures[True])}): "
+        f"x{ratio:.2f} (target <= x1.10) {'PASS' if ok else 'FAIL'}"
+    )
     return ok
 
 
@@ -633,6 +693,14 @@ def main() -> int:
         help="mean pause between two file operations in one repository",
     )
     parser.add_argument("--latency-workers", type=int, default=4, help="worker processes")
+    parser.add_argument(
+        "--compare-sessions",
+        action="store_true",
+        help="only the latency storm, with and without session recording, side by side",
+    )
+    parser.add_argument(
+        "--compare-rounds", type=int, default=2, help="storms of each kind with --compare-sessions"
+    )
     arguments = parser.parse_args()
     if arguments.latency_repos > arguments.repos:
         parser.error("--latency-repos cannot exceed --repos")
@@ -640,6 +708,8 @@ def main() -> int:
     process: subprocess.Popen[bytes] | None = None
     try:
         config, root, database = prepare(scratch, arguments.repos)
+        if arguments.compare_sessions:
+            return 0 if compare_sessions(scratch, root, database, arguments) else 1
         log = scratch / "watch.log"
         with open(log, "wb") as stderr:
             started = time.perf_counter()
@@ -674,7 +744,7 @@ def main() -> int:
                 scratch, root, database, process.pid, arguments.backup_mb, arguments.naive_queue
             )
         if arguments.latency_repos > 0:
-            ok_latency = latency(
+            ok_latency, _ = latency(
                 root,
                 database,
                 process.pid,

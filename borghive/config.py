@@ -342,6 +342,12 @@ class WatchConfig:
         default=Path("/var/lib/borghive/watch.spool"),
         metadata=about("Events not written at shutdown, replayed at start.", "absolute path"),
     )
+    sessions: bool = field(
+        default=True,
+        metadata=about(
+            "Record each borg session: its key, client address, lock and end (false: off)."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -165,7 +165,9 @@ def _register() -> None:
         repo_history,
         repo_maintenance,
         repo_pings,
+        repo_reports,
         repo_rollback,
+        session,
         stats,
         user,
         watch,
@@ -173,8 +175,12 @@ def _register() -> None:
 
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
+    # repo_history, repo_maintenance and repo_rollback register on repo.app when imported.
+    del repo_history, repo_maintenance, repo_rollback
+    repo_pings.register(repo.app)
+    repo_reports.register(repo.app)
     app.add_typer(repo.app, name="repo")
-    del repo_maintenance, repo_history, repo_rollback  # they register on repo.app
+    app.add_typer(session.app, name="session")
     app.add_typer(config_cmd.app, name="config")
     app.command("migrate")(migrate.migrate)
     app.command("authkeys")(authkeys_cmd.authkeys)
@@ -182,12 +188,8 @@ def _register() -> None:
     app.command("watch")(watch.watch)
     app.command("maintain")(maintain.maintain)
     app.command("pings")(pings.pings)
-    repo_pings.register(repo.app)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
-    from borghive.cli import repo_reports
-
-    repo_reports.register(repo.app)
 
 
 _register()

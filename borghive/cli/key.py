@@ -103,6 +103,12 @@ def show(ctx: typer.Context, key: KeyArgument, json: JsonOption = False) -> None
             ("comment", info.comment),
             ("allowed from", info.allowed_from or "anywhere"),
             ("created", when(info.created)),
+            (
+                "last used",
+                "never"
+                if info.last_used is None
+                else f"{when(info.last_used)} from {info.last_used_from or 'unknown'}",
+            ),
             ("repositories", ", ".join(f"{g.repository} ({g.mode})" for g in info.grants)),
             ("public key", info.public_key),
         ]

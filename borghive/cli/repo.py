@@ -183,6 +183,12 @@ def list_(
     )
 
 
+def _last_use(access: grants.AccessInfo) -> str:
+    if access.last_used is None:
+        return "never"
+    return f"{when(access.last_used)} from {access.last_used_from or 'unknown'}"
+
+
 def _render_detail(detail: RepoDetail) -> None:
     info = detail.repository
     if detail.account is None:
@@ -220,8 +226,11 @@ def _render_detail(detail: RepoDetail) -> None:
     )
     table(
         "Keys",
-        ["key", "mode", "fingerprint", "from"],
-        [(a.key, a.mode, a.fingerprint, a.allowed_from or "anywhere") for a in detail.accesses],
+        ["key", "mode", "fingerprint", "from", "last used"],
+        [
+            (a.key, a.mode, a.fingerprint, a.allowed_from or "anywhere", _last_use(a))
+            for a in detail.accesses
+        ],
     )
     if detail.events:
         table(

@@ -110,6 +110,11 @@ def is_locked(repository: Path) -> bool:
     return (repository / EXCLUSIVE_DIR).exists() or (repository / ROSTER_FILE).exists()
 
 
+def host_name() -> str:
+    """This host's name, as borghive records it (borg_session.host, maintenance_run.host)."""
+    return socket.gethostname()
+
+
 @cache
 def this_host_id() -> str:
     """This host's id as borg computes it (``BORG_HOST_ID``, else ``<fqdn>@<node>``); once

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 
 KEY_MARKER = "BORGHIVE_KEY"
 MAINTENANCE_MARKER = "BORGHIVE_MAINTENANCE"
@@ -65,7 +66,9 @@ def environment(pid: int) -> dict[str, str] | None:
     return values
 
 
+@cache
 def _boot_time() -> float | None:
+    # Constant while the system runs; read once per process (a sweep asks for each pid).
     raw = _read("/proc/stat", 1 << 16)
     for line in (raw or b"").splitlines():
         if line.startswith(b"btime "):
@@ -155,3 +158,35 @@ def marked_processes(uids: set[int] | None = None) -> list[ProcessInfo]:
         if info is not None:
             found.append(info)
     return sorted(found, key=lambda info: info.pid)
+
+
+def innermost_pid(pid: int) -> int | None:
+    """``pid`` as the process's own pid namespace numbers it (the last ``NSpid`` of its
+    status; the same number outside any namespace), the pid borg writes into its lock; None
+    when it is gone."""
+    raw = _read(f"/proc/{pid}/status", 1 << 14)
+    for line in (raw or b"").splitlines():
+        if line.startswith(b"NSpid:"):
+            fields = line.split()[1:]
+            return int(fields[-1]) if fields and fields[-1].isdigit() else pid
+    return None if raw is None else pid
+
+
+def parent_pid(pid: int) -> int | None:
+    """``pid``'s parent (field 4 of its stat); None when it is gone."""
+    raw = _read(f"/proc/{pid}/stat", 4096)
+    if not raw:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def session_leaders(processes: list[ProcessInfo]) -> list[ProcessInfo]:
+    """The processes among ``processes`` whose parent is not among them: a marked process's
+    children inherit its environment (rrsync starts rsync, ``borg with-lock`` its command),
+    and belong to its session rather than opening one of their own."""
+    pids = {info.pid for info in processes}
+    return [info for info in processes if parent_pid(info.pid) not in pids]

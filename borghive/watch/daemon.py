@@ -55,6 +55,7 @@ from borghive.watch.inotify import (
 )
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import Listing, is_candidate, list_repository, scan_tree, subdirectories
+from borghive.watch.sessions import SessionFeed
 from borghive.watch.statistics import Refresh, RefreshQueue
 from borghive.watch.writer import StoreWriter
 
@@ -90,6 +91,7 @@ class Daemon:
         self.config = config
         self._reload_config = reload
         self.writer = StoreWriter(config.repos.root, Outbox(limit=buffer_limit), config.watch.spool)
+        self.sessions = SessionFeed(self.writer, enabled=config.watch.sessions)
         # No refresh: statistics are not measured after updates (tests, --once).
         self.refreshes = None if refresh is None else RefreshQueue(refresh, refresh_delay)
         self.states: dict[RepoKey, RepoState] = {}
@@ -238,6 +240,7 @@ class Daemon:
             self._repository_appeared(RepoKey(node.user, name), path)
 
     def _change(self, key: RepoKey, state: RepoState, change: Change) -> None:
+        self.sessions.changed(key, change, state.index)
         new_state, outcomes = classify(state, change)
         self.states[key] = new_state
         if outcomes:
@@ -276,15 +279,17 @@ class Daemon:
 
     def _emit(self, key: RepoKey, outcomes: tuple[Outcome, ...], listing: Listing | None) -> None:
         now = utcnow()
+        session = self.sessions.session_of(key)
         for outcome in outcomes:
             log.debug("%s/%s: %s %s", key.repo_user, key.name, outcome.kind, outcome.detail)
-            self.outbox.add_event(EventRecord(key, outcome.kind, now, outcome.detail))
+            self.outbox.add_event(EventRecord(key, outcome.kind, now, outcome.detail, session))
             if outcome.kind == "updated" and self.refreshes is not None:
                 self.refreshes.request(key)
         if listing is None:
             self.outbox.forget(key)
         else:
-            self.outbox.add_times(key, listing.times)
+            self.outbox.add_times(key, self.sessions.times(key, listing.times))
+        self.sessions.emitted(key, outcomes, gone=listing is None)
 
     # --- store -----------------------------------------------------------------------
 
@@ -337,6 +342,7 @@ class Daemon:
         old_root = self.root
         self.config = config
         self.writer.root = config.repos.root
+        self.sessions.reroot(config.repos.root)
         if config.repos.root != old_root:
             for wd in list(self._nodes):
                 self._manager.rm_watch(wd, quiet=True)
@@ -352,6 +358,7 @@ class Daemon:
             self._notifier.read_events()
         self._notifier.process_events()
         self._between_reads()
+        self.sessions.sweep_if_due(self.states, time.monotonic())
         if self._reload:
             self.reload()
         self.flush()
@@ -366,6 +373,7 @@ class Daemon:
             if self.writer.load_spool():
                 self.flush()
             self.start()
+            self.sessions.sweep_if_due(self.states, time.monotonic())
             self.flush()
             log.info("watching %s: ready", self.root)
             while not self._stop:

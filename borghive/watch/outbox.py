@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from borghive.service.events.records import EventRecord, RepoKey, RepoTimes
+from borghive.service.events.records import (
+    EventRecord,
+    RepoKey,
+    RepoTimes,
+    SessionRecord,
+    SessionRef,
+)
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 15.0
@@ -28,6 +34,12 @@ class Outbox:
     failures: int = 0
     retry_at: float = 0.0
     spooled: int = 0
+    # Sessions wait merged, one entry per session (bounded by the live ones and those
+    # ended while the store was away); ``alive`` is the last word on which of this host's
+    # sessions live, so that the store can end the others (a restart's leftovers).
+    sessions: dict[SessionRef, SessionRecord] = field(default_factory=dict)
+    alive: frozenset[SessionRef] | None = None
+    alive_pending: bool = False
 
     def add_event(self, record: EventRecord) -> None:
         if len(self.events) >= self.limit:
@@ -46,7 +58,38 @@ class Outbox:
         self.spooled = min(self.spooled, len(self.events))
 
     def add_times(self, key: RepoKey, times: RepoTimes) -> None:
+        previous = self.times.get(key)
+        if (
+            previous is not None
+            and previous.maintenance
+            and not times.maintenance
+            and previous.last_update == times.last_update
+        ):
+            # The same maintenance commit read again before the flush: still maintenance's.
+            times = RepoTimes(times.last_access, times.last_update, maintenance=True)
         self.times[key] = times
+
+    def add_session(self, record: SessionRecord) -> None:
+        known = self.sessions.get(record.ref)
+        self.sessions[record.ref] = record if known is None else known.merged(record)
+
+    def set_alive(self, alive: frozenset[SessionRef]) -> None:
+        if alive != self.alive or self.alive is None:
+            self.alive_pending = True
+        self.alive = alive
+
+    def take_sessions(self) -> tuple[dict[SessionRef, SessionRecord], frozenset[SessionRef] | None]:
+        """The session records pending, and ``alive`` when it changed since last written."""
+        return dict(self.sessions), (self.alive if self.alive_pending else None)
+
+    def sessions_written(
+        self, taken: dict[SessionRef, SessionRecord], alive: frozenset[SessionRef] | None
+    ) -> None:
+        for ref, record in taken.items():
+            if self.sessions.get(ref) == record:
+                del self.sessions[ref]
+        if alive is not None and alive == self.alive:
+            self.alive_pending = False
 
     def forget(self, key: RepoKey) -> None:
         """Drop pending times of a repository directory that is gone."""
@@ -54,7 +97,7 @@ class Outbox:
 
     @property
     def pending(self) -> bool:
-        return bool(self.events or self.times)
+        return bool(self.events or self.times or self.sessions or self.alive_pending)
 
     @property
     def in_outage(self) -> bool:

@@ -31,6 +31,7 @@ class StoreWriter:
     root: Path
     outbox: Outbox
     spool: Path
+    host: str = ""  # this host's name in borg_session (the session tracker's)
     unknown_logged: set[RepoKey] = field(default_factory=set)
     outage_since: float | None = None
     dropped_logged: bool = False
@@ -41,9 +42,18 @@ class StoreWriter:
         if not self.outbox.due(now):
             return not self.outbox.pending
         events, times = self.outbox.take()
+        sessions, alive = self.outbox.take_sessions()
         spooled = self.outbox.spooled
         try:
-            report = record_changes(events, times, wait=wait, replay=spooled > 0)
+            report = record_changes(
+                events,
+                times,
+                wait=wait,
+                replay=spooled > 0,
+                sessions=list(sessions.values()),
+                host=self.host,
+                alive=alive,
+            )
         except StoreUnavailableError as error:
             delay = self.outbox.failed(now)
             if self.outage_since is None:
@@ -58,6 +68,7 @@ class StoreWriter:
                 log.error("event buffer full: dropping the oldest events")
             return False
         self.outbox.written(len(events), times)
+        self.outbox.sessions_written(sessions, alive)
         self._report(report, now)
         if spooled:
             self._spool_written(spooled)

@@ -27,6 +27,8 @@ KEY_FIELDS = {
     "created",
     "grants",
     "allowed_from",
+    "last_used",
+    "last_used_from",
 }
 
 
@@ -311,3 +313,41 @@ def test_key_add_reads_what_openssh_reads(populated: Cli, tmp_path: Path) -> Non
         "'fe80::1%eth0' has a zone id",
     )
     assert populated.snapshot() == before
+
+
+def test_show_gives_the_last_use_and_where_from(populated: Cli) -> None:
+    import datetime as dt
+
+    from borghive.store import open_store
+    from borghive.store.models import BorgSession, Repository, SshKey
+
+    assert populated.json("key", "show", "alice/laptop")["last_used"] is None
+    assert "never" in populated.ok("key", "show", "alice/laptop").stdout
+    used = dt.datetime(2026, 5, 6, 7, 8, 9)
+    with open_store(populated.config.store):
+        SshKey.update(last_used=used, last_used_from="127.0.0.2").where(
+            SshKey.name == "laptop"
+        ).execute()
+        BorgSession.create(
+            repository=Repository.get(),
+            key=SshKey.get(SshKey.name == "laptop"),
+            host="h",
+            pid=10,
+            program="borg",
+            started=used,
+            source="127.0.0.2",
+        )
+    shown = populated.json("key", "show", "alice/laptop")
+    assert (shown["last_used"], shown["last_used_from"]) == (
+        "2026-05-06T07:08:09+00:00",
+        "127.0.0.2",
+    )
+    assert (
+        "2026-05-06 07:08 UTC from 127.0.0.2" in populated.ok("key", "show", "alice/laptop").stdout
+    )
+    access = populated.json("repo", "show", "alice/photos")["accesses"][0]
+    assert (access["last_used"], access["last_used_from"]) == (
+        "2026-05-06T07:08:09+00:00",
+        "127.0.0.2",
+    )
+    assert "from 127.0.0.2" in populated.ok("repo", "show", "alice/photos").stdout

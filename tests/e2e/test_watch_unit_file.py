@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,35 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "borghive-watch" not in result.stderr, result.stderr
+
+
+def test_the_unit_may_read_the_environment_of_a_repository_users_borg() -> None:
+    """Sessions are recorded from /proc/PID/environ (the key marker, SSH_CONNECTION) of
+    processes of other users: root needs CAP_SYS_PTRACE for that, so the unit's capability
+    bounding set must hold it (and without it, the same read is refused)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        missing_service("setpriv not installed (apt-get install util-linux)")
+    capabilities = _service()["CapabilityBoundingSet"].split()
+    assert "CAP_SYS_PTRACE" in capabilities
+    client = subprocess.Popen(
+        ["/bin/sleep", "60"], user=61_241, group=61_241, extra_groups=[],
+        env={"BORGHIVE_KEY": "SHA256:unit"},
+    )  # fmt: skip
+    try:
+        read = f"print(open('/proc/{client.pid}/environ', 'rb').read())"
+
+        def reads(caps: list[str]) -> subprocess.CompletedProcess[str]:
+            bounding = ",".join(["-all", *(f"+{c.removeprefix('CAP_').lower()}" for c in caps)])
+            return subprocess.run(
+                [setpriv, f"--bounding-set={bounding}", sys.executable, "-c", read],
+                capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+
+        allowed = reads(capabilities)
+        assert allowed.returncode == 0 and "SHA256:unit" in allowed.stdout, allowed.stderr
+        refused = reads([c for c in capabilities if c != "CAP_SYS_PTRACE"])
+        assert refused.returncode != 0 and "Permission denied" in refused.stderr
+    finally:
+        client.kill()
+        client.wait()

@@ -20,8 +20,16 @@ from peewee import DatabaseError, InterfaceError, OperationalError
 
 from borghive.config import StoreConfig
 from borghive.errors import StoreUnavailableError
-from borghive.rules.times import later
-from borghive.service.events.records import EventRecord, RecordReport, RepoKey, RepoTimes
+from borghive.rules.times import later, utcnow
+from borghive.service.events.records import (
+    EventRecord,
+    RecordReport,
+    RepoKey,
+    RepoTimes,
+    SessionRecord,
+    SessionRef,
+)
+from borghive.service.events.sessions import attributions, write_sessions
 from borghive.store import open_store, rows, write_transaction, write_transaction_within
 from borghive.store.models import EVENT_KINDS, Event, Repository, database
 from borghive.store.queries import advance_times
@@ -121,6 +129,9 @@ def record_changes(
     *,
     wait: float | None = None,
     replay: bool = False,
+    sessions: Sequence[SessionRecord] = (),
+    host: str = "",
+    alive: frozenset[SessionRef] | None = None,
 ) -> RecordReport:
     """Write ``events`` and move the repositories' last access/update forward to
     ``times`` (an older or None value leaves a time alone), in one transaction. Records of
@@ -132,13 +143,17 @@ def record_changes(
     compared by repository, kind, time to the microsecond and detail, in the same
     transaction as the insert.
 
+    ``sessions`` are upserted first (:mod:`borghive.service.events.sessions`), so that an
+    event of a session copies its id, key name and source; ``alive`` (with ``host``): the
+    sessions of this host still running, the store's other open ones there are ended.
+
     Raises StoreUnavailableError when the store cannot be written; nothing is written then.
     """
     for record in events:
         if record.kind not in EVENT_KINDS:
             raise ValueError(f"unknown event kind {record.kind!r}")
-    keys = {record.key for record in events} | set(times)
-    if not keys:
+    keys = {record.key for record in events} | set(times) | {record.key for record in sessions}
+    if not keys and alive is None:
         return RecordReport(0, 0, frozenset())
     transaction: AbstractContextManager[None] = (
         write_transaction() if wait is None else write_transaction_within(wait)
@@ -146,16 +161,23 @@ def record_changes(
     try:
         with transaction:
             known = _repository_ids(keys)
-            rows_to_insert = [
-                {
+            ids = {key: stored[0] for key, stored in known.items()}
+            write_sessions(sessions, ids, host=host, alive=alive, now=utcnow())
+            attributed = attributions(e.session for e in events if e.session is not None)
+            rows_to_insert = []
+            for record in events:
+                if record.key not in known:
+                    continue
+                found = None if record.session is None else attributed.get(record.session)
+                rows_to_insert.append({
                     "repository": known[record.key][0],
                     "kind": record.kind,
                     "time": record.time,
                     "detail": record.detail,
-                }
-                for record in events
-                if record.key in known
-            ]
+                    "session": None if found is None else found.session_id,
+                    "key_name": None if found is None else found.key_name,
+                    "source": None if found is None else found.source,
+                })  # fmt: skip
             if replay:
                 rows_to_insert = _missing(rows_to_insert)
             for start in range(0, len(rows_to_insert), _CHUNK):
@@ -166,8 +188,13 @@ def record_changes(
                 if key in known and _moves(observed, known[key])
             ]
             advance_times(
-                (stored[0], observed.last_access, observed.last_update)
-                for observed, stored in updates
+                (
+                    (stored[0], observed.last_access, observed.last_update)
+                    for observed, stored in updates
+                ),
+                maintenance_commits={
+                    stored[0] for observed, stored in updates if observed.maintenance
+                },
             )
     except (OperationalError, InterfaceError, DatabaseError, sqlite3.Error) as exc:
         _reset_connection()

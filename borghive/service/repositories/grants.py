@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from borghive.config import Config
@@ -21,6 +22,9 @@ class AccessInfo:
     fingerprint: str
     mode: str
     allowed_from: str | None = None
+    # The key's last session with this repository (recorded by borghive watch), and from where.
+    last_used: dt.datetime | None = None
+    last_used_from: str | None = None
 
 
 def grant_access(

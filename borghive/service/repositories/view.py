@@ -23,7 +23,7 @@ from borghive.service.repositories.lifecycle import (
 )
 from borghive.service.users.people import find_user
 from borghive.store import raw_rows, rows
-from borghive.store.models import Access, Event, Repository, SshKey, User
+from borghive.store.models import Access, BorgSession, Event, Repository, SshKey, User
 from borghive.store.queries import latest_statistics
 
 
@@ -121,6 +121,17 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
     ]
 
 
+def _last_use(repo_id: int, key_id: int) -> tuple[dt.datetime | None, str | None]:
+    """When ``key_id`` last opened a session with ``repo_id``, and from where."""
+    last = (
+        BorgSession.select(BorgSession.started, BorgSession.source)
+        .where((BorgSession.repository == repo_id) & (BorgSession.key == key_id))
+        .order_by(BorgSession.started.desc())
+        .first()
+    )
+    return (None, None) if last is None else (aware(last.started), last.source)
+
+
 def show_repository(
     config: Config, accounts: AccountsBackend, reference: str, *, events: int = 10
 ) -> RepoDetail:
@@ -129,9 +140,12 @@ def show_repository(
     repo = find_repository(reference)
     owner = repo.owner.name
     accesses = tuple(
-        AccessInfo(f"{key_owner}/{key_name}", fingerprint, mode, allowed_from)
-        for key_owner, key_name, fingerprint, mode, allowed_from in rows(
+        AccessInfo(
+            f"{key_owner}/{key_name}", fingerprint, mode, allowed_from, *_last_use(repo.id, key_id)
+        )
+        for key_id, key_owner, key_name, fingerprint, mode, allowed_from in rows(
             Access.select(
+                SshKey.id,
                 User.name,
                 SshKey.name,
                 SshKey.fingerprint,

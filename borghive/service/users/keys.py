@@ -38,6 +38,9 @@ class KeyInfo:
     allowed_from: str | None
     created: dt.datetime
     grants: tuple[KeyGrant, ...]
+    # The last session opened with the key (recorded by borghive watch), and from where.
+    last_used: dt.datetime | None = None
+    last_used_from: str | None = None
 
 
 def find_key(reference: str, owner: str | None = None) -> SshKey:
@@ -96,6 +99,8 @@ def _info(key: SshKey, owner: str, grants: list[KeyGrant]) -> KeyInfo:
         allowed_from=key.allowed_from,
         created=aware(key.created),
         grants=tuple(grants),
+        last_used=aware(key.last_used),
+        last_used_from=key.last_used_from,
     )
 
 
