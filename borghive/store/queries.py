@@ -92,8 +92,8 @@ def advance_times(
     maintenance runs; or the commit already recorded as maintenance's) moves only
     ``last_access`` and sets ``last_access_by`` to ``maintenance``; a client's commit that
     moves ``last_update`` sets it to ``client``. ``last_access_by`` follows the access that
-    moves ``last_access``: maintenance's inside a maintenance run or marked, else the
-    client's (a read-only session too)."""
+    moves ``last_access``: maintenance's inside a maintenance run (or when it is the
+    maintenance commit itself), else the client's (a read-only session too)."""
     items = list(moves)
     with_update = sorted({repo_id for repo_id, _, update in items if update is not None})
     stored = _stored_access(with_update)
@@ -102,7 +102,7 @@ def advance_times(
     update_values: list[tuple[Any, int, Any]] = []
     maintenance_values: list[tuple[int, Any]] = []
     for repo_id, access, update in items:
-        maintenance = repo_id in maintenance_commits
+        maintenance = False  # this item's commit is maintenance's
         if update is not None:
             last_access, last_access_by = stored.get(repo_id, (None, None))
             if is_maintenance_commit(
@@ -119,11 +119,12 @@ def advance_times(
                 value = _parameter(update)
                 update_values.append((value, repo_id, value))
         if access is not None:
-            # An access inside a maintenance run (or by a marked process) is maintenance's;
-            # any other (a client's list, extract or commit) is the client's.
+            # An access inside a maintenance run, or the maintenance commit itself, is
+            # maintenance's; any other (a client's list, check or commit) is the client's,
+            # even when the commit it reads again is still maintenance's.
             by = (
                 "maintenance"
-                if maintenance or in_window(access, windows.get(repo_id, ()))
+                if in_window(access, windows.get(repo_id, ())) or (maintenance and access == update)
                 else "client"
             )
             value = _parameter(access)

@@ -195,3 +195,48 @@ def test_a_stopped_client_is_listed_with_its_lock_and_killed(
         backup.communicate(timeout=30)
 
     site.borg_from(site.k1, "127.0.0.2", "create", "::after", str(source))
+
+
+def test_compaction_under_the_daemon_never_moves_last_update(
+    site: SessionSite, watcher: WatchProcess, tmp_path: Path
+) -> None:
+    """A real client creates and prunes through its full key over sshd while the daemon
+    records; ``repo compact`` frees what du sees; the client's own check passes; neither
+    the compaction, the daemon's view of it nor ``stats collect`` moves last update, and
+    the next client session is the client's access again."""
+    from tests.harness.borg import du
+
+    path = site.path("laptop")
+    source = tmp_path / "prune"
+    source.mkdir()
+    if not (path / "config").exists():
+        site.borg_from(site.k1, "127.0.0.2", "init", "-e", "repokey")
+    for name in ("p1", "p2"):
+        (source / "data.bin").write_bytes(os.urandom(2_000_000))
+        site.borg_from(site.k1, "127.0.0.2", "create", f"::{name}", str(source))
+    site.borg_from(site.k1, "127.0.0.2", "prune", "--keep-last=1")
+
+    def stored() -> tuple[Any, ...]:
+        (row,) = site.query(
+            "SELECT last_update, last_access, last_access_by FROM repository WHERE name = 'laptop'"
+        )
+        return row
+
+    newest_index = max(p.stat().st_mtime for p in path.glob("index.*"))
+    _wait(lambda: stored()[2] == "client" and stored()[0] is not None)
+    _wait(lambda: not site.query("SELECT 1 FROM borg_session WHERE ended IS NULL"))
+    before = stored()
+    size = du(path)
+    report = json.loads(site.cli("repo", "compact", "alice/laptop", "--json").stdout)
+    assert report["result"] == "ok" and report["bytes_freed"] > 1_000_000
+    assert abs((size - du(path)) - report["bytes_freed"]) <= 4096
+    assert max(p.stat().st_mtime for p in path.glob("index.*")) > newest_index
+    # The daemon sees the compaction's commit: only last access moves, as maintenance's.
+    _wait(lambda: stored()[1] != before[1] and stored()[2] == "maintenance")
+    time.sleep(1.5)  # and nothing later turns it into a client's update
+    assert stored()[0] == before[0] and stored()[2] == "maintenance"
+    site.cli("stats", "collect")
+    assert stored()[0] == before[0]
+    site.borg_from(site.k1, "127.0.0.2", "check")
+    _wait(lambda: stored()[2] == "client")
+    assert stored()[0] == before[0]

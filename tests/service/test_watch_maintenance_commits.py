@@ -127,3 +127,21 @@ def test_stats_collect_obeys_the_same_rule(
     os.utime(path, (index.stat().st_mtime, index.stat().st_mtime))
     stats.collect(store)
     assert (Repository.get().last_update, Repository.get().last_access_by) == (written, "client")
+
+
+def test_last_access_by_follows_the_access_that_moves_last_access(store: Config) -> None:
+    """After a maintenance commit, a client's read-only session (a later access, the same
+    last update, even when the observation is still marked as maintenance's) is the
+    client's access; an access inside a maintenance run is maintenance's."""
+    key = _repository(store)
+    record_changes([], {key: RepoTimes(T0, T0)})
+    _run(key, T0 + MINUTE, T0 + 3 * MINUTE)
+    commit = T0 + 2 * MINUTE
+    record_changes([], {key: RepoTimes(commit, commit, maintenance=True)})
+    assert _row(key) == (commit, T0, "maintenance")
+    inside = T0 + 150 * dt.timedelta(seconds=1)
+    record_changes([], {key: RepoTimes(inside, commit)})
+    assert _row(key) == (inside, T0, "maintenance")
+    later = T0 + 10 * MINUTE
+    record_changes([], {key: RepoTimes(later, commit, maintenance=True)})
+    assert _row(key) == (later, T0, "client")
