@@ -97,14 +97,19 @@ def _open_regular(path: Path) -> int:
 
 def iter_entries(path: Path, start: int = 0) -> Iterator[Entry]:
     """Every complete entry of the segment at ``path`` from ``start`` (0: check the magic
-    first). Reads 41 bytes per entry at most. A truncated last entry (a write cut off) ends
-    the iteration; an impossible header raises SegmentError naming the offset."""
+    first; a file shorter than the magic and a beginning of it is a segment borg is
+    writing: no entries yet). Reads 41 bytes per entry at most. A truncated last entry (a
+    write cut off) ends the iteration; an impossible header raises SegmentError naming the
+    offset."""
     fd = _open_regular(path)
     try:
         length = os.fstat(fd).st_size
         offset = start
         if offset == 0:
-            if os.pread(fd, len(MAGIC), 0) != MAGIC:
+            magic = os.pread(fd, len(MAGIC), 0)
+            if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
+                return  # borg has just created it and not yet written its magic
+            if magic != MAGIC:
                 raise SegmentError(f"{path}: not a borg segment (bad magic)")
             offset = len(MAGIC)
         while offset + _HEADER.size <= length:

@@ -251,3 +251,20 @@ def test_creates_delete_nothing_and_a_delete_does(
     borg("delete", f"{repo}::a1", env=borg_env)
     deleted = read_transactions(repo, created.cursor).transactions
     assert len(deleted) == 1 and deleted[0].deletes > 0
+
+
+@given(st.integers(min_value=0, max_value=len(MAGIC) - 1))
+def test_a_segment_still_being_started_has_no_entries_yet(length: int) -> None:
+    """borg creates a segment file, then writes its magic: a reader in between sees an
+    empty file or part of the magic, which is not an error."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "data" / "0" / "1"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(MAGIC[:length])
+        assert list(iter_entries(path)) == []
+        assert read_transactions(Path(directory)).transactions == []
+        path.write_bytes(b"X" + MAGIC[1 : max(length, 1)])
+        with pytest.raises(SegmentError, match="bad magic"):
+            list(iter_entries(path))
