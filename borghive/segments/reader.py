@@ -8,6 +8,11 @@ the headers and seeking over the payloads gives every transaction's puts, delete
 bytes without loading object data. A transaction is everything up to and including a
 COMMIT; borg names it by the segment the COMMIT is in.
 
+borg writes a DELETE before every PUT that replaces an object it already has (the manifest,
+at every commit that changes the archives): such a DELETE is an overwrite, not a deletion,
+and is not counted in a transaction's ``deletes``, so every ``borg create`` does not look
+like a deletion.
+
 Entries after the last COMMIT belong to a transaction not (yet) committed: a client still
 writing, or one killed mid-way (borg discards them at the next open). They are reported
 as ``pending``, never as a transaction. Standard library only.
@@ -49,7 +54,8 @@ class Entry:
 class Transaction:
     """One committed transaction. ``segment``/``offset`` locate its COMMIT entry; ``first_segment``
     is where its first entry is; ``time`` is the mtime of the commit's segment (seconds since
-    the epoch, borg writes the commit last)."""
+    the epoch, borg writes the commit last); ``deletes`` the objects deleted and not put
+    again in the same transaction."""
 
     segment: int
     offset: int
@@ -91,14 +97,19 @@ def _open_regular(path: Path) -> int:
 
 def iter_entries(path: Path, start: int = 0) -> Iterator[Entry]:
     """Every complete entry of the segment at ``path`` from ``start`` (0: check the magic
-    first). Reads 41 bytes per entry at most. A truncated last entry (a write cut off) ends
-    the iteration; an impossible header raises SegmentError naming the offset."""
+    first; a file shorter than the magic and a beginning of it is a segment borg is
+    writing: no entries yet). Reads 41 bytes per entry at most. A truncated last entry (a
+    write cut off) ends the iteration; an impossible header raises SegmentError naming the
+    offset."""
     fd = _open_regular(path)
     try:
         length = os.fstat(fd).st_size
         offset = start
         if offset == 0:
-            if os.pread(fd, len(MAGIC), 0) != MAGIC:
+            magic = os.pread(fd, len(MAGIC), 0)
+            if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
+                return  # borg has just created it and not yet written its magic
+            if magic != MAGIC:
                 raise SegmentError(f"{path}: not a borg segment (bad magic)")
             offset = len(MAGIC)
         while offset + _HEADER.size <= length:
@@ -169,6 +180,7 @@ def read_transactions(repository: Path, cursor: Cursor | None = None) -> ReadRes
     transactions: list[Transaction] = []
     puts = deletes = added = 0
     first: int | None = None
+    deleted: set[bytes] = set()  # this transaction's DELETEs, until a PUT replaces one
     last_segment, last_offset = start.segment, start.offset
     segments = 0
     bytes_read = 0
@@ -188,13 +200,18 @@ def read_transactions(repository: Path, cursor: Cursor | None = None) -> ReadRes
             if entry.tag == TAG_PUT:
                 puts += 1
                 added += entry.size
+                if entry.object_id in deleted:
+                    deleted.discard(entry.object_id)
+                    deletes -= 1  # replaced, not deleted
             elif entry.tag == TAG_DELETE:
                 deletes += 1
+                deleted.add(entry.object_id or b"")
             else:
                 transactions.append(
                     Transaction(number, entry.offset, first, mtime, puts, deletes, added)
                 )
                 puts = deletes = added = 0
+                deleted.clear()
                 first = None
                 last_segment, last_offset = number, entry.offset + entry.size
     result_cursor = Cursor(

@@ -45,7 +45,8 @@ def plan_rollback(
     ``transactions`` as read from disk now; ``present`` the segments on disk;
     ``root_files`` the names in the repository directory; ``recorded_segments`` the
     segments that were on disk up to the target when it was first read (None: unknown);
-    ``segment_path`` each present segment's relative path. Raises RefusedError."""
+    ``segment_path`` the relative path of each present segment after the target (more
+    may be given). Raises RefusedError."""
     numbers = [t.segment for t in transactions]
     if recorded_segments is not None:
         # Checked first: compaction may have removed the target's own commit segment.

@@ -18,8 +18,18 @@ from pathlib import Path
 
 from borghive.config import Config
 from borghive.errors import RefusedError
-from borghive.rules.times import utcnow
-from borghive.segments.reader import read_transactions, segment_numbers, segment_path
+from borghive.rules.times import aware, utcnow
+from borghive.segments.reader import (
+    TAG_COMMIT,
+    Cursor,
+    SegmentError,
+    Transaction,
+    iter_entries,
+    read_transactions,
+    segment_numbers,
+    segment_path,
+    segments_per_dir,
+)
 from borghive.service.history.record import record_history
 from borghive.service.maintenance.actions import (
     Outcome,
@@ -112,26 +122,53 @@ def undo_interrupted(place: Target) -> str | None:
     return None
 
 
+def _from_target(path: Path, stored: RepoTransaction) -> list[Transaction] | None:
+    """The stored target and every transaction after it on disk, read from the target's
+    COMMIT on (what is before it does not change the plan, and one create can span ten
+    thousand segments); None when that COMMIT is not where the store says."""
+    number, offset = int(stored.segment), int(stored.commit_offset)
+    try:
+        commit = next(iter_entries(segment_path(path, number), offset), None)
+    except (OSError, SegmentError):
+        return None
+    if commit is None or commit.tag != TAG_COMMIT or commit.offset != offset:
+        return None
+    target = Transaction(
+        number,
+        offset,
+        int(stored.first_segment),
+        aware(stored.time).timestamp(),
+        int(stored.puts),
+        int(stored.deletes),
+        int(stored.bytes_added),
+    )
+    return [target, *read_transactions(path, Cursor(number, offset + commit.size)).transactions]
+
+
 def _plan(place: Target, to: int) -> RollbackPlan:
+    """The plan from the disk: from the target on when the store has it, else from the
+    whole repository (the refusal names the newest transactions)."""
     path = place.path
     present = segment_numbers(path)
-    recorded = (
-        RepoTransaction.select(RepoTransaction.segments_present)
+    stored = (
+        RepoTransaction.select()
         .where(
             (RepoTransaction.repository == place.repository.id)
             & (RepoTransaction.segment == to)
             & RepoTransaction.rolled_back.is_null()
         )
-        .scalar()
+        .first()
     )
+    found = None if stored is None else _from_target(path, stored)
+    per_dir = segments_per_dir(path)
     return plan_rollback(
         place.shown,
         to,
-        read_transactions(path).transactions,
+        read_transactions(path).transactions if found is None else found,
         present,
         os.listdir(path),
-        recorded,
-        {n: str(segment_path(path, n).relative_to(path)) for n in present},
+        None if stored is None else stored.segments_present,
+        {n: str(segment_path(path, n, per_dir).relative_to(path)) for n in present if n > to},
     )
 
 
