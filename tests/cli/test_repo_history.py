@@ -151,3 +151,18 @@ def test_history_refuses_bad_input(populated: Cli) -> None:
         "invalid duration",
     )
     shutil.rmtree(populated.config.repos.root, ignore_errors=True)
+
+
+def test_stats_collect_reads_the_history_after_its_walk(
+    populated: Cli, borg_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The daemon's refresh after an update and the daily ``stats collect`` both run the
+    collection, which reads what is new in the segments: no ``repo history`` needed."""
+    path = _path(populated)
+    borg("init", "--encryption=repokey", str(path), env=borg_env)
+    _create(path, borg_env, "a1", tmp_path)
+    populated.ok("stats", "collect")
+    on_disk = [t.segment for t in read_transactions(path).transactions]
+    assert [segment for segment, *_ in _stored(populated)] == on_disk
+    populated.ok("stats", "collect")  # nothing new: nothing stored twice
+    assert [segment for segment, *_ in _stored(populated)] == on_disk

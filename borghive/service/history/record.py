@@ -12,9 +12,14 @@ reading the same repository at once store each transaction once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from peewee import Expression
+
+from borghive.config import Config
+from borghive.rules.layout import repository_path
 from borghive.rules.times import from_epoch, to_store, utcnow
 from borghive.segments.ranges import to_ranges
 from borghive.segments.reader import (
@@ -138,41 +143,64 @@ def _rolled_back(repository: Repository, present: list[int]) -> int:
     return int(gone)
 
 
+def _same_cursor(repository: Repository) -> Expression:
+    """The row still has the cursor ``repository`` was read with (compare-and-swap)."""
+    if repository.history_segment is None:
+        return Repository.history_segment.is_null()
+    return (Repository.history_segment == repository.history_segment) & (
+        Repository.history_offset == repository.history_offset
+    )
+
+
 def record_history(repository: Repository, path: Path) -> HistoryUpdate:
-    """Read ``path``'s transactions after the stored cursor and store them. A segment that
-    is not borg's is reported (``problem``), nothing stored, the cursor left."""
+    """Read ``path``'s transactions after the stored cursor and store them. Nothing new is
+    no write at all (the read is outside any store transaction; only new rows and the
+    moved cursor are written, compare-and-swap). A segment that is not borg's is reported
+    (``problem``), nothing stored, the cursor left."""
     present = segment_numbers(path)
-    with write_transaction():
+    fresh = Repository.get_by_id(repository.id)
+    rolled = 0
+    if fresh.history_segment is not None and fresh.history_segment > max(present, default=-1):
+        with write_transaction():
+            rolled = _rolled_back(Repository.get_by_id(repository.id), present)
         fresh = Repository.get_by_id(repository.id)
-        rolled = _rolled_back(fresh, present)
-        start = (
-            Cursor(fresh.history_segment, int(fresh.history_offset or 0))
-            if fresh.history_segment is not None
-            else None
-        )
-        try:
-            result = read_transactions(path, start)
-        except (SegmentError, OSError) as exc:
-            return HistoryUpdate(0, 0, 0, rolled, problem=str(exc)[:300])
-        rows = _rows(fresh, result.transactions, present)
-        if rows:
+    start = (
+        Cursor(fresh.history_segment, int(fresh.history_offset or 0))
+        if fresh.history_segment is not None
+        else None
+    )
+    try:
+        result = read_transactions(path, start)
+    except (SegmentError, OSError) as exc:
+        return HistoryUpdate(0, 0, 0, rolled, problem=str(exc)[:300])
+    rows = _rows(fresh, result.transactions, present) if result.transactions else []
+    if rows:
+        with write_transaction():
             changed = (
                 Repository.update(
                     history_segment=result.cursor.segment, history_offset=result.cursor.offset
                 )
-                .where(
-                    (Repository.id == fresh.id)
-                    & (
-                        Repository.history_segment.is_null()
-                        if fresh.history_segment is None
-                        else Repository.history_segment == fresh.history_segment
-                    )
-                )
+                .where((Repository.id == fresh.id) & _same_cursor(fresh))
                 .execute()
             )
             if changed:
                 for start_at in range(0, len(rows), 100):
                     RepoTransaction.insert_many(rows[start_at : start_at + 100]).execute()
             else:
-                rows = []
+                rows = []  # another reader stored them first
     return HistoryUpdate(len(rows), result.cursor.segments, result.cursor.bytes_read, rolled)
+
+
+def update_histories(config: Config, repository_ids: Iterable[int]) -> dict[int, HistoryUpdate]:
+    """:func:`record_history` for each repository on this host's disk (the watch daemon
+    after an update, ``stats collect`` after its walk). A repository whose segments cannot
+    be read is reported in its result, not raised; the store's errors are raised."""
+    results: dict[int, HistoryUpdate] = {}
+    ids = list(repository_ids)
+    for start_at in range(0, len(ids), 500):
+        chunk = ids[start_at : start_at + 500]
+        for repo in Repository.select().where(Repository.id.in_(chunk)):
+            path = Path(repository_path(config.repos.root, repo.repo_user, repo.name))
+            if (path / "data").is_dir():
+                results[repo.id] = record_history(repo, path)
+    return results

@@ -19,6 +19,7 @@ from borghive.errors import InvalidInputError
 from borghive.rules.bounds import JOBS, KEEP_ALL_DAYS, WALK_TIME_LIMIT
 from borghive.rules.layout import repository_path
 from borghive.rules.times import to_store, utcnow
+from borghive.service.history.record import update_histories
 from borghive.service.repositories.lifecycle import find_repository
 from borghive.store import (
     execute,
@@ -87,6 +88,8 @@ class CollectResult:
     bytes_used: int
     duration: float
     pruned: int
+    # Transactions read into the history (borghive.service.history) after the walk.
+    transactions: int = 0
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,11 @@ def collect(
                 _store(results[stored:])
                 stored = len(results)
     _store(results[stored:])
+    # The history follows each walk that found a change: the segments written since the
+    # last read (only those are opened).
+    histories = update_histories(
+        config, [repo_id for repo_id, item in results if item.status == "ok"]
+    )
     pruned = prune(retention).deleted if retention is not None else 0
     ordered = tuple(item for _, item in sorted(results, key=lambda r: (r[1].owner, r[1].name)))
     return CollectResult(
@@ -192,6 +200,7 @@ def collect(
         bytes_used=sum(item.bytes_used for item in ordered if item.status == "ok"),
         duration=time.monotonic() - started,
         pruned=pruned,
+        transactions=sum(update.added for update in histories.values()),
     )
 
 
