@@ -15,6 +15,7 @@ from borghive.sessions.locks import EXCLUSIVE_DIR, ROSTER_FILE, is_locked, this_
 from borghive.store import open_store
 from borghive.store.models import Event, MaintenanceRun, Repository, SshKey
 from tests.cli.helpers import assert_refused
+from tests.harness.alerts import Web
 from tests.harness.borg import BORG, du
 from tests.harness.maintenance import MaintenanceSite
 
@@ -270,3 +271,26 @@ def test_a_session_behind_a_lock_naming_a_pid_from_another_namespace_is_respecte
         session.wait()
     assert site.cli.json("repo", "break-lock", "alice/photos")["result"] == "ok"
     assert not is_locked(path)
+
+
+def test_a_failed_check_reaches_the_owners_webhook_and_so_does_its_recovery(
+    maintenance_site: MaintenanceSite, web: Web
+) -> None:
+    """The whole chain: a real ``repo check`` finds a flipped byte, ``alert check`` sends
+    ``check-failed`` naming the segment to the owner's real webhook; the byte restored,
+    the next check passes and ``alert check`` sends ``check-passed``."""
+    site = maintenance_site
+    path, _ = site.initialised("photos")
+    site.cli.ok("user", "notify", "add", "alice", "webhook", web.url("/hook/alice"))
+    segment, original = _flip_byte(path)
+    assert site.cli.run("repo", "check", "alice/photos").exit_code == 1
+    site.cli.ok("alert", "check")
+    (failed,) = [b for b in web.bodies("/hook/alice") if b["event"] == "check-failed"]
+    assert failed["check"]["ok"] is False
+    assert f"damaged segments {segment.name}" in failed["check"]["detail"]
+    site.cli.ok("alert", "check")  # told once, not again before the realert interval
+    assert len(web.bodies("/hook/alice")) == 1
+    segment.write_bytes(original)
+    assert site.cli.json("repo", "check", "alice/photos")["result"] == "ok"
+    site.cli.ok("alert", "check")
+    assert [b["event"] for b in web.bodies("/hook/alice")] == ["check-failed", "check-passed"]

@@ -31,8 +31,14 @@ from borghive.service.alerts.upkeep_messages import (
     LockHolding,
     Trouble,
 )
-from borghive.sessions.locks import LockHolder, holder_state, lock_holders, this_host_id
-from borghive.sessions.procs import process_info
+from borghive.sessions.locks import (
+    LockHolder,
+    holder_state,
+    host_name,
+    lock_holders,
+    this_host_id,
+)
+from borghive.sessions.procs import innermost_pid, process_info
 from borghive.store import raw_rows
 from borghive.store.models import AlertState, BorgSession, Repository, SshKey
 from borghive.walker.pool import measure_all, worker_command
@@ -129,12 +135,25 @@ def _disk_holding(
     its session row when there is one, else by its process; None when every holder is a
     dead process of this host."""
     host_id = this_host_id()
-    living = [h for h in holders if holder_state(h, host_id) != "dead"]
+    # A lock names its holder by the pid the holder's own pid namespace gives it (a
+    # containerised sshd): a session is matched by that pid too, and a holder it matches
+    # is alive whatever that number means out here.
+    here = host_name()
+    inner = {s.id: innermost_pid(s.pid) if s.host == here else None for s in sessions}
+
+    def holds(session: _Session, holder: LockHolder) -> bool:
+        return holder.pid in (session.pid, inner[session.id])
+
+    living = [
+        h
+        for h in holders
+        if holder_state(h, host_id) != "dead" or any(holds(s, h) for s in sessions)
+    ]
     if holders and not living:
         return None
     for holder in living:
         for session in sessions:
-            if session.pid == holder.pid:
+            if holds(session, holder):
                 return LockHolding(
                     min(since, session.lock_since),
                     session.pid,
