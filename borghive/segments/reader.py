@@ -8,6 +8,10 @@ the headers and seeking over the payloads gives every transaction's puts, delete
 bytes without loading object data. A transaction is everything up to and including a
 COMMIT; borg names it by the segment the COMMIT is in.
 
+borg writes an object again (the manifest, at every commit of a client) as a DELETE of its
+id directly followed by a PUT of the same id. That is an overwrite, not a deletion: it is
+counted as a put only, so ``deletes`` counts the objects a transaction removed.
+
 Entries after the last COMMIT belong to a transaction not (yet) committed: a client still
 writing, or one killed mid-way (borg discards them at the next open). They are reported
 as ``pending``, never as a transaction. Standard library only.
@@ -169,6 +173,7 @@ def read_transactions(repository: Path, cursor: Cursor | None = None) -> ReadRes
     transactions: list[Transaction] = []
     puts = deletes = added = 0
     first: int | None = None
+    held: bytes | None = None  # a DELETE's id, until the next entry tells an overwrite
     last_segment, last_offset = start.segment, start.offset
     segments = 0
     bytes_read = 0
@@ -185,11 +190,15 @@ def read_transactions(repository: Path, cursor: Cursor | None = None) -> ReadRes
             bytes_read += _HEADER.size + (_ID_SIZE if entry.object_id is not None else 0)
             if first is None:
                 first = number
+            if held is not None:
+                overwrite = entry.tag == TAG_PUT and entry.object_id == held
+                deletes += not overwrite
+                held = None
             if entry.tag == TAG_PUT:
                 puts += 1
                 added += entry.size
             elif entry.tag == TAG_DELETE:
-                deletes += 1
+                held = entry.object_id
             else:
                 transactions.append(
                     Transaction(number, entry.offset, first, mtime, puts, deletes, added)
@@ -200,4 +209,4 @@ def read_transactions(repository: Path, cursor: Cursor | None = None) -> ReadRes
     result_cursor = Cursor(
         last_segment, last_offset, start.segments + segments, start.bytes_read + bytes_read
     )
-    return ReadResult(transactions, result_cursor, puts, deletes, added)
+    return ReadResult(transactions, result_cursor, puts, deletes + (held is not None), added)
