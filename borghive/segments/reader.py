@@ -102,6 +102,8 @@ def iter_entries(path: Path, start: int = 0) -> Iterator[Entry]:
         length = os.fstat(fd).st_size
         offset = start
         if offset == 0:
+            if length < len(MAGIC):
+                return  # a segment borg has just created: nothing written in it yet
             if os.pread(fd, len(MAGIC), 0) != MAGIC:
                 raise SegmentError(f"{path}: not a borg segment (bad magic)")
             offset = len(MAGIC)

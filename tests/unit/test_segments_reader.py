@@ -250,3 +250,15 @@ def test_a_backup_deletes_nothing_and_a_delete_does(
     borg("delete", f"{repo}::a1", env=borg_env)
     deleted = read_transactions(repo).transactions[-1]
     assert deleted.deletes > 1  # the archive's chunks, its metadata
+
+
+def test_a_segment_borg_has_just_created_is_no_error(tmp_path: Path) -> None:
+    """A segment shorter than the magic is one borg is starting to write (a client holding
+    the lock over ssh leaves one): no entries yet, not a foreign file."""
+    put = struct.pack("<IIB", 0, 41 + 10, TAG_PUT) + bytes(32) + bytes(10)
+    _segment(tmp_path, put + _commit())
+    for partial in (b"", b"BORG"):
+        newest = tmp_path / "data" / "0" / "2"
+        newest.write_bytes(partial)
+        assert list(iter_entries(newest)) == []
+        assert [t.segment for t in read_transactions(tmp_path).transactions] == [1]

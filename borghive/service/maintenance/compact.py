@@ -86,9 +86,9 @@ def last_line(run: BorgRun) -> str:
 
 def _compact(config: Config) -> Callable[[Target], Outcome]:
     def body(place: Target) -> Outcome:
+        refuse_if_held(place)  # a client's session first: it may still be writing
         refuse_if_deletion_held(config, place, aware(utcnow()))
         refuse_append_only(place)
-        refuse_if_held(place)
         repo = place.repository
         before = allocated_size(place.path)
         run = run_borg(
