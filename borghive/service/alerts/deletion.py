@@ -2,7 +2,8 @@
 again when another transaction joins it (``alert_state.detail`` names them), reminded at
 the owner's re-alert interval until their alert expiration (counted from the first
 deletion), and followed by a notice when nothing is left unacknowledged (``alert ack``, or
-a rollback). Plain data in (a :class:`Snapshot` whose ``deletions``
+a rollback) within the alert expiration; after it, the state is dropped quietly, since
+older deletions are not loaded. Plain data in (a :class:`Snapshot` whose ``deletions``
 :mod:`borghive.service.alerts.deletion_snapshot` filled), plans out.
 """
 
@@ -72,7 +73,14 @@ def plan_deletion_alerts(snapshot: Snapshot) -> tuple[list[Plan], list[int]]:
         if kind != DELETION or key in seen:
             continue
         owner_repo, owner_channel = snapshot.repos.get(repo_id), channels.get(channel_id)
-        if owner_repo is None or owner_channel is None or state.last_sent is None:
+        if (
+            owner_repo is None
+            or owner_channel is None
+            or state.last_sent is None
+            # Past the owner's alert expiration its deletions are no longer loaded: that
+            # they are missing says nothing about an acknowledgement.
+            or now >= state.since + dt.timedelta(seconds=owner_repo.expiration)
+        ):
             dropped.append(state.id)
             continue
         repo, channel = owner_repo, owner_channel

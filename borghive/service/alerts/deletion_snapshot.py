@@ -5,8 +5,11 @@ the repositories their earlier alerts were about."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
+
+from peewee import fn
 
 from borghive.config import Config
 from borghive.rules.layout import repository_path
@@ -14,11 +17,11 @@ from borghive.segments.reader import segment_numbers
 from borghive.service.alerts.deletion_messages import DELETION, DeletionTrouble
 from borghive.service.alerts.plan import Snapshot
 from borghive.service.alerts.snapshot import repo_rows
-from borghive.service.history.deletion_load import candidates, load_deletions
+from borghive.service.history.deletion_load import load_deletions
 from borghive.service.history.deletions import unacknowledged
 from borghive.service.history.record import record_history
 from borghive.store import raw_rows
-from borghive.store.models import Repository
+from borghive.store.models import Repository, User
 
 log = logging.getLogger(__name__)
 _DETAIL_LIMIT = 500
@@ -55,15 +58,19 @@ def add_deletions(config: Config, snapshot: Snapshot, *, refresh: bool = False) 
     are about. ``refresh``: first read what is new on disk (a write; not in a dry run)."""
     if refresh:
         refresh_histories(config)
-    known = load_deletions(
-        config, candidates(None, snapshot.now), config.alerts.delete_warn_percent
-    )
+    # Deletions are told, then reminded until the owner's alert expiration: older ones
+    # are not loaded (they still hold compaction back: maintenance/hold.py reads them all).
+    longest = User.select(fn.MAX(User.alert_expiration)).scalar() or 0
+    since = snapshot.now - dt.timedelta(seconds=int(longest))
+    known = load_deletions(config, None, config.alerts.delete_warn_percent, since=since)
     for repo_id, found in known.items():
         waiting = unacknowledged(found.deletions)
         if not waiting:
             continue
         first = waiting[0].transaction
         before = [t.segment for t in found.transactions if t.segment < first.segment]
+        if found.before is not None:
+            before.append(found.before)
         ids = ", ".join(str(d.transaction.segment) for d in waiting)
         detail = f"transaction{'s' if len(waiting) != 1 else ''} {ids}"
         if len(detail) > _DETAIL_LIMIT:

@@ -10,6 +10,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from peewee import Case, Expression, fn
+
 from borghive.config import Config
 from borghive.rules.layout import repository_path
 from borghive.rules.quantities import parse_duration
@@ -31,13 +33,17 @@ _LOG_LIMIT = 4 * 1024 * 1024  # the transactions file grows a line per commit
 
 @dataclass(frozen=True)
 class RepositoryDeletions:
-    """One repository's history (commit order, rolled-back ones left out) and its
-    alerting transactions."""
+    """One repository's history (commit order, rolled-back ones left out; loaded from a
+    point on, the transaction before it is ``before``) and its alerting transactions."""
 
     repository_id: int
     reference: str
     transactions: list[StoredTransaction]
     deletions: list[Deletion]
+    before: int | None = None
+
+
+_CLIENT = RepoTransaction.made_by.is_null() | (RepoTransaction.made_by != "maintenance")
 
 
 def _chunks(ids: Collection[int]) -> list[list[int]]:
@@ -56,7 +62,7 @@ def candidates(hold: int | None, now: dt.datetime) -> set[int]:
         .where(
             (RepoTransaction.deletes > 0)
             & RepoTransaction.rolled_back.is_null()
-            & ((RepoTransaction.made_by.is_null()) | (RepoTransaction.made_by != "maintenance"))
+            & _CLIENT
             & condition
         )
         .distinct()
@@ -64,7 +70,69 @@ def candidates(hold: int | None, now: dt.datetime) -> set[int]:
     return {int(row[0]) for row in raw_rows(query)}
 
 
-def _histories(ids: Collection[int]) -> dict[int, list[StoredTransaction]]:
+def _recent(since: dt.datetime) -> Expression:
+    """An unacknowledged deleting transaction (not maintenance's) made after ``since``."""
+    return (
+        (RepoTransaction.deletes > 0)
+        & RepoTransaction.rolled_back.is_null()
+        & RepoTransaction.acknowledged.is_null()
+        & _CLIENT
+        & (RepoTransaction.time > to_store(since))
+    )
+
+
+def recent_starts(since: dt.datetime) -> dict[int, int]:
+    """Repositories with an unacknowledged deleting transaction made after ``since``, and
+    the first such transaction's id (borg's) in each."""
+    query = (
+        RepoTransaction.select(RepoTransaction.repository, fn.MIN(RepoTransaction.segment))
+        .where(_recent(since))
+        .group_by(RepoTransaction.repository)
+    )
+    return {int(repo_id): int(first) for repo_id, first in raw_rows(query)}
+
+
+def _earlier(since: dt.datetime) -> dict[int, tuple[int, int | None]]:
+    """For each repository of :func:`recent_starts`, the live-object estimate of its
+    transactions before its start (maintenance's left out) and the newest of them: one
+    aggregate in the store, no rows read out."""
+    first = RepoTransaction.alias("first")
+    starts = (
+        first.select(first.repository.alias("rid"), fn.MIN(first.segment).alias("start"))
+        .where(
+            (first.deletes > 0)
+            & first.rolled_back.is_null()
+            & first.acknowledged.is_null()
+            & (first.made_by.is_null() | (first.made_by != "maintenance"))
+            & (first.time > to_store(since))
+        )
+        .group_by(first.repository)
+        .alias("starts")
+    )
+    change = Case(None, [(_CLIENT, RepoTransaction.puts - RepoTransaction.deletes)], 0)
+    query = (
+        RepoTransaction.select(
+            RepoTransaction.repository, fn.SUM(change), fn.MAX(RepoTransaction.segment)
+        )
+        .join(
+            starts,
+            on=(
+                (starts.c.rid == RepoTransaction.repository)
+                & (RepoTransaction.segment < starts.c.start)
+            ),
+        )
+        .where(RepoTransaction.rolled_back.is_null())
+        .group_by(RepoTransaction.repository)
+    )
+    return {
+        int(repo_id): (int(live or 0), None if newest is None else int(newest))
+        for repo_id, live, newest in raw_rows(query)
+    }
+
+
+def _histories(
+    ids: Collection[int], starts: dict[int, int] | None = None
+) -> dict[int, list[StoredTransaction]]:
     found: dict[int, list[StoredTransaction]] = {i: [] for i in ids}
     for chunk in _chunks(ids):
         query = (
@@ -86,6 +154,8 @@ def _histories(ids: Collection[int]) -> dict[int, list[StoredTransaction]]:
         )
         for row in raw_rows(query):
             repo_id, row_id, segment, time, puts, deletes, made_by, key, source, ao, ack = row
+            if starts is not None and segment < starts[repo_id]:
+                continue
             found[repo_id].append(
                 StoredTransaction(
                     row_id,
@@ -125,9 +195,22 @@ def read_logged(path: Path) -> frozenset[int]:
 
 
 def load_deletions(
-    config: Config, ids: Collection[int], warn_percent: int
+    config: Config,
+    ids: Collection[int] | None,
+    warn_percent: int,
+    *,
+    since: dt.datetime | None = None,
 ) -> dict[int, RepositoryDeletions]:
-    """The history and alerting transactions of each repository in ``ids``, by id."""
+    """The history and alerting transactions of each repository in ``ids``, by id. With
+    ``since``: instead the repositories with an unacknowledged deleting transaction made
+    after it, their histories from the first of those on, the earlier ones summed in the
+    store (what ``alert check`` reads every few minutes, whatever the history's length)."""
+    starts: dict[int, int] | None = None
+    earlier: dict[int, tuple[int, int | None]] = {}
+    if since is not None:
+        starts = recent_starts(since)
+        earlier = _earlier(since) if starts else {}
+        ids = starts.keys()
     if not ids:
         return {}
     names: dict[int, tuple[str, str, str]] = {}
@@ -139,19 +222,21 @@ def load_deletions(
         )
         for repo_id, owner, name, repo_user in raw_rows(query):
             names[repo_id] = (owner, name, repo_user)
-    histories = _histories(names.keys())
+    histories = _histories(names.keys(), starts)
     restricted = _all_append_only(names.keys())
     found: dict[int, RepositoryDeletions] = {}
     for repo_id, (owner, name, repo_user) in names.items():
         path = Path(repository_path(config.repos.root, repo_user, name))
         history = histories[repo_id]
+        live, before = earlier.get(repo_id, (0, None))
         deletions = find_deletions(
             history,
             warn_percent,
             logged=read_logged(path),
             all_append_only=repo_id in restricted,
+            live=live,
         )
-        found[repo_id] = RepositoryDeletions(repo_id, f"{owner}/{name}", history, deletions)
+        found[repo_id] = RepositoryDeletions(repo_id, f"{owner}/{name}", history, deletions, before)
     return found
 
 

@@ -128,12 +128,14 @@ def find_deletions(
     *,
     logged: Iterable[int] = (),
     all_append_only: bool = False,
+    live: int = 0,
 ) -> list[Deletion]:
     """The alerting transactions of one repository's history (``transactions`` in commit
     order, without the rolled-back ones), oldest first. ``logged``: the ids in its
-    ``transactions`` file; ``all_append_only``: every key granted to it is append-only."""
+    ``transactions`` file; ``all_append_only``: every key granted to it is append-only;
+    ``live``: the estimate before the first of ``transactions`` (a history loaded from a
+    point on)."""
     appended = frozenset(logged)
-    live = 0
     found: list[Deletion] = []
     for transaction in transactions:
         if transaction.made_by == "maintenance":
