@@ -6,11 +6,12 @@ plain queries. Used by ``alert check``, ``alert ack``, ``repo compact`` and ``ma
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from peewee import Case, Expression, fn
+from peewee import Case, fn
 
 from borghive.config import Config
 from borghive.rules.layout import repository_path
@@ -70,34 +71,11 @@ def candidates(hold: int | None, now: dt.datetime) -> set[int]:
     return {int(row[0]) for row in raw_rows(query)}
 
 
-def _recent(since: dt.datetime) -> Expression:
-    """An unacknowledged deleting transaction (not maintenance's) made after ``since``."""
-    return (
-        (RepoTransaction.deletes > 0)
-        & RepoTransaction.rolled_back.is_null()
-        & RepoTransaction.acknowledged.is_null()
-        & _CLIENT
-        & (RepoTransaction.time > to_store(since))
-    )
-
-
-def recent_starts(since: dt.datetime) -> dict[int, int]:
-    """Repositories with an unacknowledged deleting transaction made after ``since``, and
-    the first such transaction's id (borg's) in each."""
-    query = (
-        RepoTransaction.select(RepoTransaction.repository, fn.MIN(RepoTransaction.segment))
-        .where(_recent(since))
-        .group_by(RepoTransaction.repository)
-    )
-    return {int(repo_id): int(first) for repo_id, first in raw_rows(query)}
-
-
-def _earlier(since: dt.datetime) -> dict[int, tuple[int, int | None]]:
-    """For each repository of :func:`recent_starts`, the live-object estimate of its
-    transactions before its start (maintenance's left out) and the newest of them: one
-    aggregate in the store, no rows read out."""
+def _starts(since: dt.datetime) -> Any:
+    """Per repository (``rid``) with an unacknowledged deleting transaction (not
+    maintenance's) made after ``since``, the first such transaction's id (``start``)."""
     first = RepoTransaction.alias("first")
-    starts = (
+    return (
         first.select(first.repository.alias("rid"), fn.MIN(first.segment).alias("start"))
         .where(
             (first.deletes > 0)
@@ -109,6 +87,13 @@ def _earlier(since: dt.datetime) -> dict[int, tuple[int, int | None]]:
         .group_by(first.repository)
         .alias("starts")
     )
+
+
+def _earlier(since: dt.datetime) -> dict[int, tuple[int, int | None]]:
+    """For each repository of :func:`_starts`, the live-object estimate of its
+    transactions before its start (maintenance's left out) and the newest of them: one
+    aggregate in the store, no rows read out."""
+    starts = _starts(since)
     change = Case(None, [(_CLIENT, RepoTransaction.puts - RepoTransaction.deletes)], 0)
     query = (
         RepoTransaction.select(
@@ -130,46 +115,68 @@ def _earlier(since: dt.datetime) -> dict[int, tuple[int, int | None]]:
     }
 
 
-def _histories(
-    ids: Collection[int], starts: dict[int, int] | None = None
-) -> dict[int, list[StoredTransaction]]:
+_COLUMNS = (
+    RepoTransaction.repository,
+    RepoTransaction.id,
+    RepoTransaction.segment,
+    RepoTransaction.time,
+    RepoTransaction.puts,
+    RepoTransaction.deletes,
+    RepoTransaction.made_by,
+    RepoTransaction.key_name,
+    RepoTransaction.source,
+    RepoTransaction.append_only,
+    RepoTransaction.acknowledged,
+)
+
+
+def _stored(rows: Iterable[tuple[Any, ...]], found: dict[int, list[StoredTransaction]]) -> None:
+    for repo_id, row_id, segment, time, puts, deletes, made_by, key, source, ao, ack in rows:
+        found.setdefault(repo_id, []).append(
+            StoredTransaction(
+                row_id,
+                segment,
+                stored_time(time),
+                puts,
+                deletes,
+                made_by,
+                key,
+                source,
+                None if ao is None else bool(ao),
+                stored_time(ack),
+            )
+        )
+
+
+def _recent_histories(since: dt.datetime) -> dict[int, list[StoredTransaction]]:
+    """The transactions of each repository of :func:`_starts` from its start on."""
+    starts = _starts(since)
+    query = (
+        RepoTransaction.select(*_COLUMNS)
+        .join(
+            starts,
+            on=(
+                (starts.c.rid == RepoTransaction.repository)
+                & (RepoTransaction.segment >= starts.c.start)
+            ),
+        )
+        .where(RepoTransaction.rolled_back.is_null())
+        .order_by(RepoTransaction.repository, RepoTransaction.segment)
+    )
+    found: dict[int, list[StoredTransaction]] = {}
+    _stored(raw_rows(query), found)
+    return found
+
+
+def _histories(ids: Collection[int]) -> dict[int, list[StoredTransaction]]:
     found: dict[int, list[StoredTransaction]] = {i: [] for i in ids}
     for chunk in _chunks(ids):
         query = (
-            RepoTransaction.select(
-                RepoTransaction.repository,
-                RepoTransaction.id,
-                RepoTransaction.segment,
-                RepoTransaction.time,
-                RepoTransaction.puts,
-                RepoTransaction.deletes,
-                RepoTransaction.made_by,
-                RepoTransaction.key_name,
-                RepoTransaction.source,
-                RepoTransaction.append_only,
-                RepoTransaction.acknowledged,
-            )
+            RepoTransaction.select(*_COLUMNS)
             .where(RepoTransaction.repository.in_(chunk) & RepoTransaction.rolled_back.is_null())
             .order_by(RepoTransaction.repository, RepoTransaction.segment)
         )
-        for row in raw_rows(query):
-            repo_id, row_id, segment, time, puts, deletes, made_by, key, source, ao, ack = row
-            if starts is not None and segment < starts[repo_id]:
-                continue
-            found[repo_id].append(
-                StoredTransaction(
-                    row_id,
-                    segment,
-                    stored_time(time),
-                    puts,
-                    deletes,
-                    made_by,
-                    key,
-                    source,
-                    None if ao is None else bool(ao),
-                    stored_time(ack),
-                )
-            )
+        _stored(raw_rows(query), found)
     return found
 
 
@@ -205,12 +212,14 @@ def load_deletions(
     ``since``: instead the repositories with an unacknowledged deleting transaction made
     after it, their histories from the first of those on, the earlier ones summed in the
     store (what ``alert check`` reads every few minutes, whatever the history's length)."""
-    starts: dict[int, int] | None = None
     earlier: dict[int, tuple[int, int | None]] = {}
+    histories: dict[int, list[StoredTransaction]] = {}
     if since is not None:
-        starts = recent_starts(since)
-        earlier = _earlier(since) if starts else {}
-        ids = starts.keys()
+        histories = _recent_histories(since)
+        earlier = _earlier(since) if histories else {}
+        ids = histories.keys()
+    elif ids:
+        histories = _histories(ids)
     if not ids:
         return {}
     names: dict[int, tuple[str, str, str]] = {}
@@ -222,7 +231,6 @@ def load_deletions(
         )
         for repo_id, owner, name, repo_user in raw_rows(query):
             names[repo_id] = (owner, name, repo_user)
-    histories = _histories(names.keys(), starts)
     restricted = _all_append_only(names.keys())
     found: dict[int, RepositoryDeletions] = {}
     for repo_id, (owner, name, repo_user) in names.items():
