@@ -15,6 +15,7 @@ minutes), plus ``--dry-run`` and ``alert list``. Target: under 10 s excluding th
 It is a benchmark, not a test: it prints figures and exits 1 when the target fails.
 
     .venv/bin/python -m benchmarks.bench_alerts [--repos 10000] [--firing 500] [--reports 30]
+        [--history 30]
         [--postgres]
 """
 
@@ -51,6 +52,7 @@ from borghive.store.models import (
     Event,
     NotifyChannel,
     Repository,
+    RepoTransaction,
     Statistic,
     User,
 )
@@ -100,8 +102,52 @@ def seed_reports(nightly: int, firing: int, now: dt.datetime) -> int:
     return len(rows)
 
 
+def seed_history(days: int, now: dt.datetime) -> int:
+    """``days`` of history per repository: a nightly backup (1,000 objects put) and a small
+    prune (5 deleted, never acknowledged, as most prunes are), so every repository has
+    unacknowledged deleting transactions that do not alert."""
+    naive = now.replace(tzinfo=None)
+    repo_ids = [r.id for r in Repository.select(Repository.id)]
+    rows: list[dict[str, object]] = []
+    written = 0
+    for rid in repo_ids:
+        for day in range(days):
+            when = naive - dt.timedelta(days=days - day)
+            for offset, (puts, deletes) in enumerate(((1000, 0), (1, 5))):
+                segment = 4 * day + 2 * offset + 1
+                rows.append(
+                    {
+                        "repository": rid,
+                        "segment": segment,
+                        "commit_offset": 8,
+                        "first_segment": segment,
+                        "time": when + dt.timedelta(hours=offset),
+                        "puts": puts,
+                        "deletes": deletes,
+                        "bytes_added": 0,
+                        "segments_present": "0",
+                        "made_by": "client",
+                        "recorded": naive,
+                    }
+                )
+        if len(rows) >= 5000:
+            for start in range(0, len(rows), 500):
+                RepoTransaction.insert_many(rows[start : start + 500]).execute()
+            written += len(rows)
+            rows = []
+    for start in range(0, len(rows), 500):
+        RepoTransaction.insert_many(rows[start : start + 500]).execute()
+    return written + len(rows)
+
+
 def seed(
-    config: Config, repos: int, owners: int, firing: int, now: dt.datetime, reports: int = 0
+    config: Config,
+    repos: int,
+    owners: int,
+    firing: int,
+    now: dt.datetime,
+    reports: int = 0,
+    history: int = 0,
 ) -> int:
     naive = now.replace(tzinfo=None)
     with open_store(config.store, check_schema=False, create=True) as db:
@@ -158,6 +204,8 @@ def seed(
             for start in range(0, len(points), 500):
                 Statistic.insert_many(points[start : start + 500]).execute()
             written = seed_reports(reports, firing, now) if reports else 0
+            if history:
+                print(f"seeded {seed_history(history, now)} transactions of history")
         if written and not isinstance(db, SqliteDatabase):
             # What autovacuum does after such a load: without statistics PostgreSQL plans
             # the reports' index ranges as if the table were empty.
@@ -273,7 +321,7 @@ def run(url: str, args: argparse.Namespace, workdir: Path) -> bool:
         repos=ReposConfig(root=workdir / "repos", host="backup.example.org"),
     )
     started = time.perf_counter()
-    reports = seed(config, args.repos, args.owners, args.firing, now, args.reports)
+    reports = seed(config, args.repos, args.owners, args.firing, now, args.reports, args.history)
     make_directories(config, args.repos, args.stuck)
     print(
         f"seeded {args.repos} repositories, {args.owners} owners/channels, "
@@ -320,6 +368,12 @@ def main() -> None:
         default=0,
         help="nights of client reports per repository (a start and a success each); "
         "the firing ones also report a failure with a 100 kB log",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="days of transaction history per repository (a backup and a small prune each)",
     )
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()

@@ -302,6 +302,14 @@ class AlertsConfig:
             "Warn at this share of the quota (%), again at 100.", bounds.QUOTA_WARN_PERCENT
         ),
     )
+    delete_warn_percent: int = field(
+        default=10,
+        metadata=about(
+            "Alert (deletion) when one transaction deletes more than this share (%) of the "
+            "repository's live objects (an estimate from its history).",
+            bounds.DELETE_WARN_PERCENT,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -384,6 +392,14 @@ class MaintenanceConfig:
         metadata=about(
             "Alert (lock-stuck) when one session holds a repository's lock this long.",
             "a duration (30m, 12h, 7d, 2w)",
+        ),
+    )
+    delete_hold: str = field(
+        default="14d",
+        metadata=about(
+            "Compact no repository for this long after a transaction that deleted objects "
+            "(and never while its deletion alert is unacknowledged).",
+            "a duration longer than zero (1d, 2w)",
         ),
     )
 

@@ -86,10 +86,11 @@ def maintenance_problems(maintenance: MaintenanceConfig) -> list[str]:
             parse_every(getattr(maintenance, key))
         except InvalidInputError as exc:
             problems.append(f"maintenance.{key}: {exc.message}")
-    try:
-        parse_duration(maintenance.lock_alert_after)
-    except InvalidInputError as exc:
-        problems.append(f"maintenance.lock_alert_after: {exc.message}")
+    for key in ("lock_alert_after", "delete_hold"):
+        try:
+            parse_duration(getattr(maintenance, key))
+        except InvalidInputError as exc:
+            problems.append(f"maintenance.{key}: {exc.message}")
     try:
         parse_window(maintenance.window)
     except InvalidInputError as exc:

@@ -389,4 +389,6 @@ def _alerts_problems(alerts: AlertsConfig) -> list[str]:
         )
     if not 1 <= alerts.quota_warn_percent <= 99:
         problems.append("alerts.quota_warn_percent: must be between 1 and 99")
+    if not 1 <= alerts.delete_warn_percent <= 100:
+        problems.append("alerts.delete_warn_percent: must be between 1 and 100")
     return problems

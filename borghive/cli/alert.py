@@ -13,11 +13,12 @@ from borghive.cli.options import JsonOption
 from borghive.cli.render import counted, emit_json, say, table, when
 from borghive.rules.quantities import format_duration, format_size
 from borghive.service.alerts import check as alerts
+from borghive.service.history.acknowledge import acknowledge_deletions
 
 app = typer.Typer(
     help=(
-        "Alerts: stale backups, full quotas, failed checks and stuck locks, sent through "
-        "each owner's channels."
+        "Alerts: stale backups, full quotas, failed checks, stuck locks and deletions, sent "
+        "through each owner's channels."
     ),
     no_args_is_help=True,
 )
@@ -87,10 +88,38 @@ def list_(ctx: typer.Context, json: JsonOption = False) -> None:
             )
         elif item.kind == "lock-stuck":
             what = f"locked since {when(item.since)} by {item.detail}"
+        elif item.kind == "deletion":
+            what = f"unacknowledged deletions since {when(item.since)}: {item.detail}"
         else:
             what = f"check failed at {when(item.since)}: {item.detail}"
         rows.append((item.repository, item.kind, what, item.channels, when(item.notified)))
     table("Firing alerts", ["repository", "kind", "what", "channels", "last told"], rows)
+
+
+@app.command("ack")
+def ack(
+    ctx: typer.Context,
+    repository: Annotated[str, typer.Argument(help="The repository, OWNER/NAME.")],
+    json: JsonOption = False,
+) -> None:
+    """Acknowledge a repository's deleting transactions: its deletion alert ends (a notice
+    follows at the next check) and compaction may run once maintenance.delete_hold has
+    passed. Nothing to acknowledge is not an error (exit 0)."""
+    with store_session(ctx):
+        done = acknowledge_deletions(repository, alerts.system_clock())
+    if json:
+        emit_json(done)
+        return
+    if not done.transactions:
+        say(f"{done.repository}: nothing to acknowledge (no unacknowledged deleting transaction)")
+        return
+    for item in done.transactions:
+        key = f" through key {item.key}" if item.key else ""
+        say(
+            f"acknowledged transaction {item.transaction} at {when(item.time)}: "
+            f"{counted(item.deletes, 'object')} deleted{key}"
+        )
+    say(f"{done.repository}: {counted(len(done.transactions), 'transaction')} acknowledged")
 
 
 @app.command("test")

@@ -52,6 +52,7 @@ ID_NUMBER = Bound(1, 2**31 - 2)  # uidNumber/gidNumber: positive, below nfsnobod
 UID = Bound(1000, 2**31 - 2)  # below 1000: system accounts
 RSA_MIN_BITS = Bound(1024, 16384)  # OpenSSH refuses RSA keys above 16384 bits
 QUOTA_WARN_PERCENT = Bound(1, 99)
+DELETE_WARN_PERCENT = Bound(1, 100)
 KEEP_ALL_DAYS = Bound(1, 36500, unit="days")  # a century; datetime ends at year 1
 # One repository's walk (stats collect, export's open state): a day.
 WALK_TIME_LIMIT = Bound(0, DAY, above_low=True, unit="seconds")

@@ -216,6 +216,7 @@ ALERT_KINDS = (  # alert_state.kind, checked here since migration 5
     "lock-stuck",
     "client-failed",  # service/alerts/client.py
     "client-timeout",
+    "deletion",  # service/alerts/deletion.py
 )
 
 

@@ -5,6 +5,7 @@ client holds open over ssh is named in the refusal."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -14,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from borghive.config_load import load_config
+from borghive.store import open_store
+from borghive.store.models import RepoTransaction
 from tests.e2e.test_borg_login import BorgSite, _fingerprint, _ok
 from tests.e2e.test_borg_login import site as site  # the module's own login host
 from tests.harness.borg import BORG, PASSPHRASE, du
@@ -36,8 +40,21 @@ def _prepared(site: BorgSite, name: str, tmp_path: Path) -> Path:
     return site.path(name)
 
 
+def _settled(site: BorgSite, name: str) -> None:
+    """The prune read into the history, acknowledged and moved a year back: compaction is no
+    longer held (what an administrator who checked the deletion would do, then wait)."""
+    site.cli("repo", "history", f"alice/{name}")
+    site.cli("alert", "ack", f"alice/{name}")
+    with open_store(load_config(site.config).store):
+        for row in RepoTransaction.select():
+            RepoTransaction.update(time=row.time - dt.timedelta(days=365)).where(
+                RepoTransaction.id == row.id
+            ).execute()
+
+
 def test_compact_after_a_clients_prune_over_ssh(site: BorgSite, tmp_path: Path) -> None:
     path = _prepared(site, "vault", tmp_path)
+    _settled(site, "vault")
     before = du(path)
     report = json.loads(site.cli("repo", "compact", "alice/vault", "--json").stdout)
     after = du(path)
@@ -52,6 +69,7 @@ def test_compact_after_a_clients_prune_over_ssh(site: BorgSite, tmp_path: Path) 
 
 def test_a_session_held_open_over_ssh_is_named(site: BorgSite, tmp_path: Path) -> None:
     path = _prepared(site, "busy", tmp_path)
+    _settled(site, "busy")
     assert site.host is not None
     environment = {  # what BorgSite.borg sets, for a client that stays
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -159,6 +159,7 @@ def test_a_target_whose_segments_compaction_removed_is_refused(
     site = maintenance_site
     path, _uid, target, _ = _attacked(site)
     site.cli.json("repo", "set", "alice/photos", "--compact-append-only", "yes")
+    site.settle("photos", path)  # the deletions acknowledged, the hold over: it may compact
     site.cli.json("repo", "compact", "alice/photos")
     compacted = _tree(path)
     result = site.cli.run("repo", "rollback", "alice/photos", "--to", str(target), "--yes")

@@ -12,19 +12,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from borghive.config import BorgConfig, Config, MaintenanceConfig
+from borghive.rules.times import utcnow
+from borghive.service.history.record import record_history
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories.backends import accounts_backend
 from borghive.service.users import keys
 from borghive.service.users import people as users
 from borghive.sessions.locks import lock_holders
 from borghive.store import open_store
-from borghive.store.models import Repository
+from borghive.store.models import Repository, RepoTransaction
 from tests.harness.borg import BORG
 from tests.harness.cli import Cli
 from tests.harness.config import config_toml, make_config, migrate
@@ -84,9 +87,13 @@ class MaintenanceSite:
             assert done.returncode == 0, (args, done.stdout, done.stderr)
         return done
 
-    def initialised(self, name: str, *, append_only: bool = False) -> tuple[Path, int]:
+    def initialised(
+        self, name: str, *, append_only: bool = False, settled: bool = True
+    ) -> tuple[Path, int]:
         """A repository a client initialised, filled with two archives and pruned to one
-        (so compaction has a segment to free): (path, uid)."""
+        (so compaction has a segment to free): (path, uid). ``settled``: its history is
+        read and the prune acknowledged and made older than the compaction hold, so that
+        compaction may run."""
         _, path, uid = self.add(name, append_only=append_only)
         source = self.home / f"source-{uid}"
         source.mkdir()
@@ -99,7 +106,29 @@ class MaintenanceSite:
         data.write_bytes(os.urandom(2_000_000))
         self.client(uid, "create", f"{path}::two", str(source))
         self.client(uid, "prune", "--keep-last=1", str(path))
+        if settled:
+            self.settle(name, path)
         return path, uid
+
+    def settle(self, name: str, path: Path, *, days: int = 365) -> None:
+        """Read the repository's history into the store, acknowledge its deletions and move
+        every transaction ``days`` back (past any compaction hold)."""
+        with open_store(self.config.store):
+            repo = repos.find_repository(f"alice/{name}")
+            record_history(repo, path)
+            now = utcnow()
+            RepoTransaction.update(acknowledged=now).where(
+                (RepoTransaction.repository == repo) & (RepoTransaction.deletes > 0)
+            ).execute()
+            self.age(name, days=days)
+
+    def age(self, name: str, *, days: float) -> None:
+        """Move every stored transaction of alice/NAME ``days`` back (an open store)."""
+        repo = repos.find_repository(f"alice/{name}")
+        for row in RepoTransaction.select().where(RepoTransaction.repository == repo):
+            RepoTransaction.update(time=row.time - timedelta(days=days)).where(
+                RepoTransaction.id == row.id
+            ).execute()
 
     def repository(self, name: str) -> Repository:
         with open_store(self.config.store, readonly=True):

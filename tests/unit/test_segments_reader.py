@@ -90,6 +90,7 @@ def test_entries_and_transactions_agree_with_borg_through_a_repository_life(
     ]
     cursor: Cursor | None = None
     seen: list[int] = []
+    deleting: list[str] = []
     for step in steps:
         borg(*step, env=borg_env)
         assert _our_entries(repo) == _borg_entries(repo, borg_env, tmp_path / "dump"), step
@@ -104,11 +105,15 @@ def test_entries_and_transactions_agree_with_borg_through_a_repository_life(
         seen.extend(new)
         cursor = incremental.cursor
         # Only what deletes archives deletes objects (a create replaces the manifest).
-        deleting = [t.deletes for t in incremental.transactions]
-        assert all(deleting) if step[0] in ("delete", "prune") else not any(deleting), (
+        counts = [t.deletes for t in incremental.transactions]
+        assert all(counts) if step[0] in ("delete", "prune") else not any(counts), (
             step,
-            deleting,
+            counts,
         )
+        deleting.extend(step[0] for t in incremental.transactions if t.deletes)
+    # Only delete and prune delete objects (compaction's own DELETEs are kept, rewritten);
+    # the manifest that every commit rewrites is no deletion.
+    assert {"delete", "prune"} <= set(deleting) <= {"delete", "prune", "compact"}
 
 
 def test_a_killed_client_leaves_entries_pending_not_a_transaction(
@@ -214,6 +219,10 @@ def _put(object_id: bytes) -> bytes:
     return struct.pack("<IIB", 0, 41 + 10, TAG_PUT) + object_id + bytes(10)
 
 
+def _put(object_id: bytes, size: int = 10) -> bytes:
+    return struct.pack("<IIB", 0, 41 + size, TAG_PUT) + object_id + bytes(size)
+
+
 def _delete(object_id: bytes) -> bytes:
     return struct.pack("<IIB", 0, 41, TAG_DELETE) + object_id
 
@@ -268,3 +277,26 @@ def test_a_segment_still_being_started_has_no_entries_yet(length: int) -> None:
         path.write_bytes(b"X" + MAGIC[1 : max(length, 1)])
         with pytest.raises(SegmentError, match="bad magic"):
             list(iter_entries(path))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "delete", "overwrite"]), st.integers(0, 5))))
+def test_an_overwrite_is_a_put_not_a_delete(steps: list[tuple[str, int]]) -> None:
+    """borg rewrites an object (the manifest at every commit) as DELETE id directly followed
+    by PUT id: one put; any other DELETE is a deletion (ids of the deletes differ from the
+    puts' so that no plain pair forms an overwrite by chance)."""
+    import tempfile
+
+    body, puts, deletes = b"", 0, 0
+    for what, number in steps:
+        if what == "put":
+            body, puts = body + _put(bytes([number]) * 32), puts + 1
+        elif what == "delete":
+            body, deletes = body + _delete(bytes([100 + number]) * 32), deletes + 1
+        else:
+            object_id = bytes([200 + number]) * 32
+            body, puts = body + _delete(object_id) + _put(object_id), puts + 1
+    with tempfile.TemporaryDirectory() as directory:
+        _segment(Path(directory), body + _commit())
+        [transaction] = read_transactions(Path(directory)).transactions
+    assert (transaction.puts, transaction.deletes) == (puts, deletes)

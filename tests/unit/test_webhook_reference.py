@@ -11,7 +11,13 @@ from typing import Any
 
 from borghive.service.alerts import client_messages as words
 from borghive.service.alerts.client import ClientFacts, ReportSummary
+from borghive.service.alerts.deletion_messages import (
+    DeletionTrouble,
+    acknowledged_message,
+    deletion_message,
+)
 from borghive.service.alerts.messages import RepoFacts, stale_message
+from borghive.service.history.deletions import Deletion, StoredTransaction
 
 REFERENCE = Path(__file__).parents[2] / "docs" / "reference" / "webhook.md"
 NOW = dt.datetime(2026, 2, 1, 2, 14, 30, tzinfo=dt.UTC)
@@ -43,6 +49,23 @@ def test_every_example_has_the_keys_of_its_event() -> None:
     examples = {(e["event"], e.get("alert")): set(e) for e in documented()}
     for event, alert, body in made():
         assert examples[(event, alert)] == set(body), (event, alert)
+
+
+def test_the_deletion_examples_have_the_keys_of_their_events() -> None:
+    facts = RepoFacts("alice", "laptop", "ssh://u@h:22/./laptop", NOW, NOW, 86400, None, None, None)
+    transaction = StoredTransaction(1, 7, NOW, 1, 40, "client", "laptop", None, True, None)
+    trouble = DeletionTrouble(NOW, "transaction 7", (Deletion(transaction, 50, ("share",)),), 6)
+    bodies = [
+        deletion_message(facts, trouble, NOW, 3600, NOW + dt.timedelta(days=5)).data,
+        acknowledged_message(facts, NOW, "transaction 7", NOW).data,
+    ]
+    examples = {e["event"]: e for e in documented()}
+    for body in bodies:
+        example = examples[body["event"]]
+        assert set(example) == set(body), body["event"]
+        assert set(example["deletion"]) == set(body["deletion"]), body["event"]
+    [named] = examples["deletion"]["deletion"]["transactions"]
+    assert set(named) == set(bodies[0]["deletion"]["transactions"][0])
 
 
 def test_every_key_of_the_client_bodies_is_in_a_table() -> None:

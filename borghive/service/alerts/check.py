@@ -32,6 +32,8 @@ from borghive.rules.channels import DeliveryError, Message, Sender, describe_cha
 from borghive.rules.times import to_store
 from borghive.rules.urls import scrub
 from borghive.service.alerts.channels import channel_targets
+from borghive.service.alerts.deletion import plan_deletion_alerts
+from borghive.service.alerts.deletion_snapshot import add_deletions
 from borghive.service.alerts.messages import trial_message
 from borghive.service.alerts.plan import Firing, Plan, Snapshot, StateRow, firing, plan_deliveries
 from borghive.service.alerts.snapshot import load_snapshot
@@ -85,11 +87,13 @@ class CheckReport:
         return sum(1 for d in self.deliveries if d.error is not None)
 
 
-def _snapshot(config: Config, now: dt.datetime) -> Snapshot:
+def _snapshot(config: Config, now: dt.datetime, *, refresh: bool = False) -> Snapshot:
     """Everything a check decides on: the stale and quota candidates, then the maintenance
-    kinds (failed checks, locks held too long)."""
+    kinds (failed checks, locks held too long), then the deletions (with ``refresh``, after
+    reading what is new in the local repositories' histories)."""
     snapshot = load_snapshot(config, now)
     add_upkeep(config, snapshot)
+    add_deletions(config, snapshot, refresh=refresh)
     return snapshot
 
 
@@ -114,10 +118,12 @@ def check_alerts(
                 "another 'borghive alert check' is running", hint="it will be tried again"
             )
     try:
-        snapshot = _snapshot(config, now)
+        snapshot = _snapshot(config, now, refresh=not dry_run)
         plans, dropped, unnotified = plan_deliveries(snapshot)
         upkeep_plans, upkeep_dropped = plan_upkeep(snapshot)
-        plans, dropped = plans + upkeep_plans, dropped + upkeep_dropped
+        deletion_plans, deletion_dropped = plan_deletion_alerts(snapshot)
+        plans = plans + upkeep_plans + deletion_plans
+        dropped = dropped + upkeep_dropped + deletion_dropped
         firing = len(snapshot.conditions)
         if dry_run:
             deliveries = tuple(

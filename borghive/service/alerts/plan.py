@@ -13,6 +13,11 @@ from borghive.rules.channels import Message, describe_channel
 from borghive.rules.quantities import format_duration, format_size
 from borghive.service.alerts import client_plan
 from borghive.service.alerts.client import CLIENT_KINDS, ClientFacts
+from borghive.service.alerts.deletion_messages import (
+    DELETION,
+    DELETION_ACKNOWLEDGED,
+    DeletionTrouble,
+)
 from borghive.service.alerts.messages import (
     RepoFacts,
     quota_message,
@@ -59,6 +64,8 @@ class ChannelRow:
 Condition = tuple[RepoRow, str, dt.datetime, int]  # repository, kind, since, level
 # The kinds whose end is told (a recovery notice); a quota warning is dropped quietly.
 RECOVERING_KINDS = ("stale", *CLIENT_KINDS)
+# The kinds planned in modules of their own (upkeep.py, deletion.py), not here.
+PLANNED_ELSEWHERE = (*UPKEEP_KINDS, DELETION)
 
 
 @dataclass
@@ -75,6 +82,8 @@ class Snapshot:
     checks: dict[int, tuple[dt.datetime | None, bool | None]] = field(default_factory=dict)
     lock_unknown: set[int] = field(default_factory=set)
     run_timeout: int = 6 * 3600  # pings.run_timeout in seconds
+    # The deletion kind (service/alerts/deletion.py): unacknowledged deletions by repository.
+    deletions: dict[int, DeletionTrouble] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,10 @@ class Plan:
     @property
     def recovery(self) -> bool:
         """Whether this is the notice that an alert's condition is over."""
-        return self.event == "recovered" or self.event in RECOVERY_EVENTS.values()
+        return (
+            self.event in ("recovered", DELETION_ACKNOWLEDGED)
+            or self.event in RECOVERY_EVENTS.values()
+        )
 
 
 def conditions(snapshot: Snapshot, warn_percent: int) -> list[Condition]:
@@ -159,8 +171,8 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
         channels = snapshot.channels.get(repo.owner_id, [])
         if not channels:
             unnotified += 1
-        if kind in UPKEEP_KINDS:
-            continue  # planned by service/alerts/upkeep.py
+        if kind in PLANNED_ELSEWHERE:
+            continue  # planned by service/alerts/upkeep.py and deletion.py
         facts = repo.facts
         for channel in channels:
             state = states.pop((repo.id, channel.id, kind), None)
@@ -252,8 +264,8 @@ def plan_deliveries(snapshot: Snapshot) -> tuple[list[Plan], list[int], int]:
     dropped: list[int] = []
     channels_by_id = {c.id: c for owned in snapshot.channels.values() for c in owned}
     for (repo_id, channel_id, kind), state in states.items():
-        if kind in UPKEEP_KINDS:
-            continue  # service/alerts/upkeep.py decides
+        if kind in PLANNED_ELSEWHERE:
+            continue  # service/alerts/upkeep.py and deletion.py decide
         owner_repo, owner_channel = snapshot.repos.get(repo_id), channels_by_id.get(channel_id)
         if (
             kind not in RECOVERING_KINDS
@@ -320,6 +332,7 @@ def firing(snapshot: Snapshot) -> list[Firing]:
         ]
         facts = repo.facts
         trouble = snapshot.troubles.get((repo.id, kind))
+        deletion = snapshot.deletions.get(repo.id) if kind == DELETION else None
         result.append(
             Firing(
                 owner=facts.owner,
@@ -333,7 +346,13 @@ def firing(snapshot: Snapshot) -> list[Firing]:
                 quota=facts.quota,
                 channels=len(channels),
                 notified=max(told, default=None),
-                detail=None if trouble is None else trouble.detail,
+                detail=(
+                    deletion.detail
+                    if deletion is not None
+                    else None
+                    if trouble is None
+                    else trouble.detail
+                ),
             )
         )
     return sorted(result, key=lambda f: (f.owner, f.repository, f.kind))
@@ -345,4 +364,4 @@ def _same_episode(kind: str, state: StateRow, since: dt.datetime) -> bool:
     no later (a check that fails again continues the episode of the first failure)."""
     if kind == "quota":
         return state.level > 0
-    return state.since <= since if kind in UPKEEP_KINDS else state.since == since
+    return state.since <= since if kind in PLANNED_ELSEWHERE else state.since == since

@@ -3,7 +3,9 @@
 Since borg 1.2, prune and delete free nothing: compaction removes the segments they left
 behind. It also removes what an append-only repository keeps for a rollback, so a
 repository with an append-only grant is compacted only when its owner allowed it
-(``repo set --compact-append-only yes``).
+(``repo set --compact-append-only yes``). Nor is a repository compacted while its deletion
+alert is unacknowledged or within ``maintenance.delete_hold`` of a deleting transaction
+(``hold.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from borghive.config import Config
 from borghive.errors import RefusedError
 from borghive.rules.quantities import format_size
+from borghive.rules.times import aware, utcnow
 from borghive.service.maintenance.actions import (
     MaintenanceReport,
     Outcome,
@@ -20,6 +23,7 @@ from borghive.service.maintenance.actions import (
     perform,
     refuse_if_held,
 )
+from borghive.service.maintenance.hold import refuse_if_deletion_held
 from borghive.service.maintenance.runner import BorgRun, allocated_size, run_borg
 from borghive.service.repositories.borgs import borg_binary
 from borghive.store.models import Access, Repository
@@ -82,8 +86,9 @@ def last_line(run: BorgRun) -> str:
 
 def _compact(config: Config) -> Callable[[Target], Outcome]:
     def body(place: Target) -> Outcome:
+        refuse_if_held(place)  # a client's session first: it may still be writing
+        refuse_if_deletion_held(config, place, aware(utcnow()))
         refuse_append_only(place)
-        refuse_if_held(place)
         repo = place.repository
         before = allocated_size(place.path)
         run = run_borg(
@@ -109,6 +114,7 @@ def compact_repository(
     still_due: Callable[[Repository], bool] | None = None,
 ) -> MaintenanceReport | None:
     """``borg compact`` the repository; the report's ``bytes_freed`` is the allocated size
-    before minus after. Raises NotFoundError, RefusedError (append-only, locked by a
-    session, claimed); None only when ``still_due`` says another run did it."""
+    before minus after. Raises NotFoundError, RefusedError (held after a deletion,
+    append-only, locked by a session, claimed); None only when ``still_due`` says another
+    run did it."""
     return perform(config, reference, "compact", _compact(config), still_due=still_due)

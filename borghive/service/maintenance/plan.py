@@ -6,7 +6,8 @@ stable offset within the period after its creation, different per repository and
 so a thousand repositories created on one day do not all fall on one night, and stay
 spread afterwards. A due action is skipped, with the reason, while a client session is
 open, when the repository is disabled, being purged or not served by borg, and (compact
-only) when a key is append-only and compaction was not allowed.
+only) when a key is append-only and compaction was not allowed, or while a deletion holds
+compaction back (the reason names the transaction and until when).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class RepositoryState:
     append_only: bool
     compact_append_only: bool
     session_open: bool
+    compact_hold: str | None = None  # why compaction waits after a deletion (hold.py)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ def _blocked(state: RepositoryState, action: str) -> str | None:
         return "disabled"
     if state.mode != "borg":
         return f"not a borg repository (mode {state.mode})"
+    if action == "compact" and state.compact_hold is not None:
+        return state.compact_hold
     if action == "compact" and state.append_only and not state.compact_append_only:
         return "append-only (repo set --compact-append-only yes allows compaction)"
     if state.session_open:

@@ -20,6 +20,7 @@ from borghive.config import Config
 from borghive.errors import BorghiveError, NotFoundError, RefusedError
 from borghive.rules.schedule import in_window, parse_every, parse_window
 from borghive.rules.times import aware, stored_time, utcnow
+from borghive.service.history.deletion_load import holds
 from borghive.service.maintenance.actions import MaintenanceReport
 from borghive.service.maintenance.check import check_repository
 from borghive.service.maintenance.compact import compact_repository
@@ -74,9 +75,11 @@ def defaults(config: Config) -> Defaults:
     )
 
 
-def load_states(*, sessions: set[int] | None = None) -> list[RepositoryState]:
+def load_states(
+    *, sessions: set[int] | None = None, held: dict[int, str] | None = None
+) -> list[RepositoryState]:
     """Every repository's schedule state; ``sessions``: uids with a client session open
-    (default: read from /proc)."""
+    (default: read from /proc); ``held``: why compaction waits, by repository id."""
     if sessions is None:
         sessions = {info.uid for info in marked_processes() if info.is_client}
     granted = Access.select(Access.repository).where(Access.mode == "append-only").distinct()
@@ -100,10 +103,13 @@ def load_states(*, sessions: set[int] | None = None) -> list[RepositoryState]:
         .order_by(Repository.id)
     )
     # Plain driver rows: peewee's per-value conversion costs more than the plan itself.
-    return [_state(row, append_only, sessions) for row in raw_rows(query)]
+    held = held or {}
+    return [_state(row, append_only, sessions, held) for row in raw_rows(query)]
 
 
-def _state(row: tuple[Any, ...], append_only: set[int], sessions: set[int]) -> RepositoryState:
+def _state(
+    row: tuple[Any, ...], append_only: set[int], sessions: set[int], held: dict[int, str]
+) -> RepositoryState:
     (
         repo_id,
         owner,
@@ -131,6 +137,7 @@ def _state(row: tuple[Any, ...], append_only: set[int], sessions: set[int]) -> R
         append_only=repo_id in append_only,
         compact_append_only=bool(allowed),
         session_open=uid in sessions,
+        compact_hold=held.get(repo_id),
     )
 
 
@@ -188,7 +195,10 @@ def maintain(
     local_now = local_now or dt.datetime.now().astimezone()
     window = parse_window(config.maintenance.window)
     inside = in_window(window, local_now)
-    plan = plan_maintenance(load_states(), defaults(config), now)
+    # From the stored history; a compaction that does run reads what is new first and is
+    # refused then (a skip with the same reason).
+    held = {repo_id: hold.reason() for repo_id, hold in holds(config, now).items()}
+    plan = plan_maintenance(load_states(held=held), defaults(config), now)
     report = MaintainReport(
         now=now,
         window=config.maintenance.window,
