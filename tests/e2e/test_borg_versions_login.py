@@ -89,12 +89,13 @@ class VersionsSite(Site):
             },
         })  # fmt: skip
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [str(BORGHIVE), "--config", str(self.config), *args],
             capture_output=True, text=True, timeout=TIMEOUT, check=False,
         )  # fmt: skip
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        if check:
+            assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result
 
     def create(self, name: str, *options: str) -> str:

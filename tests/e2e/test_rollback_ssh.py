@@ -23,6 +23,7 @@ import pytest
 
 from borghive.segments.reader import read_transactions
 from tests.e2e.test_borg_versions_login import VersionsSite, _require
+from tests.harness.alerts import Web
 from tests.harness.borg import BorgBinary
 
 pytestmark = [pytest.mark.sshd, pytest.mark.e2e, pytest.mark.slapd]
@@ -106,7 +107,7 @@ def _security(site: VersionsSite, borg: BorgBinary) -> Path:
 
 @pytest.mark.parametrize("series", ["1.2", "1.4"])
 def test_an_append_only_attack_over_ssh_is_rolled_back_and_undone(
-    site: VersionsSite, series: str, tmp_path: Path
+    site: VersionsSite, series: str, tmp_path: Path, web: Web
 ) -> None:
     borg = site.borgs[series]
     name = f"attacked{series.replace('.', '')}"
@@ -149,6 +150,27 @@ def test_an_append_only_attack_over_ssh_is_rolled_back_and_undone(
     assert target == max(before_attack)
     shown = site.cli("repo", "history", f"alice/{name}").stdout
     assert shown.count("DELETES") == len(deleting)
+
+    # The owner hears of it: a deletion through an append-only key, naming the
+    # transactions and the one to roll back to; nothing compacts it meanwhile.
+    hook = f"/hook/{name}"
+    site.cli("user", "notify", "add", "alice", "webhook", web.url(hook))
+    try:
+        site.cli("alert", "check")
+    finally:
+        site.cli("user", "notify", "remove", "alice", "webhook", web.url(hook))
+    (alert,) = [
+        b
+        for b in web.bodies(hook)
+        if b["event"] == "deletion" and b["repository"] == f"alice/{name}"
+    ]
+    assert set(deleting) <= {t["transaction"] for t in alert["deletion"]["transactions"]}
+    assert alert["deletion"]["rollback_to"] == target
+    # Even where compacting an append-only repository is allowed, the deletion holds it.
+    site.cli("repo", "set", f"alice/{name}", "--compact-append-only", "yes")
+    refused = site.cli("repo", "compact", f"alice/{name}", check=False)
+    assert refused.returncode == 1 and "delet" in refused.stderr, refused.stderr
+    assert _tree(path) == attacked
 
     rolled = site.cli("repo", "rollback", f"alice/{name}", "--to", str(target), "--yes").stdout
     assert f"rolled back to transaction {target}" in rolled and "borg check passed" in rolled
