@@ -81,6 +81,7 @@ def advance_times(
     moves: Iterable[tuple[int, dt.datetime | None, dt.datetime | None]],
     *,
     maintenance_commits: Collection[int] = (),
+    maintenance_accesses: Collection[int] = (),
 ) -> None:
     """Move ``last_access`` and ``last_update`` of repositories forward: each item is
     (repository id, observed last access, observed last update), store values or None. A
@@ -92,8 +93,9 @@ def advance_times(
     maintenance runs; or the commit already recorded as maintenance's) moves only
     ``last_access`` and sets ``last_access_by`` to ``maintenance``; a client's commit that
     moves ``last_update`` sets it to ``client``. ``last_access_by`` follows the access that
-    moves ``last_access``: maintenance's inside a maintenance run (or when it is the
-    maintenance commit itself), else the client's (a read-only session too)."""
+    moves ``last_access``: maintenance's when a marked process made it (its id in
+    ``maintenance_accesses``), inside a maintenance run, or when it is the maintenance
+    commit itself; else the client's (a read-only session too)."""
     items = list(moves)
     with_update = sorted({repo_id for repo_id, _, update in items if update is not None})
     stored = _stored_access(with_update)
@@ -124,7 +126,9 @@ def advance_times(
             # even when the commit it reads again is still maintenance's.
             by = (
                 "maintenance"
-                if in_window(access, windows.get(repo_id, ())) or (maintenance and access == update)
+                if repo_id in maintenance_accesses
+                or in_window(access, windows.get(repo_id, ()))
+                or (maintenance and access == update)
                 else "client"
             )
             value = _parameter(access)

@@ -66,7 +66,7 @@ class Outbox:
             and previous.last_update == times.last_update
         ):
             # The same maintenance commit read again before the flush: still maintenance's.
-            times = RepoTimes(times.last_access, times.last_update, maintenance=True)
+            times = RepoTimes(times.last_access, times.last_update, maintenance=True, carried=True)
         self.times[key] = times
 
     def add_session(self, record: SessionRecord) -> None:

@@ -35,7 +35,8 @@ class SessionSite(BorgSite):
         text = super()._config_text(port)
         return text + toml_text({
             "watch": {"spool": str(self.server / "watch.spool")},
-            "maintenance": {"lock_alert_after": "2s"},  # a stopped client is stuck at once
+            # A stopped client is stuck at once; a prune holds compaction for a second only.
+            "maintenance": {"lock_alert_after": "2s", "delete_hold": "1s"},
         })  # fmt: skip
 
     def start(self) -> None:
@@ -247,6 +248,10 @@ def test_compaction_under_the_daemon_never_moves_last_update(
     _wait(lambda: stored()[2] == "client" and stored()[0] is not None)
     _wait(lambda: not site.query("SELECT 1 FROM borg_session WHERE ended IS NULL"))
     before = stored()
+    # The prune is a deletion: acknowledged, and past the (shortened) hold.
+    site.cli("repo", "history", "alice/laptop")
+    site.cli("alert", "ack", "alice/laptop")
+    time.sleep(1.2)
     size = du(path)
     report = json.loads(site.cli("repo", "compact", "alice/laptop", "--json").stdout)
     assert report["result"] == "ok" and report["bytes_freed"] > 1_000_000

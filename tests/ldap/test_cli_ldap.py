@@ -47,6 +47,12 @@ def repo_users(config: Config) -> dict[str, str]:
         return {f"{r.owner}/{r.name}": r.repo_user for r in repo_view.list_repositories(config)}
 
 
+def _words(text: str) -> str:
+    """``repo show``'s text with its column padding folded (the label column is as wide
+    as its longest label)."""
+    return " ".join(text.split())
+
+
 def test_create_show_set_delete(ldap_cli: tuple[Path, Config], clean_slapd: Slapd) -> None:
     config_file, _ = ldap_cli
     created = borghive(config_file, "repo", "create", "alice/photos", "--json")
@@ -56,7 +62,7 @@ def test_create_show_set_delete(ldap_cli: tuple[Path, Config], clean_slapd: Slap
 
     shown = borghive(config_file, "repo", "show", "alice/photos")
     assert shown.exit_code == 0, shown.stderr
-    assert "account          present, matches" in shown.stdout
+    assert "account present, matches" in _words(shown.stdout)
 
     clean_slapd.ldapmodify(
         f"dn: uid={name},{clean_slapd.people_dn}\nchangetype: modify\n"
@@ -64,9 +70,8 @@ def test_create_show_set_delete(ldap_cli: tuple[Path, Config], clean_slapd: Slap
     )
     shown = borghive(config_file, "repo", "show", "alice/photos")
     assert (
-        "account          differs: uid_number is 4242, expected 200000; "
-        "shell is /bin/bash, expected /bin/sh"
-    ) in shown.stdout
+        "account differs: uid_number is 4242, expected 200000; shell is /bin/bash, expected /bin/sh"
+    ) in _words(shown.stdout)
     shown = borghive(config_file, "repo", "show", name, "--json")
     assert json.loads(shown.stdout)["account"] == {
         "exists": True,
@@ -92,7 +97,7 @@ def test_a_missing_account(ldap_cli: tuple[Path, Config], clean_slapd: Slapd) ->
     clean_slapd.ldapdelete(f"uid={name},{clean_slapd.people_dn}")
     shown = borghive(config_file, "repo", "show", "alice/photos")
     assert shown.exit_code == 0, shown.stderr
-    assert "account          MISSING" in shown.stdout
+    assert "account MISSING" in _words(shown.stdout)
 
     disabled = borghive(config_file, "repo", "set", "alice/photos", "--mode", "disabled")
     assert disabled.exit_code == 1

@@ -143,5 +143,9 @@ def test_last_access_by_follows_the_access_that_moves_last_access(store: Config)
     record_changes([], {key: RepoTimes(inside, commit)})
     assert _row(key) == (inside, T0, "maintenance")
     later = T0 + 10 * MINUTE
-    record_changes([], {key: RepoTimes(later, commit, maintenance=True)})
+    record_changes([], {key: RepoTimes(later, commit, maintenance=True, carried=True)})
     assert _row(key) == (later, T0, "client")
+    # A marked process's own access, after its commit and outside any run, is maintenance's.
+    marked = T0 + 20 * MINUTE
+    record_changes([], {key: RepoTimes(marked, marked - MINUTE, maintenance=True)})
+    assert _row(key) == (marked, T0, "maintenance")

@@ -78,11 +78,14 @@ class SessionRecord:
 class RepoTimes:
     """Times read from disk (naive UTC): directory mtime, newest ``index.*`` mtime.
     ``maintenance``: the commit behind ``last_update`` was made while a process carrying
-    the maintenance marker held the lock, so it moves only last access."""
+    the maintenance marker held the lock, so it moves only last access. ``carried``: that
+    mark was carried over from an earlier observation of the same commit, so it says
+    nothing about who made this observation's access (a client's later session)."""
 
     last_access: dt.datetime | None
     last_update: dt.datetime | None
     maintenance: bool = False
+    carried: bool = False
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,11 @@ def record_changes(
                 maintenance_commits={
                     stored[0] for observed, stored in updates if observed.maintenance
                 },
+                maintenance_accesses={
+                    stored[0]
+                    for observed, stored in updates
+                    if observed.maintenance and not observed.carried
+                },
             )
     except (OperationalError, InterfaceError, DatabaseError, sqlite3.Error) as exc:
         _reset_connection()
