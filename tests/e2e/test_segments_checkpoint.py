@@ -18,17 +18,12 @@ from borghive.segments.reader import (
     TAG_COMMIT,
     TAG_DELETE,
     TAG_PUT,
-    iter_entries,
     read_transactions,
-    segment_numbers,
-    segment_path,
 )
 from tests.harness.borg import BorgBinary
+from tests.harness.segments import dumped_entries, reader_entries
 
 pytestmark = pytest.mark.e2e
-
-_DUMPED = re.compile(r"Dumping \d+_(\d+)_(\d+)_(put|del|commit)(?:_([0-9a-f]{64}))?\.obj")
-_TAGS = {"put": TAG_PUT, "del": TAG_DELETE, "commit": TAG_COMMIT}
 
 
 @pytest.fixture(params=["1.2", "1.4"])
@@ -61,23 +56,11 @@ def _borg_entries(
     """(segment, offset, tag, id hex) of every entry, as borg itself reads them."""
     cwd.mkdir(exist_ok=True)
     listed = _run(binary, environment, "debug", "dump-repo-objs", "--ghost", str(repo), cwd=cwd)
-    entries = []
-    for line in (listed.stdout + listed.stderr).splitlines():
-        match = _DUMPED.fullmatch(line.strip())
-        if match:
-            segment, offset, tag, object_id = match.groups()
-            entries.append((int(segment), int(offset), _TAGS[tag], object_id or ""))
-    for dumped in cwd.iterdir():
-        dumped.unlink()
-    return entries
+    return dumped_entries(listed, cwd)
 
 
 def _our_entries(repo: Path) -> list[tuple[int, int, int, str]]:
-    return [
-        (number, entry.offset, entry.tag, entry.object_id.hex() if entry.object_id else "")
-        for number in segment_numbers(repo)
-        for entry in iter_entries(segment_path(repo, number))
-    ]
+    return reader_entries(repo)
 
 
 def test_a_checkpoint_is_a_transaction_and_the_killed_tail_pending(

@@ -25,36 +25,21 @@ from borghive.segments.reader import (
     SegmentError,
     iter_entries,
     read_transactions,
-    segment_numbers,
     segment_path,
 )
 from tests.harness.borg import BORG, borg
-
-_DUMPED = re.compile(r"Dumping \d+_(\d+)_(\d+)_(put|del|commit)(?:_([0-9a-f]{64}))?\.obj")
-_TAGS = {"put": TAG_PUT, "del": TAG_DELETE, "commit": TAG_COMMIT}
+from tests.harness.segments import dumped_entries, reader_entries
 
 
 def _borg_entries(repo: Path, env: dict[str, str], cwd: Path) -> list[tuple[int, int, int, str]]:
     """(segment, offset, tag, id hex) of every entry, as borg itself reads them."""
     cwd.mkdir(exist_ok=True)
     listed = borg("debug", "dump-repo-objs", "--ghost", str(repo), env=env, cwd=cwd)
-    entries = []
-    for line in (listed.stdout + listed.stderr).splitlines():
-        match = _DUMPED.fullmatch(line.strip())
-        if match:
-            segment, offset, tag, object_id = match.groups()
-            entries.append((int(segment), int(offset), _TAGS[tag], object_id or ""))
-    for dumped in cwd.iterdir():
-        dumped.unlink()
-    return entries
+    return dumped_entries(listed, cwd)
 
 
 def _our_entries(repo: Path) -> list[tuple[int, int, int, str]]:
-    return [
-        (number, entry.offset, entry.tag, entry.object_id.hex() if entry.object_id else "")
-        for number in segment_numbers(repo)
-        for entry in iter_entries(segment_path(repo, number))
-    ]
+    return reader_entries(repo)
 
 
 def _index_transaction(repo: Path) -> int:
