@@ -133,9 +133,21 @@ class ReposConfig:
         metadata=about("Name of that group (sshd_config's Match Group).", _LOWER_NAME),
     )
 
+    url_host: str = field(
+        default="",
+        metadata=about(
+            "Per-repository host name in client URLs, with {user} for the repository user "
+            '(e.g. "{user}.repo.example.org"): a repository that moves to another storage '
+            "host then needs a DNS change, not a client change (empty: the storage host's "
+            "name).",
+            "empty, or a DNS name with {user} in it",
+        ),
+    )
+
     @property
     def public_host(self) -> str:
-        """The configured host name, or this machine's name when none is set."""
+        """The configured host name, or this machine's name when none is set: also the
+        name of this storage host in the store (``borghive host list``)."""
         return self.host or socket.gethostname()
 
 
@@ -482,6 +494,101 @@ class PingsConfig:
 
 
 @dataclass(frozen=True)
+class HostsConfig:
+    """Several storage hosts on one store: how hosts reach each other for ``repo move``,
+    placement, and the login snapshot ``authkeys`` reads on a PostgreSQL store."""
+
+    peer_address: str = field(
+        default="",
+        metadata=about(
+            "Address other storage hosts use to copy repositories here over SSH "
+            "(empty: this host's name, repos.host).",
+            "a DNS name, an IPv4 address or an IPv6 address in [ ]",
+        ),
+    )
+    peer_port: int = field(
+        default=22,
+        metadata=about("SSH port other hosts use for those copies (as root).", bounds.PORT),
+    )
+    ssh_identity_file: Path | None = field(
+        default=None,
+        metadata=about(
+            "Private key this host uses for root's SSH to other storage hosts "
+            "(empty: ssh's own default).",
+            "absolute path",
+        ),
+    )
+    ssh_known_hosts_file: Path | None = field(
+        default=None,
+        metadata=about(
+            "known_hosts file for those connections (empty: ssh's own default); host keys "
+            "are always checked.",
+            "absolute path",
+        ),
+    )
+    ssh_path: Path = field(
+        default=Path("/usr/bin/ssh"),
+        metadata=about("The ssh client repo move runs.", _SAFE_PATH),
+    )
+    rsync_path: Path = field(
+        default=Path("/usr/bin/rsync"),
+        metadata=about("The rsync repo move runs (here and on the target host).", _SAFE_PATH),
+    )
+    peer_command: str = field(
+        default="borghive",
+        metadata=about(
+            "The borghive command repo move runs on the target host over SSH.",
+            "a command name or absolute path; letters, digits and . _ - + / only",
+        ),
+    )
+    report_within: str = field(
+        default="1d",
+        metadata=about(
+            "Automatic placement considers the hosts that reported capacity within this.",
+            "a duration (30m, 12h, 7d, 2w)",
+        ),
+    )
+    heartbeat: str = field(
+        default="5m",
+        metadata=about(
+            "How often borghive watch reports this host's capacity and snapshot state.",
+            "a duration from 10s to 1d",
+        ),
+    )
+    snapshot: Path | None = field(
+        default=None,
+        metadata=about(
+            "The login snapshot authkeys reads on a PostgreSQL store (empty: beside the "
+            "configuration file, FILE.snapshot).",
+            "absolute path",
+        ),
+    )
+    snapshot_refresh: str = field(
+        default="5m",
+        metadata=about(
+            "borghive watch rebuilds the snapshot whole this often, besides at every "
+            "change the store notifies.",
+            "a duration from 10s to 1d",
+        ),
+    )
+    snapshot_trust: str = field(
+        default="1h",
+        metadata=about(
+            "authkeys trusts a snapshot not confirmed current for this long, then refuses "
+            "every login (fail closed) until the store is reachable again.",
+            "a duration from 1m to 7d",
+        ),
+    )
+    move_wait: str = field(
+        default="5m",
+        metadata=about(
+            "repo move waits this long for a client's session to end, then gives up.",
+            "a duration (30m, 12h, 7d, 2w)",
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole effective configuration; ``source`` says where it came from."""
 
@@ -497,6 +604,7 @@ class Config:
     watch: WatchConfig = field(default_factory=WatchConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     pings: PingsConfig = field(default_factory=PingsConfig)
+    hosts: HostsConfig = field(default_factory=HostsConfig)
 
 
 SECTIONS: dict[str, type[Any]] = {
@@ -511,4 +619,5 @@ SECTIONS: dict[str, type[Any]] = {
     "watch": WatchConfig,
     "maintenance": MaintenanceConfig,
     "pings": PingsConfig,
+    "hosts": HostsConfig,
 }

@@ -18,7 +18,7 @@ from borghive.rules.schedule import parse_every, parse_window
 from borghive.rules.urls import UrlError, parse_url
 
 if TYPE_CHECKING:
-    from borghive.config import MaintenanceConfig, PingsConfig
+    from borghive.config import HostsConfig, MaintenanceConfig, PingsConfig, ReposConfig
 
 
 def _quoter() -> reprlib.Repr:
@@ -140,3 +140,65 @@ def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Net
         except ValueError:
             raise ValueError(f"{entry[:60]!r} is not an address or network") from None
     return tuple(networks)
+
+
+# Durations of [hosts] with their limits in seconds: (key, shortest, longest, words).
+_HOST_DURATIONS = (
+    ("report_within", 1, 10 * 365 * 86400, ""),
+    ("heartbeat", 10, 86400, "from 10s to 1d"),
+    ("snapshot_refresh", 10, 86400, "from 10s to 1d"),
+    ("snapshot_trust", 60, 7 * 86400, "from 1m to 7d"),
+    ("move_wait", 1, 10 * 365 * 86400, ""),
+)
+
+
+def url_host_problem(template: str) -> str | None:
+    """Why ``repos.url_host`` is not a host name template with ``{user}``, or None."""
+    from borghive.rules.urls import host_problem
+
+    if "{user}" not in template:
+        return "must contain {user} (the repository user)"
+    rest = template.replace("{user}", "")
+    if "{" in rest or "}" in rest:
+        return "only {user} may stand in braces"
+    return host_problem(template.replace("{user}", "r0000000"))
+
+
+def hosts_problems(hosts: HostsConfig, repos: ReposConfig) -> list[str]:
+    """One problem per bad key of [hosts] (and repos.url_host)."""
+    from borghive.rules.urls import host_problem
+
+    problems: list[str] = []
+    if repos.url_host and (problem := url_host_problem(repos.url_host)):
+        problems.append(f"repos.url_host: {problem}")
+    if hosts.peer_address and (problem := host_problem(hosts.peer_address)):
+        problems.append(f"hosts.peer_address: {problem}")
+    for key in ("ssh_identity_file", "ssh_known_hosts_file", "snapshot"):
+        value = getattr(hosts, key)
+        if value is not None and not value.is_absolute():
+            problems.append(f"hosts.{key}: must be an absolute path")
+    for key in ("ssh_path", "rsync_path"):
+        if path_problem(str(getattr(hosts, key))):
+            problems.append(
+                f"hosts.{key}: must be an absolute path of letters, digits and . _ - + /"
+            )
+    command = hosts.peer_command
+    if not command or (
+        path_problem(command)
+        if command.startswith("/")
+        else not command.replace("-", "").replace("_", "").replace(".", "").isalnum()
+        or not command.isascii()
+    ):
+        problems.append(
+            "hosts.peer_command: must be a command name or an absolute path of letters, "
+            "digits and . _ - + /"
+        )
+    for key, shortest, longest, words in _HOST_DURATIONS:
+        try:
+            seconds = parse_duration(getattr(hosts, key))
+        except InvalidInputError as exc:
+            problems.append(f"hosts.{key}: {exc.message}")
+            continue
+        if not shortest <= seconds <= longest:
+            problems.append(f"hosts.{key}: must be a duration {words}")
+    return problems

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from borghive.config_checks import (
     borg_versions_problems,
+    hosts_problems,
     maintenance_problems,
     path_table,
     pings_problems,
@@ -279,6 +280,7 @@ def validate(config: Config) -> list[str]:
         problems.append("watch.spool: must be an absolute path")
     problems.extend(maintenance_problems(config.maintenance))
     problems.extend(pings_problems(config.pings))
+    problems.extend(hosts_problems(config.hosts, config.repos))
     problems.extend(bound_problems(config, problems))
     return problems
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 # The schema version this code needs; store/migrations.py checks it is its latest.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 DEFAULT_PORT = 5432
 DEFAULT_DATABASE = "borghive"
 

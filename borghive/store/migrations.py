@@ -6,6 +6,8 @@ difference); never edit one that has shipped, add the next number instead.
 
 from __future__ import annotations
 
+import re
+import socket
 from dataclasses import dataclass
 
 from peewee import Database, PostgresqlDatabase
@@ -18,9 +20,14 @@ from borghive.store.models import SchemaMigration
 
 @dataclass(frozen=True)
 class Migration:
+    """``statements`` run on both back ends; ``postgres`` after them on PostgreSQL only.
+    In a statement, ``:host`` stands for the name of the host running the migration and
+    ``:now`` for the current time (both passed as parameters)."""
+
     version: int
     description: str
     statements: tuple[str, ...]
+    postgres: tuple[str, ...] = ()
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -287,6 +294,99 @@ MIGRATIONS: tuple[Migration, ...] = (
         "deletion alerts: repo_transaction.acknowledged",
         ("ALTER TABLE repo_transaction ADD COLUMN acknowledged TIMESTAMP",),
     ),
+    Migration(
+        9,
+        "several storage hosts: storage_host, repository.host (existing repositories "
+        "belong to the host that migrates), repo_move; on PostgreSQL, login changes "
+        "notify channel borghive_login",
+        (
+            """CREATE TABLE storage_host (
+                id {pk},
+                name VARCHAR(253) NOT NULL UNIQUE,
+                ssh_port INTEGER,
+                peer_address VARCHAR(253),
+                peer_port INTEGER,
+                repos_root TEXT,
+                capacity BIGINT,
+                used BIGINT,
+                free BIGINT,
+                repositories INTEGER,
+                reported TIMESTAMP,
+                version VARCHAR(32),
+                draining BOOLEAN NOT NULL DEFAULT FALSE,
+                snapshot_confirmed TIMESTAMP,
+                snapshot_problem TEXT,
+                created TIMESTAMP NOT NULL)""",
+            "INSERT INTO storage_host (name, draining, created) VALUES (:host, FALSE, :now)",
+            "ALTER TABLE repository ADD COLUMN host VARCHAR(253) NOT NULL DEFAULT ''",
+            "UPDATE repository SET host = :host",
+            "CREATE INDEX repository_host ON repository (host)",
+            """CREATE TABLE repo_move (
+                id {pk},
+                repository_id INTEGER NOT NULL REFERENCES repository (id) ON DELETE CASCADE,
+                source_host VARCHAR(253) NOT NULL,
+                target_host VARCHAR(253) NOT NULL,
+                step VARCHAR(16) NOT NULL CHECK (step IN
+                    ('disabled', 'copying', 'copied', 'verified', 'switched')),
+                saved_mode VARCHAR(16) NOT NULL,
+                started TIMESTAMP NOT NULL,
+                switched TIMESTAMP,
+                ended TIMESTAMP,
+                outcome VARCHAR(16) CHECK (outcome IN ('finished', 'purged', 'aborted')),
+                detail TEXT)""",
+            # one open move per repository
+            "CREATE UNIQUE INDEX repo_move_open ON repo_move (repository_id) WHERE ended IS NULL",
+        ),
+        postgres=(
+            # The login snapshot's change feed: every change to what logins read notifies
+            # the hosts it concerns (the payload is a host name, or '' for every host).
+            # Statistics and session updates of repository and ssh_key do not notify.
+            """CREATE FUNCTION borghive_login_changed() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_TABLE_NAME = 'repository' THEN
+                    IF TG_OP <> 'INSERT' THEN
+                        PERFORM pg_notify('borghive_login', COALESCE(OLD.host, ''));
+                    END IF;
+                    IF TG_OP <> 'DELETE' THEN
+                        PERFORM pg_notify('borghive_login', COALESCE(NEW.host, ''));
+                    END IF;
+                ELSIF TG_TABLE_NAME = 'access' THEN
+                    PERFORM pg_notify('borghive_login', COALESCE((SELECT host FROM repository
+                        WHERE id = CASE WHEN TG_OP = 'DELETE' THEN OLD.repository_id
+                                        ELSE NEW.repository_id END), ''));
+                ELSE
+                    PERFORM pg_notify('borghive_login', '');
+                END IF;
+                RETURN NULL;
+            END $$""",
+            "CREATE TRIGGER repository_login_insert_delete AFTER INSERT OR DELETE ON repository "
+            "FOR EACH ROW EXECUTE FUNCTION borghive_login_changed()",
+            """CREATE TRIGGER repository_login_update AFTER UPDATE ON repository
+            FOR EACH ROW WHEN (
+                OLD.host IS DISTINCT FROM NEW.host OR OLD.mode IS DISTINCT FROM NEW.mode
+                OR OLD.name IS DISTINCT FROM NEW.name
+                OR OLD.repo_user IS DISTINCT FROM NEW.repo_user
+                OR OLD.quota IS DISTINCT FROM NEW.quota
+                OR OLD.borg_name IS DISTINCT FROM NEW.borg_name
+                OR OLD.purge_started IS DISTINCT FROM NEW.purge_started)
+            EXECUTE FUNCTION borghive_login_changed()""",
+            "CREATE TRIGGER access_login AFTER INSERT OR UPDATE OR DELETE ON access "
+            "FOR EACH ROW EXECUTE FUNCTION borghive_login_changed()",
+            "CREATE TRIGGER ssh_key_login_insert_delete AFTER INSERT OR DELETE ON ssh_key "
+            "FOR EACH STATEMENT EXECUTE FUNCTION borghive_login_changed()",
+            """CREATE TRIGGER ssh_key_login_update AFTER UPDATE ON ssh_key
+            FOR EACH ROW WHEN (
+                OLD.public_key IS DISTINCT FROM NEW.public_key
+                OR OLD.fingerprint IS DISTINCT FROM NEW.fingerprint
+                OR OLD.key_type IS DISTINCT FROM NEW.key_type
+                OR OLD.name IS DISTINCT FROM NEW.name
+                OR OLD.allowed_from IS DISTINCT FROM NEW.allowed_from)
+            EXECUTE FUNCTION borghive_login_changed()""",
+            "CREATE TRIGGER account_intent_login AFTER INSERT OR UPDATE OR DELETE "
+            "ON account_intent FOR EACH STATEMENT EXECUTE FUNCTION borghive_login_changed()",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -294,6 +394,9 @@ if LATEST_VERSION != SCHEMA_VERSION:  # pragma: no cover - caught by any test ru
     raise RuntimeError(
         f"store/url.py SCHEMA_VERSION {SCHEMA_VERSION} != migration {LATEST_VERSION}"
     )
+
+# :host and :now in a statement (never inside the $$-quoted function bodies)
+_PARAMETER = re.compile(r"(?<![:\w]):(host|now)\b")
 
 _CREATE_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migration (
     version INTEGER PRIMARY KEY,
@@ -319,11 +422,14 @@ def current_version(db: Database) -> int:
     return int(value or 0)
 
 
-def apply_migrations(db: Database) -> list[Migration]:
+def apply_migrations(db: Database, this_host: str = "") -> list[Migration]:
     """Apply every pending migration in one transaction each; return those applied.
+    ``this_host`` names the storage host running it (repos.host; empty: this machine's
+    host name): migration 9 places the existing repositories there.
 
     Safe to run twice or concurrently: the ledger is locked while checking and applying.
     """
+    host = this_host or socket.gethostname()
     applied: list[Migration] = []
     execute(_CREATE_LEDGER, db=db)
     for migration in MIGRATIONS:
@@ -332,8 +438,16 @@ def apply_migrations(db: Database) -> list[Migration]:
                 execute("LOCK TABLE schema_migration IN EXCLUSIVE MODE", db=db)
             if SchemaMigration.get_or_none(SchemaMigration.version == migration.version):
                 continue
-            for statement in migration.statements:
-                execute(statement.format(pk=_primary_key(db)), db=db)
+            statements = migration.statements
+            if isinstance(db, PostgresqlDatabase):
+                statements += migration.postgres
+            values = {"host": host, "now": utcnow()}
+            placeholder = "%s" if isinstance(db, PostgresqlDatabase) else "?"
+            for statement in statements:
+                sql = statement if "$$" in statement else statement.format(pk=_primary_key(db))
+                names = _PARAMETER.findall(sql)
+                sql = _PARAMETER.sub(placeholder, sql)
+                execute(sql, tuple(values[name] for name in names), db=db)
             SchemaMigration.create(
                 version=migration.version, description=migration.description, applied=utcnow()
             )

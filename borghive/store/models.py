@@ -101,6 +101,9 @@ class Repository(BaseModel):
     # after the last COMMIT read); None before the first read.
     history_segment = IntegerField(null=True)
     history_offset = BigIntegerField(null=True)
+    # Migration 9: the storage host (storage_host.name) whose repos root holds it; only
+    # that host's authkeys lets a client in.
+    host = CharField(max_length=253, default="")
 
     class Meta:
         table_name = "repository"
@@ -339,6 +342,64 @@ class AccountIntent(BaseModel):
 
     class Meta:
         table_name = "account_intent"
+
+
+class StorageHost(BaseModel):
+    """A storage host (migration 9): what it last reported of itself and its disk, and
+    whether placement may choose it. ``name`` is its repos.host (or host name)."""
+
+    id = AutoField()
+    name = CharField(max_length=253, unique=True)
+    # How clients and other hosts reach it (repos.ssh_port, hosts.peer_address/peer_port)
+    # and where its repositories are (repos.root), as it last reported.
+    ssh_port = IntegerField(null=True)
+    peer_address = CharField(max_length=253, null=True)
+    peer_port = IntegerField(null=True)
+    repos_root = TextField(null=True)
+    # Bytes of the repos root's file system, and the repositories placed here.
+    capacity = BigIntegerField(null=True)
+    used = BigIntegerField(null=True)
+    free = BigIntegerField(null=True)
+    repositories = IntegerField(null=True)
+    reported = DateTimeField(null=True)
+    version = CharField(max_length=32, null=True)
+    # No automatic or explicit placement here while set (borghive host drain).
+    draining = BooleanField(default=False)
+    # The login snapshot: when the host last knew it current, and why it could not
+    # refresh it (None when it could).
+    snapshot_confirmed = DateTimeField(null=True)
+    snapshot_problem = TextField(null=True)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "storage_host"
+
+
+# repo_move.step: what the move did last (migration 9).
+MOVE_STEPS = ("disabled", "copying", "copied", "verified", "switched")
+# repo_move.outcome, set with ended.
+MOVE_OUTCOMES = ("finished", "purged", "aborted")
+
+
+class RepoMove(BaseModel):
+    """A repository's move to another storage host (migration 9). Open (``ended`` None)
+    from the start until ``--finish``, ``--purge-source`` or ``--abort``: one at a time per
+    repository. ``saved_mode`` is the mode to restore once logins come back."""
+
+    id = AutoField()
+    repository = ForeignKeyField(Repository, backref="moves", on_delete="CASCADE")
+    source_host = CharField(max_length=253)
+    target_host = CharField(max_length=253)
+    step = CharField(max_length=16)
+    saved_mode = CharField(max_length=16)
+    started = DateTimeField(default=utcnow)
+    switched = DateTimeField(null=True)
+    ended = DateTimeField(null=True)
+    outcome = CharField(max_length=16, null=True)
+    detail = TextField(null=True)
+
+    class Meta:
+        table_name = "repo_move"
 
 
 class SchemaMigration(BaseModel):
