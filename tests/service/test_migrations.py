@@ -154,11 +154,10 @@ def test_migration_9_places_existing_repositories_on_the_migrating_host(config: 
             "VALUES ('ann', 1, 1, '2026-01-02 00:00:00')",
             db=db,
         )
-        for number, name in enumerate(("docs", "mail")):
+        for values in ("'docs', 'rdocs', 20001", "'mail', 'rmail', 20002"):
             execute(
                 "INSERT INTO repository (owner_id, name, repo_user, uid_number, mode, created) "
-                f"VALUES (1, '{name}', 'r{name}', {20001 + number}, 'borg', "
-                "'2026-01-02 00:00:00')",
+                "VALUES (1, " + values + ", 'borg', '2026-01-02 00:00:00')",
                 db=db,
             )
         assert [m.version for m in apply_migrations(db, "store-a.example.org")] == [9]
