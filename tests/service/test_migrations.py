@@ -154,12 +154,12 @@ def test_migration_9_places_existing_repositories_on_the_migrating_host(config: 
             "VALUES ('ann', 1, 1, '2026-01-02 00:00:00')",
             db=db,
         )
-        for values in ("'docs', 'rdocs', 20001", "'mail', 'rmail', 20002"):
-            execute(
-                "INSERT INTO repository (owner_id, name, repo_user, uid_number, mode, created) "
-                "VALUES (1, " + values + ", 'borg', '2026-01-02 00:00:00')",
-                db=db,
-            )
+        execute(
+            "INSERT INTO repository (owner_id, name, repo_user, uid_number, mode, created) "
+            "VALUES (1, 'docs', 'rdocs', 20001, 'borg', '2026-01-02 00:00:00'), "
+            "(1, 'mail', 'rmail', 20002, 'borg', '2026-01-02 00:00:00')",
+            db=db,
+        )
         assert [m.version for m in apply_migrations(db, "store-a.example.org")] == [9]
         assert {r.host for r in Repository.select()} == {"store-a.example.org"}
         host = StorageHost.get()
