@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.hosts import HostsSite, StorageHost, hosts_site
+from tests.harness.hosts import HostsSite, StorageHost, hosts_site, wait_until
 
 pytestmark = [pytest.mark.sshd, pytest.mark.slapd, pytest.mark.pg, pytest.mark.e2e]
 
@@ -137,3 +138,17 @@ def _processes_mentioning(*paths: Path) -> list[str]:
             if any(str(path).encode() in command for path in paths):
                 found.append(command.decode(errors="replace"))
     return found
+
+
+def test_a_killed_sshd_comes_back_as_the_same_host(site: HostsSite) -> None:
+    a, b = site.hosts["a"], site.hosts["b"]
+    before = _peer_ssh(a, b, "true")
+
+    os.kill(b.sshd_daemon_pid(), signal.SIGKILL)
+    down = wait_until(lambda: _peer_ssh(a, b, "true").returncode == 255, 10, "b's sshd gone")
+    b.sshd_restart()
+    after = _peer_ssh(a, b, "true")  # the same host key: known_hosts still matches
+
+    assert before.returncode == 0, before.stderr
+    assert down >= 0
+    assert after.returncode == 0, after.stderr

@@ -6,6 +6,8 @@ for until it answers, is stopped by pid and leaves nothing behind:
 - ``postgres``: a throwaway PostgreSQL server (and the session fixture ``postgres_server``)
 - ``slapd``: a throwaway OpenLDAP server (fixtures ``slapd``, ``clean_slapd``, ``slapd_tls``)
 - ``sshd``: a private sshd + nslcd + PAM login host, and ``Site``: slapd + login host + keys
+- ``hosts``: several storage hosts on one PostgreSQL and one slapd, each with its config,
+  its disk at the shared repos root, its sshd and its watch daemon (``HostsSite``)
 - ``openssh``: the installed OpenSSH version and the sshd settings it needs
 - ``alerts``: SMTP and HTTP servers that record what alerts deliver, a settable clock
 - ``watch``: ``borghive watch`` in a subprocess, and readers of its SQLite store

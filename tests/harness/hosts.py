@@ -206,9 +206,29 @@ class StorageHost:
         return self.sshd
 
     def sshd_stop(self) -> None:
+        """Stop this host's sshd and nslcd (every process of its namespace, by pid)."""
         sshd, self.sshd = self.sshd, None
         if sshd is not None:
             sshd.stop()
+
+    def sshd_restart(self) -> LoginHost:
+        """Stop and start this host's sshd, e.g. after killing it: same port, same host key."""
+        self.sshd_stop()
+        return self.sshd_start()
+
+    def sshd_daemon_pid(self) -> int:
+        """The host pid of the listening sshd (``sshd -D``), e.g. to SIGKILL it at a step;
+        its namespace then ends too, and ``sshd_restart()`` brings the host back."""
+        assert self.sshd is not None, f"{self.name}: sshd is not running"
+        for pid in self.sshd.pids():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            # sshd rewrites its title: "sshd: /usr/sbin/sshd -D -e -f FILE [listener] ..."
+            if command.startswith(b"sshd: ") and b"[listener]" in command:
+                return pid
+        raise AssertionError(f"{self.name}: no listening sshd among {self.sshd.pids()}")
 
     # -- clients and logins ---------------------------------------------------------------
 
