@@ -43,6 +43,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostsSite]:
         for host in started.hosts.values():
             host.watch_start()
         yield started
+        # Each daemon lived through the store's outage and ends cleanly.
+        for host in started.hosts.values():
+            assert host.watch is not None
+            log = host.watch.text()
+            assert host.watch_stop() == 0, log
+            assert "Traceback" not in log, log
 
 
 @pytest.fixture(scope="module")
