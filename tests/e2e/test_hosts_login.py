@@ -158,6 +158,45 @@ def test_a_revocation_on_one_host_reaches_the_other_hosts_logins_within_5_s(
     assert granted < REVOCATION_LIMIT
 
 
+def test_stats_collect_on_each_host_measures_only_its_own_repositories(
+    site: HostsSite, placed: Placed
+) -> None:
+    a, b = site.hosts["a"], site.hosts["b"]
+
+    def rows() -> list[tuple[int, int]]:
+        return site.sql(
+            "SELECT s.bytes_used, s.file_count FROM statistic s JOIN repository r "
+            "ON r.id = s.repository_id WHERE r.repo_user = %s ORDER BY s.id",
+            placed.repo_user,
+        )
+
+    before = rows()
+    b.borghive("stats", "collect", check=True)
+    after_b = rows()
+    a.borghive("stats", "collect", check=True)
+    after_a = rows()
+
+    assert after_b == before  # B has no such repository on its disk and does not look
+    assert len(after_a) == len(before) + 1
+    bytes_used, file_count = after_a[-1]
+    assert bytes_used > 0 and file_count > 0  # A measured the backup on its own disk
+    assert not b.home(placed.repo_user).exists()
+
+
+def test_repo_show_from_either_host_names_the_host_it_lives_on(
+    site: HostsSite, placed: Placed
+) -> None:
+    a = site.hosts["a"]
+
+    shown = {
+        letter: host.json("repo", "show", "alice/laptop") for letter, host in site.hosts.items()
+    }
+
+    for view in shown.values():
+        assert view["repository"]["host"] == a.name
+        assert view["repository"]["url"] == placed.url
+
+
 def test_host_list_from_either_host_shows_both_with_capacity_and_repositories(
     site: HostsSite, placed: Placed
 ) -> None:
