@@ -78,6 +78,24 @@ def test_root_of_one_host_runs_commands_on_another_with_its_configuration(
     assert result.stdout.splitlines() == [str(b.config_path), "marker", "0"]
 
 
+def test_postgresql_stops_with_clients_connected_and_starts_again(site: HostsSite) -> None:
+    import psycopg2
+
+    assert site.database is not None
+    client = psycopg2.connect(site.database.url, connect_timeout=5)
+    try:
+        site.postgres.stop()
+        with pytest.raises(psycopg2.Error), client.cursor() as cursor:
+            cursor.execute("SELECT 1")  # the open session was ended, not waited for
+        with pytest.raises(psycopg2.OperationalError):
+            psycopg2.connect(site.database.url, connect_timeout=5)
+    finally:
+        client.close()
+        site.postgres.start()
+
+    assert site.sql("SELECT name FROM storage_host WHERE name = %s", "host-a.test")
+
+
 def test_root_login_takes_only_the_other_hosts_keys(site: HostsSite) -> None:
     a, b = site.hosts["a"], site.hosts["b"]
 
@@ -100,6 +118,12 @@ def test_borghive_runs_as_the_host_it_is_asked_to(site: HostsSite) -> None:
     assert shown["a"]["store"]["url"].startswith("postgresql://")
     assert shown["a"]["repos"]["ssh_port"] == site.hosts["a"].port
     assert ("host-a.test",) in migrated
+
+
+def test_authkeys_runs_as_sshd_runs_it_in_the_hosts_namespace(site: HostsSite) -> None:
+    unknown = site.hosts["a"].authkeys("rnoone01", site.keys["k1"].with_suffix(".pub"))
+
+    assert (unknown.returncode, unknown.stdout) == (0, "")
 
 
 def test_stopping_the_site_leaves_nothing_behind(tmp_path: Path) -> None:

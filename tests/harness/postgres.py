@@ -105,15 +105,34 @@ class PostgresCluster:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         wait_for_port(self.port)
+        self._wait_for_connections()
+
+    def _wait_for_connections(self, timeout: float = 30.0) -> None:
+        """The port answers slightly before connections do (startup, recovery)."""
+        import psycopg2
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg2.connect(
+                    host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+                    connect_timeout=5,
+                ).close()  # fmt: skip
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def stop(self) -> None:
-        """Stop the server by pid (SIGTERM: PostgreSQL's smart shutdown ends the sessions'
-        connections too, so clients see the store go away) and wait for it."""
+        """Stop the server by pid and wait for it: SIGINT, PostgreSQL's fast shutdown, which
+        ends open sessions too (SIGTERM would wait for every client to disconnect, and a
+        watch daemon's LISTEN connection never does), so clients see the store go away."""
         process, self._process = self._process, None
         if process is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
