@@ -170,3 +170,30 @@ def test_create_on_another_host_prints_its_url(populated: Cli) -> None:
 def test_refresh_on_sqlite_has_nothing_to_do(populated: Cli) -> None:
     assert "nothing to refresh" in populated.ok("host", "refresh").stdout
     assert populated.json("host", "refresh") == {"refreshed": False, "snapshot": None}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("repo", "compact", "alice/photos"),
+        ("repo", "check", "alice/photos"),
+        ("repo", "break-lock", "alice/photos"),
+        ("repo", "rollback", "alice/photos", "--to", "1", "--yes"),
+        ("repo", "quarantine", "list", "alice/photos"),
+        ("repo", "quarantine", "purge", "alice/photos", "--yes"),
+        ("session", "list", "--repo", "alice/photos"),
+        ("session", "kill", "--repo", "alice/photos", "--yes"),
+        ("repo", "delete", "alice/photos", "--purge", "--yes"),
+        ("stats", "collect", "alice/photos"),
+    ],
+)
+def test_commands_needing_the_files_refuse_on_another_host(
+    populated: Cli, command: tuple[str, ...]
+) -> None:
+    with open_store(populated.config.store):
+        Repository.update(host="b.example.org").execute()
+    before = populated.snapshot()
+    result = populated.run(*command)
+    line = assert_refused(result, "lives on storage host b.example.org", "not on this host")
+    assert "cannot" in line and "borghive: hint: run the command on b.example.org" in result.stderr
+    assert populated.snapshot() == before
