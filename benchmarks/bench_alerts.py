@@ -181,6 +181,7 @@ def seed(
                         "name": f"repo{n:05d}",
                         "repo_user": f"r{n:07d}",
                         "uid_number": 200000 + n,
+                        "host": "backup.example.org",
                         "mode": "borg",
                         "quota": 10**12 if n % 10 == 0 else None,
                         "alert_after": 86400,

@@ -71,7 +71,13 @@ def _config(scratch: Path, root: Path) -> Path:
 
     with open_store(load_config(config).store), write_transaction():
         owner = User.create(name="alice")
-        Repository.create(owner=owner, name="photos", repo_user="rbench01", uid_number=UID)
+        Repository.create(
+            owner=owner,
+            name="photos",
+            repo_user="rbench01",
+            uid_number=UID,
+            host="backup.example.org",
+        )
     return config
 
 

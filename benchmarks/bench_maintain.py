@@ -73,6 +73,7 @@ def seed(config: Path, repos: int) -> None:
                 "name": f"backup{index}",
                 "repo_user": f"r{index:07d}",
                 "uid_number": UID + index,
+                "host": "backup.example.org",
                 "mode": "borg",
                 "created": now,
                 "last_compact": now,
@@ -118,7 +119,13 @@ def overhead(scratch: Path, rounds: int) -> None:
 
     with open_store(load_config(config).store), write_transaction():
         owner = User.create(name="alice")
-        Repository.create(owner=owner, name="photos", repo_user="rbench01", uid_number=UID)
+        Repository.create(
+            owner=owner,
+            name="photos",
+            repo_user="rbench01",
+            uid_number=UID,
+            host="backup.example.org",
+        )
     path = root / "rbench01" / "photos"
     path.parent.mkdir(parents=True)
     home = scratch / "home"

@@ -90,6 +90,7 @@ def seed(url: str, scratch: Path, repositories: int) -> tuple[Path, list[str]]:
                 "name": f"repo{n:05d}",
                 "repo_user": f"r{n:07d}",
                 "uid_number": 200_000 + n,
+                "host": "backup.example.org",
                 "ping_token": token,
                 "created": dt.datetime(2026, 1, 1),
             }

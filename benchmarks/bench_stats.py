@@ -94,6 +94,7 @@ def seed_records(config: Path, made: list[tuple[str, str]]) -> None:
                 "name": f"{name}{index}",
                 "repo_user": user,
                 "uid_number": 200000 + index,
+                "host": "backup.example.org",
                 "mode": "borg",
                 "created": now,
             }

@@ -66,6 +66,7 @@ import random
 import resource
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -129,10 +130,13 @@ def prepare(scratch: Path, repositories: int) -> tuple[Path, Path, Path]:
         )
         connection.executemany(
             "INSERT INTO repository (id, owner_id, name, repo_user, uid_number, mode, quota,"
-            " alert_after, last_access, last_update, created)"
+            " alert_after, last_access, last_update, created, host)"
             " VALUES (?, ?, 'repo', ?, ?, 'borg', NULL, NULL, NULL, NULL,"
-            " '2025-06-01 12:00:00')",
-            [(r + 1, r % users + 1, f"r{r + 1:07d}", UID_BASE + r) for r in range(repositories)],
+            " '2025-06-01 12:00:00', ?)",
+            [  # the configuration names no repos.host: this machine's name is the host's
+                (r + 1, r % users + 1, f"r{r + 1:07d}", UID_BASE + r, socket.gethostname())
+                for r in range(repositories)
+            ],
         )
     connection.close()
     seeded = time.perf_counter() - started

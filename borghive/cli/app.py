@@ -157,6 +157,7 @@ def _register() -> None:
         authkeys_cmd,
         config_cmd,
         doctor,
+        host,
         key,
         maintain,
         migrate,
@@ -190,6 +191,7 @@ def _register() -> None:
     app.command("pings")(pings.pings)
     app.add_typer(stats.app, name="stats")
     app.add_typer(alert.app, name="alert")
+    app.add_typer(host.app, name="host")
 
 
 _register()

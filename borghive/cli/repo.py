@@ -95,9 +95,19 @@ def create(
     alert_after: AlertOption = None,
     mode: ModeOption = None,
     borg: BorgOption = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="The storage host it goes to (see borghive host list; default: the host "
+            "with the most free space among those that reported lately and are not "
+            "draining).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Create a repository with its own repository user and print the client URL."""
+    """Create a repository with its own repository user on a storage host and print the
+    client URL."""
     for both in sorted(set(key or ()) & set(append_only_key or ())):
         exclusive(ctx, (f"--key {both}", True), (f"--append-only-key {both}", True))
     quota_bytes, _ = _optional(quota, parse_size)
@@ -115,6 +125,7 @@ def create(
             alert_after=alert_seconds,
             mode="borg" if mode is None else mode,
             borg_name=borg_name,
+            host=host,
         )
     if json:
         emit_json(created)
@@ -124,6 +135,7 @@ def create(
     fields(
         [
             ("repository user", f"{info.repo_user} (uid {info.uid_number})"),
+            ("host", info.host),
             ("path", info.path),
             ("url", info.url),
             ("keys", info.key_count),
@@ -166,12 +178,23 @@ def list_(
         return
     table(
         "Repositories",
-        ["repository", "user", "uid", "mode", "quota", "keys", "last update", "last access"],
+        [
+            "repository",
+            "user",
+            "uid",
+            "host",
+            "mode",
+            "quota",
+            "keys",
+            "last update",
+            "last access",
+        ],
         [
             (
                 f"{r.owner}/{r.name}",
                 r.repo_user,
                 r.uid_number,
+                r.host,
                 r.mode,
                 format_size(r.quota),
                 r.key_count,
@@ -206,6 +229,7 @@ def _render_detail(detail: RepoDetail) -> None:
             ("repository user", f"{info.repo_user} (uid {info.uid_number})"),
             ("account", account),
             ("mode", f"{info.mode} (being purged: no logins)" if info.being_purged else info.mode),
+            ("host", info.host),
             ("path", info.path),
             ("url", info.url),
             ("borg", borg_words(detail)),

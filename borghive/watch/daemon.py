@@ -33,6 +33,7 @@ from borghive.errors import ConfigError
 from borghive.rules.layout import repository_path
 from borghive.rules.times import utcnow
 from borghive.service.events.records import EventRecord, RepoKey
+from borghive.service.hosts.identity import this_host
 from borghive.watch.classify import (
     IN_ISDIR,
     Change,
@@ -90,7 +91,12 @@ class Daemon:
     ) -> None:
         self.config = config
         self._reload_config = reload
-        self.writer = StoreWriter(config.repos.root, Outbox(limit=buffer_limit), config.watch.spool)
+        self.writer = StoreWriter(
+            config.repos.root,
+            Outbox(limit=buffer_limit),
+            config.watch.spool,
+            storage_host=this_host(config),
+        )
         self.sessions = SessionFeed(self.writer, enabled=config.watch.sessions)
         # No refresh: statistics are not measured after updates (tests, --once).
         self.refreshes = None if refresh is None else RefreshQueue(refresh, refresh_delay)
@@ -342,6 +348,7 @@ class Daemon:
         old_root = self.root
         self.config = config
         self.writer.root = config.repos.root
+        self.writer.storage_host = this_host(config)
         self.sessions.reroot(config.repos.root)
         if config.repos.root != old_root:
             for wd in list(self._nodes):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from borghive.config import Config
 from borghive.config_load import load_config
-from borghive.errors import BorghiveError, NotFoundError
+from borghive.errors import BorghiveError, ConflictError, NotFoundError
 from borghive.service.events.records import RepoKey
 from borghive.service.events.writer import open_event_store
 from borghive.service.stats.collect import refresh_repository
+from borghive.watch.heartbeat import start_heartbeat
 from borghive.watch.statistics import Refresh
 from borghive.watch.writer import ReconcileReport, reconcile_once
 
@@ -45,6 +46,9 @@ def statistics_refresh(current: Callable[[], Config]) -> Refresh:
         except NotFoundError:
             log.debug("statistics of %s/%s: not in the store", key.repo_user, key.name)
             return
+        except ConflictError:  # it lives on another storage host: not measured here
+            log.debug("statistics of %s/%s: on another host", key.repo_user, key.name)
+            return
         except BorghiveError as error:
             log.warning("statistics of %s/%s: %s", key.repo_user, key.name, error.message)
             return
@@ -71,7 +75,11 @@ def run(config: Config, config_path: Path | None, *, stats_delay: float) -> int:
             refresh=statistics_refresh(lambda: current[0]),
             refresh_delay=stats_delay,
         )
-        return daemon.run()
+        heartbeat = start_heartbeat(lambda: current[0])
+        try:
+            return daemon.run()
+        finally:
+            heartbeat.stop()
 
 
 def run_once(config: Config) -> ReconcileReport:

@@ -19,6 +19,7 @@ from borghive.errors import ConfigError, StoreUnavailableError
 from borghive.rules.layout import repository_path
 from borghive.service.events.records import RecordReport, RepoKey
 from borghive.service.events.writer import EVENT_KINDS, record_changes
+from borghive.service.hosts.identity import this_host
 from borghive.watch.outbox import Outbox
 from borghive.watch.scan import scan_tree
 from borghive.watch.spool import SpoolError, read_spool, remove_spool, write_spool
@@ -32,6 +33,7 @@ class StoreWriter:
     outbox: Outbox
     spool: Path
     host: str = ""  # this host's name in borg_session (the session tracker's)
+    storage_host: str | None = None  # repository.host of the repositories here (None: all)
     unknown_logged: set[RepoKey] = field(default_factory=set)
     outage_since: float | None = None
     dropped_logged: bool = False
@@ -53,6 +55,7 @@ class StoreWriter:
                 sessions=list(sessions.values()),
                 host=self.host,
                 alive=alive,
+                storage_host=self.storage_host,
             )
         except StoreUnavailableError as error:
             delay = self.outbox.failed(now)
@@ -157,6 +160,14 @@ class StoreWriter:
             self.outage_since = None
             self.dropped_logged = False
             self.outbox.dropped = 0
+        for key in sorted(report.elsewhere - self.unknown_logged):
+            self.unknown_logged.add(key)
+            log.debug(
+                "ignoring %s: repository %s of user %s lives on another storage host",
+                Path(repository_path(self.root, key.repo_user, key.name)),
+                key.name,
+                key.repo_user,
+            )
         for key in sorted(report.unknown - self.unknown_logged):
             self.unknown_logged.add(key)
             log.info(
@@ -184,5 +195,5 @@ def reconcile_once(config: Config) -> ReconcileReport:
     """``borghive watch --once``: scan the tree and set every repository's last access and
     update from mtimes. The store must be open; raises StoreUnavailableError."""
     times = {key: listing.times for key, listing in scan_tree(config.repos.root)}
-    report = record_changes([], times)
+    report = record_changes([], times, storage_host=this_host(config))
     return ReconcileReport(len(times), report.repositories_updated, len(report.unknown))

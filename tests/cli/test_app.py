@@ -68,14 +68,19 @@ def test_migrate_creates_the_schema_once(bare: Cli) -> None:
     again = bare.ok("migrate").stdout
     assert "is up to date" in again
     assert f"schema version {LATEST_VERSION}" in again
-    assert bare.json("migrate") == {"applied": [], "version": LATEST_VERSION}
+    again_json = bare.json("migrate")
+    assert (again_json["applied"], again_json["version"]) == ([], LATEST_VERSION)
+    assert again_json["host"]["name"] == "backup.example.org"
 
 
 def test_migrate_json_lists_the_applied_versions(bare: Cli) -> None:
-    assert bare.json("migrate") == {
-        "applied": list(range(1, LATEST_VERSION + 1)),
-        "version": LATEST_VERSION,
-    }
+    migrated = bare.json("migrate")
+    assert migrated["applied"] == list(range(1, LATEST_VERSION + 1))
+    assert migrated["version"] == LATEST_VERSION
+    # The migrating host registers itself with its capacity (borghive host list).
+    assert migrated["host"]["name"] == "backup.example.org"
+    assert migrated["host"]["capacity"] > 0
+    assert [h["name"] for h in bare.json("host", "list")] == ["backup.example.org"]
 
 
 def test_an_unmigrated_store_is_a_configuration_error(bare: Cli) -> None:

@@ -14,6 +14,7 @@ from .helpers import BAD_NAMES, assert_refused
 REPO_FIELDS = {
     "owner",
     "being_purged",
+    "host",
     "borg_name",
     "name",
     "repo_user",

@@ -20,6 +20,7 @@ from borghive.service.alerts.snapshot import repo_rows
 from borghive.service.history.deletion_load import load_deletions
 from borghive.service.history.deletions import unacknowledged
 from borghive.service.history.record import record_history
+from borghive.service.hosts.identity import local_condition
 from borghive.store import raw_rows
 from borghive.store.models import Repository, User
 
@@ -33,7 +34,7 @@ def refresh_histories(config: Config) -> int:
     is logged and left as it was."""
     query = Repository.select(
         Repository.id, Repository.repo_user, Repository.name, Repository.history_segment
-    ).where(Repository.mode == "borg")
+    ).where((Repository.mode == "borg") & local_condition(config))
     added = 0
     for repo_id, repo_user, name, cursor in raw_rows(query):
         path = Path(repository_path(config.repos.root, repo_user, name))

@@ -9,7 +9,6 @@ import datetime as dt
 from peewee import Expression
 
 from borghive.config import Config
-from borghive.rules.layout import client_url
 from borghive.rules.quantities import parse_duration
 from borghive.rules.times import stored_time
 from borghive.service.alerts.client_snapshot import (
@@ -19,15 +18,18 @@ from borghive.service.alerts.client_snapshot import (
 )
 from borghive.service.alerts.messages import RepoFacts
 from borghive.service.alerts.plan import ChannelRow, RepoRow, Snapshot, StateRow, conditions
+from borghive.service.hosts.identity import local_condition
+from borghive.service.hosts.urls import addresses
 from borghive.store import raw_rows
 from borghive.store.models import AlertState, NotifyChannel, Repository, User
 from borghive.store.queries import latest_statistics
 
 
 def repo_rows(config: Config, condition: Expression) -> dict[int, RepoRow]:
-    """The repositories matching ``condition`` with their owner's alert settings and latest
-    size, by id."""
-    host, port = config.repos.public_host, config.repos.ssh_port
+    """The repositories of this host matching ``condition`` with their owner's alert
+    settings and latest size, by id. Each host alerts on its own repositories only (their
+    disks, locks and sessions are its own; client reports too, so that one host speaks)."""
+    url = addresses(config).url
     query = (
         Repository.select(
             Repository.id,
@@ -41,19 +43,21 @@ def repo_rows(config: Config, condition: Expression) -> dict[int, RepoRow]:
             Repository.alert_after,
             Repository.last_update,
             Repository.created,
+            Repository.host,
         )
         .join(User)
-        .where(condition)
+        .where(condition & local_condition(config))
     )
     sizes = latest_statistics()
     repos: dict[int, RepoRow] = {}
     for row in raw_rows(query):
-        repo_id, owner_id, owner, realert, expiration, name, user, quota, after, updated, made = row
+        repo_id, owner_id, owner, realert, expiration, name, user, quota, after, updated = row[:10]
+        made, host = row[10:]
         latest = sizes.get(repo_id)
         facts = RepoFacts(
             owner=owner,
             name=name,
-            url=client_url(host, port, user, name),
+            url=url(user, name, host),
             created=stored_time(made),
             last_update=stored_time(updated),
             alert_after=after,
@@ -95,6 +99,8 @@ def load_snapshot(config: Config, now: dt.datetime) -> Snapshot:
         AlertState.recovering,
         AlertState.failures,
         AlertState.detail,
+    ).where(  # another host's states are its own to keep, send or drop
+        AlertState.repository.in_(Repository.select(Repository.id).where(local_condition(config)))
     )
     states: dict[tuple[int, int, str], StateRow] = {}
     for row in raw_rows(state_query):

@@ -31,6 +31,7 @@ from borghive.service.alerts.upkeep_messages import (
     LockHolding,
     Trouble,
 )
+from borghive.service.hosts.identity import local_condition
 from borghive.sessions.locks import (
     LockHolder,
     holder_state,
@@ -196,7 +197,7 @@ def _stuck_locks(
     sessions = _open_sessions()
     repositories = raw_rows(
         Repository.select(Repository.id, Repository.repo_user, Repository.name).where(
-            Repository.mode != "disabled"
+            (Repository.mode != "disabled") & local_condition(config)
         )
     )
     paths = {

@@ -121,8 +121,9 @@ def check_repository_group(config: Config, repositories: int | None = None) -> C
 
 
 def check_store(config: Config) -> tuple[Check, int | None]:
-    """The store opens and its schema is current; also returns how many repositories it
-    holds (None when it cannot be read)."""
+    """The store opens and its schema is current; also returns how many repositories live
+    on this host (what its watch daemon watches; None when the store cannot be read)."""
+    from borghive.service.hosts.identity import local_condition
     from borghive.store import open_store
     from borghive.store.models import Repository
 
@@ -130,17 +131,20 @@ def check_store(config: Config) -> tuple[Check, int | None]:
     where = describe(config.store.url)
     try:
         with open_store(config.store, readonly=True):
-            count = int(Repository.select().count())
+            total = int(Repository.select().count())
+            count = int(Repository.select().where(local_condition(config)).count())
     except BorghiveError as error:
         hint = f" ({error.hint})" if error.hint else ""
         return Check(name, "FAIL", error.message + hint), None
-    return Check(name, "ok", f"{where}: schema current, {count} repositories"), count
+    held = f"{total} repositories" + ("" if count == total else f" ({count} on this host)")
+    return Check(name, "ok", f"{where}: schema current, {held}"), count
 
 
 def check_quotas(config: Config) -> Check:
-    """No repository has a stored quota that borg serve refuses: its forced command would
-    make every login fail (quotas stored before borghive refused them)."""
+    """No repository of this host has a stored quota that borg serve refuses: its forced
+    command would make every login fail (quotas stored before borghive refused them)."""
     from borghive.rules.quotas import MIN_STORAGE_QUOTA, MIN_STORAGE_QUOTA_TEXT, shown_quota
+    from borghive.service.hosts.identity import local_condition
     from borghive.store import open_store, rows
     from borghive.store.models import Repository, User
 
@@ -150,7 +154,7 @@ def check_quotas(config: Config) -> Check:
             small = rows(
                 Repository.select(User.name, Repository.name, Repository.quota)
                 .join(User)
-                .where(Repository.quota < MIN_STORAGE_QUOTA)
+                .where((Repository.quota < MIN_STORAGE_QUOTA) & local_condition(config))
                 .order_by(User.name, Repository.name)
             )
     except BorghiveError as error:

@@ -93,3 +93,5 @@ class RecordReport:
     events_written: int
     repositories_updated: int
     unknown: frozenset[RepoKey]
+    # Directories of repositories that live on another storage host (left out quietly).
+    elsewhere: frozenset[RepoKey] = frozenset()

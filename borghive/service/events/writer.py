@@ -51,10 +51,14 @@ def open_event_store(config: StoreConfig) -> Iterator[None]:
         yield
 
 
-def _repository_ids(keys: set[RepoKey]) -> dict[RepoKey, _Stored]:
-    """Store id and times of the repositories among ``keys``."""
+def _repository_ids(
+    keys: set[RepoKey], storage_host: str | None = None
+) -> tuple[dict[RepoKey, _Stored], set[RepoKey]]:
+    """Store id and times of the repositories among ``keys`` (of ``storage_host`` when
+    given), and the keys of repositories that live on another host."""
     users = sorted({key.repo_user for key in keys})
     found: dict[RepoKey, _Stored] = {}
+    elsewhere: set[RepoKey] = set()
     for start in range(0, len(users), _CHUNK):
         query = Repository.select(
             Repository.id,
@@ -62,12 +66,17 @@ def _repository_ids(keys: set[RepoKey]) -> dict[RepoKey, _Stored]:
             Repository.name,
             Repository.last_access,
             Repository.last_update,
+            Repository.host,
         ).where(Repository.repo_user.in_(users[start : start + _CHUNK]))
-        for repo_id, repo_user, name, last_access, last_update in rows(query):
+        for repo_id, repo_user, name, last_access, last_update, host in rows(query):
             key = RepoKey(repo_user, name)
-            if key in keys:
+            if key not in keys:
+                continue
+            if storage_host is not None and host != storage_host:
+                elsewhere.add(key)
+            else:
                 found[key] = (int(repo_id), last_access, last_update)
-    return found
+    return found, elsewhere
 
 
 def _moves(observed: RepoTimes, stored: _Stored) -> bool:
@@ -132,6 +141,7 @@ def record_changes(
     sessions: Sequence[SessionRecord] = (),
     host: str = "",
     alive: frozenset[SessionRef] | None = None,
+    storage_host: str | None = None,
 ) -> RecordReport:
     """Write ``events`` and move the repositories' last access/update forward to
     ``times`` (an older or None value leaves a time alone), in one transaction. Records of
@@ -147,6 +157,10 @@ def record_changes(
     event of a session copies its id, key name and source; ``alive`` (with ``host``): the
     sessions of this host still running, the store's other open ones there are ended.
 
+    ``storage_host``: this host's name in the store (repository.host); records of
+    repositories living on another host are left out and named in the report's
+    ``elsewhere`` (a copy left behind by a move, say). None: every repository.
+
     Raises StoreUnavailableError when the store cannot be written; nothing is written then.
     """
     for record in events:
@@ -160,7 +174,7 @@ def record_changes(
     )
     try:
         with transaction:
-            known = _repository_ids(keys)
+            known, elsewhere = _repository_ids(keys, storage_host)
             ids = {key: stored[0] for key, stored in known.items()}
             write_sessions(sessions, ids, host=host, alive=alive, now=utcnow())
             attributed = attributions(e.session for e in events if e.session is not None)
@@ -206,4 +220,9 @@ def record_changes(
         lines = str(exc).strip().splitlines()
         reason = lines[0] if lines else type(exc).__name__
         raise StoreUnavailableError(f"cannot write repository events: {reason}") from None
-    return RecordReport(len(rows_to_insert), len(updates), frozenset(keys - set(known)))
+    return RecordReport(
+        len(rows_to_insert),
+        len(updates),
+        frozenset(keys - set(known) - elsewhere),
+        frozenset(elsewhere),
+    )

@@ -11,6 +11,7 @@ from borghive.config import Config
 from borghive.rules.layout import repository_path
 from borghive.rules.times import aware, utcnow
 from borghive.service.history.record import HistoryUpdate, record_history
+from borghive.service.hosts.identity import is_local
 from borghive.service.repositories.lifecycle import find_repository
 from borghive.store.models import RepoTransaction
 
@@ -44,7 +45,9 @@ def repository_history(config: Config, reference: str, since: int | None = None)
     repo = find_repository(reference)
     owner = repo.owner.name
     path = Path(repository_path(config.repos.root, repo.repo_user, repo.name))
-    update = record_history(repo, path) if (path / "data").is_dir() else None
+    # Only the host holding it reads its disk (a copy a move left behind is not it).
+    here = is_local(config, repo)
+    update = record_history(repo, path) if here and (path / "data").is_dir() else None
     query = RepoTransaction.select().where(
         (RepoTransaction.repository == repo) & RepoTransaction.rolled_back.is_null()
     )

@@ -17,6 +17,7 @@ from borghive.config import Config
 from borghive.errors import BorghiveError, RefusedError
 from borghive.rules.layout import repository_path
 from borghive.rules.times import aware
+from borghive.service.hosts.identity import require_local
 from borghive.service.maintenance.claims import claim, finish, release
 from borghive.service.maintenance.guard import live_holder
 from borghive.service.repositories.lifecycle import find_repository
@@ -70,9 +71,12 @@ class Target:
     path: Path
 
 
-def target(config: Config, reference: str | Repository) -> Target:
-    """The repository by reference (raises NotFoundError, InvalidInputError) or record."""
+def target(config: Config, reference: str | Repository, action: str = "work on") -> Target:
+    """The repository by reference (raises NotFoundError, InvalidInputError) or record;
+    ConflictError naming its host when it lives on another storage host (``action``, e.g.
+    "compact", says what cannot be done here: its files are on that host's disk)."""
     repo = find_repository(reference) if isinstance(reference, str) else reference
+    require_local(config, repo, action)
     shown = f"{repo.owner.name}/{repo.name}"
     return Target(repo, shown, Path(repository_path(config.repos.root, repo.repo_user, repo.name)))
 
@@ -150,7 +154,7 @@ def perform(
     skip work another host finished meanwhile (None is returned, nothing recorded).
     Raises NotFoundError, RefusedError (recorded as refused when the claim was taken);
     an exception out of ``body`` is recorded as failed and raised again."""
-    place = target(config, reference)
+    place = target(config, reference, action)
     check_borg_repository(place)
     run = claim(place.repository, action, shown=place.shown)
     try:

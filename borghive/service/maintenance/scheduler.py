@@ -21,6 +21,7 @@ from borghive.errors import BorghiveError, NotFoundError, RefusedError
 from borghive.rules.schedule import in_window, parse_every, parse_window
 from borghive.rules.times import aware, stored_time, utcnow
 from borghive.service.history.deletion_load import holds
+from borghive.service.hosts.identity import this_host
 from borghive.service.maintenance.actions import MaintenanceReport
 from borghive.service.maintenance.check import check_repository
 from borghive.service.maintenance.compact import compact_repository
@@ -76,10 +77,14 @@ def defaults(config: Config) -> Defaults:
 
 
 def load_states(
-    *, sessions: set[int] | None = None, held: dict[int, str] | None = None
+    *,
+    sessions: set[int] | None = None,
+    held: dict[int, str] | None = None,
+    host: str | None = None,
 ) -> list[RepositoryState]:
     """Every repository's schedule state; ``sessions``: uids with a client session open
-    (default: read from /proc); ``held``: why compaction waits, by repository id."""
+    (default: read from /proc); ``held``: why compaction waits, by repository id;
+    ``host``: only the repositories living on that storage host (None: all)."""
     if sessions is None:
         sessions = {info.uid for info in marked_processes() if info.is_client}
     granted = Access.select(Access.repository).where(Access.mode == "append-only").distinct()
@@ -102,6 +107,8 @@ def load_states(
         .join(User)
         .order_by(Repository.id)
     )
+    if host is not None:
+        query = query.where(Repository.host == host)
     # Plain driver rows: peewee's per-value conversion costs more than the plan itself.
     held = held or {}
     return [_state(row, append_only, sessions, held) for row in raw_rows(query)]
@@ -198,7 +205,9 @@ def maintain(
     # From the stored history; a compaction that does run reads what is new first and is
     # refused then (a skip with the same reason).
     held = {repo_id: hold.reason() for repo_id, hold in holds(config, now).items()}
-    plan = plan_maintenance(load_states(held=held), defaults(config), now)
+    # Each host maintains the repositories on its own disk.
+    states = load_states(held=held, host=this_host(config))
+    plan = plan_maintenance(states, defaults(config), now)
     report = MaintainReport(
         now=now,
         window=config.maintenance.window,

@@ -11,10 +11,14 @@ from peewee import IntegrityError
 from borghive.config import Config
 from borghive.errors import ConflictError, InvalidInputError, NotFoundError
 from borghive.rules.accounts import AccountsBackend
-from borghive.rules.layout import client_command, client_url, repository_path
+from borghive.rules.layout import repository_path
 from borghive.rules.names import check_name
 from borghive.rules.quotas import check_quota
 from borghive.rules.times import aware, utcnow
+from borghive.service.hosts.identity import require_local
+from borghive.service.hosts.listing import check_host_name
+from borghive.service.hosts.placement import choose_host
+from borghive.service.hosts.urls import addresses
 from borghive.service.pings.tokens import new_token
 from borghive.service.repositories.allocation import allocate_uid, allocation_lock, new_repo_user
 from borghive.service.repositories.borgs import chosen_borg
@@ -58,6 +62,7 @@ class RepoInfo:
     key_count: int
     being_purged: bool = False
     borg_name: str | None = None  # None: borg.path; else a name in [borg.versions]
+    host: str = ""  # the storage host it lives on (storage_host.name)
 
 
 @dataclass(frozen=True)
@@ -153,10 +158,11 @@ def repo_info(config: Config, repo: Repository, owner: str, key_count: int) -> R
         last_update=aware(repo.last_update),
         created=aware(repo.created),
         path=repository_path(config.repos.root, repo.repo_user, repo.name),
-        url=client_url(config.repos.public_host, config.repos.ssh_port, repo.repo_user, repo.name),
+        url=addresses(config).url(repo.repo_user, repo.name, repo.host),
         key_count=key_count,
         being_purged=repo.purge_started is not None,
         borg_name=repo.borg_name,
+        host=repo.host,
     )
 
 
@@ -194,6 +200,7 @@ def create_repository(
     alert_after: int | None = None,
     mode: str = "borg",
     borg_name: str | None = None,
+    host: str | None = None,
 ) -> CreatedRepo:
     """Create ``OWNER/NAME`` with a new repository user and uidNumber, grant the keys, and
     provision the account. All-or-nothing across store and accounts backend: the name and
@@ -201,6 +208,9 @@ def create_repository(
     grants and the removal of the intent commit together after the account was made.
 
     ``borg_name``: the ``[borg.versions]`` entry that serves it (None: borg.path).
+    ``host``: the storage host it goes to (None: automatic placement, see
+    :func:`borghive.service.hosts.placement.choose_host`, which raises for a host that
+    cannot take it before anything is written).
 
     Raises InvalidInputError (a quota borg serve refuses too, an unknown borg name),
     NotFoundError (owner, key), ConflictError (name taken), and DirectoryUnavailableError
@@ -208,6 +218,8 @@ def create_repository(
     """
     owner_name, name = split_reference(reference)
     check_mode(mode)
+    if host is not None:
+        check_host_name(host)
     if borg_name is not None:
         chosen_borg(config, borg_name)
     if quota is not None:
@@ -217,6 +229,8 @@ def create_repository(
     ]
     accounts.ready()
     resolve_pending(config, accounts)
+    _new_repository_checks(owner_name, name, grants)  # before placement reports this host
+    placed = choose_host(config, host)
     with write_transaction():
         allocation_lock()
         _new_repository_checks(owner_name, name, grants)
@@ -239,6 +253,7 @@ def create_repository(
                     alert_after=alert_after,
                     borg_name=borg_name,
                     ping_token=new_token(),
+                    host=placed,
                 )
                 for key, access_mode in granted.values():
                     Access.create(repository=repo, key=key, mode=access_mode)
@@ -250,9 +265,7 @@ def create_repository(
                 hint="run the command again",
             ) from None
     info = repo_info(config, repo, owner_name, len(granted))
-    first = client_command(
-        info.mode, config.repos.public_host, config.repos.ssh_port, info.repo_user, info.name
-    )
+    first = addresses(config).first_command(info.mode, info.repo_user, info.name, placed)
     return CreatedRepo(
         repository=info,
         init_command=first if info.mode == "borg" else None,
@@ -343,6 +356,7 @@ def delete_repository(
     info = repo_info(config, repo, repo.owner.name, count_keys(repo))
     path = Path(info.path)
     if purge:  # refuse before anything is deleted
+        require_local(config, repo, "purge its data")
         check_purge(config, path)
     if repo.purge_started is None:
         accounts.ready()

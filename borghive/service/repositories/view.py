@@ -10,8 +10,9 @@ from peewee import fn
 
 from borghive.config import Config
 from borghive.rules.accounts import AccountsBackend, AccountState, account_state
-from borghive.rules.layout import client_url, repository_path
+from borghive.rules.layout import repository_path
 from borghive.rules.times import aware, stored_time
+from borghive.service.hosts.urls import addresses
 from borghive.service.reports.listing import ReportInfo, SessionInfo, last_report, last_session
 from borghive.service.repositories.borgs import BorgInUse, borg_in_use
 from borghive.service.repositories.grants import AccessInfo
@@ -75,6 +76,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             Repository.id,
             Repository.purge_started,
             Repository.borg_name,
+            Repository.host,
         )
         .join(User)
         .order_by(User.name, Repository.name)
@@ -84,7 +86,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
     # Plain driver rows and f-strings: model objects, Path joins and peewee's value
     # conversion made this 5x slower on 10,000 repositories (benchmarks/bench_foundation.py).
     root = str(config.repos.root)
-    host, port = config.repos.public_host, config.repos.ssh_port
+    url = addresses(config).url
     return [
         RepoInfo(
             owner=owner_name,
@@ -98,10 +100,11 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             last_update=stored_time(last_update),
             created=stored_time(created),
             path=repository_path(root, user, name),
-            url=client_url(host, port, user, name),
+            url=url(user, name, host),
             key_count=counts.get(repo_id, 0),
             being_purged=purge_started is not None,
             borg_name=borg_name,
+            host=host,
         )
         for (
             owner_name,
@@ -117,6 +120,7 @@ def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo
             repo_id,
             purge_started,
             borg_name,
+            host,
         ) in raw_rows(query)
     ]
 

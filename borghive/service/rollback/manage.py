@@ -27,7 +27,7 @@ class QuarantineInfo:
 
 def list_quarantines(config: Config, reference: str) -> list[QuarantineInfo]:
     """The repository's quarantines, oldest first. Raises NotFoundError."""
-    place = target(config, reference)
+    place = target(config, reference, "list its quarantines")
     return [
         QuarantineInfo(q.id, q.state, q.target, len(q.moves), q.size, str(q.path))
         for q in quarantines.quarantines(place.path)
@@ -38,7 +38,7 @@ def purge_quarantines(config: Config, reference: str, ids: list[str]) -> list[Qu
     """Delete the named quarantines (all when ``ids`` is empty) and return them. An
     interrupted rollback's quarantine is refused: its files belong in the repository.
     Raises NotFoundError for an unknown id, RefusedError."""
-    place = target(config, reference)
+    place = target(config, reference, "purge its quarantines")
     found = {q.id: q for q in quarantines.quarantines(place.path)}
     unknown = [i for i in ids if i not in found]
     if unknown:

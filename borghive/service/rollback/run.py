@@ -208,7 +208,7 @@ def _with_logins_disabled(place: Target, work: Callable[[], None]) -> None:
 def rollback(config: Config, reference: str, to: int, *, dry_run: bool = False) -> RollbackResult:
     """Roll ``reference`` back to transaction ``to`` (see the module); with ``dry_run``
     only say what would move. Raises NotFoundError, RefusedError."""
-    place = target(config, reference)
+    place = target(config, reference, "roll it back")
     check_borg_repository(place)
     _refuse_if_busy(place)
     record_history(place.repository, place.path)
@@ -269,7 +269,7 @@ def undo(config: Config, reference: str) -> RollbackResult:
     """Put the newest rollback's quarantined files back (the state before it); the index
     files borg wrote since go into a quarantine of their own. Refuses, moving nothing,
     when something written since would be overwritten."""
-    place = target(config, reference)
+    place = target(config, reference, "undo its rollback")
     check_borg_repository(place)
     _refuse_if_busy(place)
     results: list[RollbackResult] = []

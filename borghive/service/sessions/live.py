@@ -12,6 +12,7 @@ from pathlib import Path
 from borghive.config import Config
 from borghive.rules.layout import repository_path
 from borghive.rules.times import aware, from_epoch
+from borghive.service.hosts.identity import local_condition, require_local
 from borghive.service.repositories.lifecycle import find_repository
 from borghive.sessions.locks import LockHolder, host_name, lock_holders, this_host_id
 from borghive.sessions.procs import (
@@ -71,7 +72,11 @@ def find_live(config: Config, repository: str | None = None) -> list[Found]:
         Repository.id, Repository.repo_user, Repository.name, Repository.uid_number, User.name
     ).join(User)
     if repository is not None:
-        query = query.where(Repository.id == find_repository(repository).id)
+        repo = find_repository(repository)
+        require_local(config, repo, "list or end its sessions")
+        query = query.where(Repository.id == repo.id)
+    else:  # sessions run on the host whose disk holds the repository
+        query = query.where(local_condition(config))
     by_uid = {
         int(uid): (int(rid), user, name, owner) for rid, user, name, uid, owner in rows(query)
     }

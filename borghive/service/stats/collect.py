@@ -20,6 +20,8 @@ from borghive.rules.bounds import JOBS, KEEP_ALL_DAYS, WALK_TIME_LIMIT
 from borghive.rules.layout import repository_path
 from borghive.rules.times import to_store, utcnow
 from borghive.service.history.record import update_histories
+from borghive.service.hosts.identity import local_condition, require_local
+from borghive.service.hosts.report import report_this_host
 from borghive.service.repositories.lifecycle import find_repository
 from borghive.store import (
     execute,
@@ -115,12 +117,14 @@ def _targets(config: Config, references: Sequence[str]) -> list[tuple[int, str, 
         found = {}
         for reference in references:
             repo = find_repository(reference)
+            require_local(config, repo, "measure")
             found[repo.id] = (repo.id, repo.owner.name, repo.name, repo.repo_user)
         chosen = list(found.values())
     else:
         chosen = raw_rows(  # plain driver tuples: no peewee conversion of 10,000 rows
             Repository.select(Repository.id, User.name, Repository.name, Repository.repo_user)
             .join(User)
+            .where(local_condition(config))  # the repositories on this host's disk
             .order_by(User.name, Repository.name)
         )
     # Joined as text: 10,000 pathlib joins cost a noticeable 0.3 s.
@@ -151,7 +155,9 @@ def collect(
     ``jobs`` and ``time_limit`` default to the ``[stats]`` section (jobs 0: one per CPU,
     at most 8).
     ``worker_prefix`` runs the walkers through another command (tests: ``setpriv``).
-    Raises NotFoundError, InvalidInputError.
+    Only this host's repositories are measured (ConflictError for a named repository
+    that lives on another host); this host's capacity report follows the walk.
+    Raises NotFoundError, InvalidInputError, ConflictError.
     """
     time_limit = config.stats.time_limit if time_limit is None else time_limit
     if not WALK_TIME_LIMIT.holds(time_limit):
@@ -164,7 +170,12 @@ def collect(
         workers = min(8, os.cpu_count() or 1)
     # Never more walkers than repositories (the pool caps itself again at the paths it
     # is given); counted first so that the walkers still boot while the store is read.
-    workers = min(workers, len(references) if references else Repository.select().count())
+    workers = min(
+        workers,
+        len(references)
+        if references
+        else Repository.select().where(local_condition(config)).count(),
+    )
     with Walkers(workers, worker_command(worker_prefix)) as walkers:
         targets = _targets(config, references)
         by_path = {target[4]: target for target in targets}
@@ -190,6 +201,8 @@ def collect(
         config, [repo_id for repo_id, item in results if item.status == "ok"]
     )
     pruned = prune(retention).deleted if retention is not None else 0
+    if not references:
+        report_this_host(config)  # a whole collect: capacity and count for placement
     ordered = tuple(item for _, item in sorted(results, key=lambda r: (r[1].owner, r[1].name)))
     return CollectResult(
         repositories=ordered,
