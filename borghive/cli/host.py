@@ -13,6 +13,7 @@ from borghive.cli.render import emit_json, fields, say, table, when
 from borghive.rules.quantities import format_age, format_size
 from borghive.service.hosts import listing
 from borghive.service.hosts.listing import HostInfo
+from borghive.service.hosts.rename import rename_host
 
 app = typer.Typer(
     help="Storage hosts sharing this store: list them, show one, stop placement on one "
@@ -145,6 +146,24 @@ def drain(
             f"storage host {info.name} is draining: no new repositories go there "
             f"({info.repositories} stay until moved)"
         )
+
+
+@app.command("rename")
+def rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The host's name in the store now.")],
+    new: Annotated[str, typer.Argument(help="Its new name (its repos.host from now on).")],
+    json: JsonOption = False,
+) -> None:
+    """Rename a storage host, with every repository placed on it, in one transaction: run
+    it when a host's repos.host (or host name) changed, else its repositories are placed on
+    a name no host has and their logins are refused."""
+    with store_session(ctx):
+        renamed = rename_host(old, new)
+    if json:
+        emit_json(renamed)
+        return
+    say(f"storage host {renamed.old} is now {renamed.new} ({renamed.repositories} repositories)")
 
 
 @app.command("refresh")

@@ -197,3 +197,21 @@ def test_commands_needing_the_files_refuse_on_another_host(
     line = assert_refused(result, "lives on storage host b.example.org", "not on this host")
     assert "cannot" in line and "borghive: hint: run the command on b.example.org" in result.stderr
     assert populated.snapshot() == before
+
+
+def test_rename_takes_the_repositories_along(populated: Cli) -> None:
+    populated.ok("migrate")
+    renamed = populated.json("host", "rename", HERE, "store-1.example.org")
+    assert renamed == {"old": HERE, "new": "store-1.example.org", "repositories": 1}
+    with open_store(populated.config.store):
+        assert {r.host for r in Repository.select()} == {"store-1.example.org"}
+    assert_refused(populated.run("host", "rename", HERE, "x.example.org"), "no storage host")
+
+
+@pytest.mark.parametrize(("bad", "reason"), BAD_HOSTS)
+def test_rename_refuses_bad_names(populated: Cli, bad: str, reason: str) -> None:
+    populated.ok("migrate")
+    before = populated.snapshot()
+    result = populated.run("host", "rename", "--", HERE, bad)
+    assert_refused(result, "invalid storage host name", reason)
+    assert populated.snapshot() == before

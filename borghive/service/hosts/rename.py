@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from borghive.errors import ConflictError, InvalidInputError, NotFoundError
-from borghive.rules.urls import host_problem
+from borghive.errors import ConflictError, NotFoundError
+from borghive.service.hosts.listing import check_host_name
 from borghive.store import write_transaction
 from borghive.store.models import RepoMove, Repository, StorageHost
 
@@ -23,20 +23,12 @@ class Renamed:
     repositories: int
 
 
-def host_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a storage host (it goes into client URLs), or None."""
-    if not name or len(name) > 253:
-        return "must be 1 to 253 characters"
-    return host_problem(name)
-
-
 def rename_host(old: str, new: str) -> Renamed:
     """Rename storage host ``old`` to ``new`` with its repositories. Raises
     InvalidInputError for a bad name, NotFoundError for an unknown ``old``, ConflictError
     when ``new`` is taken or a move to or from ``old`` is open. The store must be open."""
     for name in (old, new):
-        if problem := host_name_problem(name):
-            raise InvalidInputError(f"host name {name[:60]!r}: {problem}")
+        check_host_name(name)
     with write_transaction():
         host = StorageHost.get_or_none(StorageHost.name == old)
         if host is None:
