@@ -40,7 +40,7 @@ def test_good_host_exits_0_with_one_line_per_check(host: Host) -> None:
     assert result.exit_code == 0, (result.stdout, result.stderr)
     lines = result.stdout.splitlines()
     # The real /proc limits apply here; every other check is about the host built for it.
-    assert len(lines) == 15, result.stdout
+    assert len(lines) == 16, result.stdout
     assert all(LINE.match(line) for line in lines), result.stdout
     assert [line for line in lines if not line.startswith("ok  ")] == []
     assert lines[0].startswith(f"ok    sshd config: {host.sshd_config} (Match Group ")

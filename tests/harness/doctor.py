@@ -138,7 +138,7 @@ def host(trusted_dir: Path, tmp_path: Path) -> Host:
     config_file.chmod(0o644)
     config = load_config(config_file, environ={})
     with open_store(config.store, check_schema=False, create=True) as db:
-        apply_migrations(db)
+        apply_migrations(db, config.repos.public_host)
     database = lib / "borghive.db"
     os.chown(database, 0, gid)
     database.chmod(0o640)

@@ -40,6 +40,7 @@ def test_a_good_host_passes_every_check(host: Host) -> None:
         "libpq",
         "borg",
         "rrsync",
+        "placement",
         "repos root",
         "repository group",
         "quotas",
@@ -501,3 +502,37 @@ def test_a_check_that_may_not_look_fails_cleanly() -> None:
         "cannot check /var/lib/borghive/borghive.db: Permission denied "
         "(run borghive doctor as root)",
     )
+
+
+def test_placement_names_repositories_on_an_unknown_host(migrated: Config) -> None:
+    """A changed repos.host leaves the repositories on the old name: doctor fails and
+    names the rename that fixes it."""
+    import dataclasses
+
+    from borghive.service.doctor.placement import check_placement
+    from borghive.store import open_store
+    from borghive.store.models import Repository
+    from tests.harness.watch import add_repository
+
+    add_repository(migrated, "ann", "docs")
+    with open_store(migrated.store):
+        assert {r.host for r in Repository.select()} == {"backup.example.org"}
+    assert check_placement(migrated).status == "ok"
+    renamed = dataclasses.replace(
+        migrated, repos=dataclasses.replace(migrated.repos, host="new.example.org")
+    )
+    check = check_placement(renamed)
+    if migrated.store.url.startswith("sqlite"):
+        # a SQLite store serves one host: the old name can only be this host's
+        assert check.status == "FAIL"
+        assert "1 on backup.example.org" in check.detail
+        assert "borghive host rename backup.example.org new.example.org" in check.detail
+    else:
+        # on PostgreSQL the old name is still a known host, which may be another machine
+        assert check.status == "warn"
+        assert "not among the storage hosts" in check.detail
+        with open_store(migrated.store):
+            Repository.update(host="gone.example.org").execute()
+        check = check_placement(renamed)
+        assert check.status == "FAIL"
+        assert "1 on gone.example.org" in check.detail

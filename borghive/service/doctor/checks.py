@@ -43,6 +43,7 @@ from borghive.service.doctor.login import (
     check_store_access,
 )
 from borghive.service.doctor.permissions import identity
+from borghive.service.doctor.placement import check_placement
 from borghive.service.doctor.sshd import (
     DEFAULT_SSHD_CONFIG,
     KeyCommand,
@@ -141,6 +142,7 @@ def run_checks(
             "rrsync",
             lambda: check_program("rrsync", "borg.rrsync_path", rrsync, group, required=False),
         ),
+        ("placement", lambda: check_placement(config)),
         ("repos root", lambda: check_repos_root(config)),
         ("repository group", lambda: check_repository_group(config, repositories)),
         *([("quotas", lambda: check_quotas(config))] if repositories is not None else []),
