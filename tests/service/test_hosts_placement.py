@@ -114,3 +114,20 @@ def test_url_host_template_names_the_repository(store: Config) -> None:
     users.add_user("alice")
     info = repos.create_repository(config, accounts_backend(config), "alice/laptop").repository
     assert info.url == f"ssh://{info.repo_user}@{info.repo_user}.repo.example.org:22/./laptop"
+
+
+@pytest.mark.parametrize("backend", [pytest.param("pg", marks=pytest.mark.pg)], indirect=True)
+def test_local_accounts_keep_repositories_on_this_host(store: Config) -> None:
+    """useradd makes the repository user on this machine only: another host is refused,
+    explicit or automatic; this host still takes it."""
+    import dataclasses
+
+    from borghive.config import AccountsConfig
+
+    local = dataclasses.replace(store, accounts=AccountsConfig(backend="local"))
+    _host("b.example.org", 10**18)
+    with pytest.raises(ConflictError, match="local"):
+        choose_host(local, "b.example.org")
+    with pytest.raises(ConflictError, match="local"):
+        choose_host(local, None)  # b has the most free space
+    assert choose_host(local, HERE) == HERE

@@ -38,13 +38,26 @@ def choose_host(config: Config, requested: str | None) -> str:
         )
     if requested is not None and requested != here:
         _refuse_draining(find_host(requested))
-        return requested
+        return _accounts_reach(config, requested)
     # Refused before this host reports: a refused create writes nothing.
     own = StorageHost.get_or_none(StorageHost.name == here)
     if (sqlite or requested == here) and own is not None:
         _refuse_draining(own)
     report_this_host(config)
-    return here if sqlite or requested == here else _most_free(config)
+    return here if sqlite or requested == here else _accounts_reach(config, _most_free(config))
+
+
+def _accounts_reach(config: Config, host: str) -> str:
+    """``host``, when the accounts back end makes the repository user there: local
+    accounts (useradd) exist only on the machine that creates them."""
+    if config.accounts.backend == "local" and host != this_host(config):
+        raise ConflictError(
+            f'cannot place a repository on {host}: accounts.backend = "local" makes the '
+            "repository user on this host only",
+            hint="several storage hosts share their accounts through LDAP "
+            '(accounts.backend = "ldap"); or run repo create on that host',
+        )
+    return host
 
 
 def _refuse_draining(host: StorageHost) -> None:
