@@ -16,7 +16,7 @@ def migrate(ctx: typer.Context, json: JsonOption = False) -> None:
     """Create the store or apply pending schema migrations (safe to run again)."""
     config = state(ctx).config
     with open_store(config.store, check_schema=False, create=True) as db:
-        applied = apply_migrations(db)
+        applied = apply_migrations(db, config.repos.public_host)
     write_login_cache(config)  # the login path's copy of the configuration, see login/cache.py
     if json:
         emit_json({"applied": [m.version for m in applied], "version": LATEST_VERSION})

@@ -67,35 +67,70 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
-@contextlib.contextmanager
-def running_postgres(bindir: Path, database: str | None = None) -> Iterator[PostgresServer]:
-    """initdb, start (fsync off: throwaway data), create ``database``, yield, stop by pid,
-    remove everything."""
-    datadir = Path(tempfile.mkdtemp(prefix="borghive-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(datadir, "postgres", "postgres")
-    prefix = _as_postgres_user()
-    subprocess.run(
-        [*prefix, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres",
-         "--auth=trust", "-E", "UTF8", "--no-sync"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    port = free_port()
-    log_path = datadir.parent / f"{datadir.name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed in finally
-    process = subprocess.Popen(
-        [*prefix, str(bindir / "postgres"), "-D", str(datadir), "-p", str(port),
-         "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={datadir}",
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=200"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for_port(port)
+class PostgresCluster:
+    """One throwaway PostgreSQL cluster: ``initdb`` once into a temporary data directory,
+    then ``start()``/``stop()`` as often as a test needs (the same port and data each time,
+    e.g. to see what borghive does while the store is away), ``remove()`` at the end.
+    fsync is off: the data is throwaway."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.datadir = Path(tempfile.mkdtemp(prefix="borghive-pg-"))
+        self.log_path = self.datadir.parent / f"{self.datadir.name}.log"
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        if os.geteuid() == 0:
+            shutil.chown(self.datadir, "postgres", "postgres")
+        subprocess.run(
+            [*_as_postgres_user(), str(bindir / "initdb"), "-D", str(self.datadir),
+             "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the server on its port and wait until it accepts connections."""
+        if self.running:
+            return
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [*_as_postgres_user(), str(self.bindir / "postgres"), "-D", str(self.datadir),
+                 "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+                 "-c", f"unix_socket_directories={self.datadir}",
+                 "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop the server by pid (SIGTERM: PostgreSQL's smart shutdown ends the sessions'
+        connections too, so clients see the store go away) and wait for it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def remove(self) -> None:
+        """Stop the server and remove its data directory and log."""
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.log_path.unlink()
+
+    def server(self, database: str) -> PostgresServer:
+        """``database`` on this cluster, created (waiting for the first connections)."""
         server = PostgresServer(
-            port,
-            f"postgresql://postgres@127.0.0.1:{port}/postgres",
-            database or f"borghive_test_{port}",
+            self.port, f"postgresql://postgres@127.0.0.1:{self.port}/postgres", database
         )
         for attempt in range(50):  # the port answers slightly before connections do
             try:
@@ -105,21 +140,22 @@ def running_postgres(bindir: Path, database: str | None = None) -> Iterator[Post
                 if attempt == 49:
                     raise
                 time.sleep(0.1)
+        return server
+
+
+@contextlib.contextmanager
+def running_postgres(bindir: Path, database: str | None = None) -> Iterator[PostgresServer]:
+    """initdb, start (fsync off: throwaway data), create ``database``, yield, stop by pid,
+    remove everything."""
+    cluster = PostgresCluster(bindir)
+    try:
+        cluster.start()
+        server = cluster.server(database or f"borghive_test_{cluster.port}")
         yield server
         with contextlib.suppress(Exception):
             server.psql(f"DROP DATABASE IF EXISTS {server.database} WITH (FORCE)")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-        shutil.rmtree(datadir, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            log_path.unlink()
+        cluster.remove()
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,8 @@ NSLCD = "/usr/sbin/nslcd"
 # namespace's own tmpfs on /run satisfies that whatever the caller's file lives under.
 COMMAND_DIR = "/run/borghive-test"
 COMMAND_PATH = f"{COMMAND_DIR}/authorized-keys-command"
+# Root's authorized_keys (``root_keys``) sits beside it for the same reason (StrictModes).
+ROOT_KEYS_PATH = f"{COMMAND_DIR}/root-authorized-keys"
 
 # A private mount namespace (nothing propagates back to the host) and a private pid namespace
 # whose init is the first command: when it dies, the kernel kills everything left inside.
@@ -150,6 +152,14 @@ class LoginHost:
     mounts; like them it is private to the namespace. Use as a context manager, or call
     ``start()``/``stop()``. ``nslcd_options`` are more nslcd.conf lines (e.g. the shipped
     file's time limits).
+
+    ``port`` fixes the port (0: a free one at each start) and ``host_key`` the host key (None:
+    a new one at each start), so that a restarted host is the same host to ssh clients.
+    ``root_keys`` (a root-owned file of public keys, not group/world-writable) lets root log
+    in with those keys only (``PermitRootLogin prohibit-password``, no AuthorizedKeysCommand
+    for root), with ``root_environment`` set in root's sessions (sshd's ``SetEnv``): how
+    storage hosts run commands on each other. PAM's account stack must then let root in
+    (see ``ROOT_PAM_SSHD``).
     """
 
     def __init__(
@@ -167,6 +177,10 @@ class LoginHost:
         start_timeout: float = 30.0,
         namespace_setup: str = "",
         nslcd_options: str = "",
+        port: int = 0,
+        host_key: Path | None = None,
+        root_keys: Path | None = None,
+        root_environment: dict[str, str] | None = None,
     ) -> None:
         self.ldap_url = ldap_url
         self.ldap_base = ldap_base
@@ -180,7 +194,11 @@ class LoginHost:
         self.start_timeout = start_timeout
         self.namespace_setup = namespace_setup
         self.nslcd_options = nslcd_options
-        self.port = 0
+        self.fixed_port = port
+        self.host_key = host_key
+        self.root_keys = root_keys
+        self.root_environment = dict(root_environment or {})
+        self.port = port
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._init_pid: int | None = None
@@ -210,7 +228,7 @@ class LoginHost:
             raise RuntimeError("LoginHost already started")
         _check_command(self.authorized_keys_command)
         self.workdir = Path(tempfile.mkdtemp(prefix="borghive-sshd-"))
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         try:
             script = self._write_files(self.workdir)
             with (self.workdir / "namespace.log").open("wb") as log:
@@ -328,7 +346,7 @@ class LoginHost:
             return ""
 
     def _write_files(self, workdir: Path) -> Path:
-        host_key = keygen(workdir / "ssh_host_ed25519_key", "borghive-test-host")
+        host_key = self.host_key or keygen(workdir / "ssh_host_ed25519_key", "borghive-test-host")
         (workdir / "sshd_config").write_text(
             textwrap.dedent(
                 f"""\
@@ -350,6 +368,7 @@ class LoginHost:
             # The tests' deliberate refusals would lock 127.0.0.1 out on OpenSSH >= 9.8.
             + penalty_settings(installed_version(SSHD))
             + self.extra_sshd_config
+            + self._root_login_config()
         )
         nslcd_conf = [
             "uid nslcd",
@@ -396,6 +415,7 @@ class LoginHost:
                 mount --bind {quoted["nsswitch.conf"]} /etc/nsswitch.conf
                 mount --bind {quoted["nslcd.conf"]} /etc/nslcd.conf
                 mount --bind {quoted["pam.d"]} /etc/pam.d
+                {self._root_keys_mount()}
                 # sshd records failed logins in btmp (and tty logins in wtmp/lastlog); it never
                 # creates them, so cover the host's where they exist.
                 for log in /var/log/btmp /var/log/wtmp /var/log/lastlog; do
@@ -425,6 +445,27 @@ class LoginHost:
                 text.replace("# namespace_setup\n", self.namespace_setup.rstrip("\n") + "\n", 1)
             )
         return script
+
+    def _root_login_config(self) -> str:
+        """The last block of sshd_config: root logs in with ``root_keys`` only."""
+        if self.root_keys is None:
+            return ""
+        lines = [
+            "Match User root",
+            "    PermitRootLogin prohibit-password",
+            f"    AuthorizedKeysFile {ROOT_KEYS_PATH}",
+            "    AuthorizedKeysCommand none",
+        ]
+        if self.root_environment:
+            pairs = " ".join(f"{name}={value}" for name, value in self.root_environment.items())
+            lines.append(f"    SetEnv {pairs}")
+        return "\n" + "\n".join(lines) + "\n"
+
+    def _root_keys_mount(self) -> str:
+        if self.root_keys is None:
+            return ""
+        source = shlex.quote(str(self.root_keys))
+        return f"touch {ROOT_KEYS_PATH} && mount --bind {source} {ROOT_KEYS_PATH}"
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None

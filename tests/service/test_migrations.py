@@ -129,3 +129,103 @@ def test_migration_5_keeps_alert_states_and_takes_new_kinds(config: Config) -> N
         AlertState.create(repository=1, channel=1, kind="check-failed", since=kept.since)
         assert AlertState.select().count() == 2
         assert Repository.get().compact_append_only is False
+
+
+def _migrate_to(db: object, version: int) -> None:
+    """Apply the migrations up to ``version`` as they shipped (no parameters before 9)."""
+    from borghive.store.db import execute
+    from borghive.store.migrations import _CREATE_LEDGER, _primary_key
+
+    execute(_CREATE_LEDGER, db=db)  # type: ignore[arg-type]
+    for migration in MIGRATIONS[:version]:
+        for statement in migration.statements:
+            execute(statement.format(pk=_primary_key(db)), db=db)  # type: ignore[arg-type]
+        SchemaMigration.create(version=migration.version, description="test")
+
+
+def test_migration_9_places_existing_repositories_on_the_migrating_host(config: Config) -> None:
+    from borghive.store.db import execute
+    from borghive.store.models import Repository, StorageHost
+
+    with open_store(config.store, check_schema=False, create=True) as db:
+        _migrate_to(db, 8)
+        execute(
+            "INSERT INTO person (name, realert_interval, alert_expiration, created) "
+            "VALUES ('ann', 1, 1, '2026-01-02 00:00:00')",
+            db=db,
+        )
+        execute(
+            "INSERT INTO repository (owner_id, name, repo_user, uid_number, mode, created) "
+            "VALUES (1, 'docs', 'rdocs', 20001, 'borg', '2026-01-02 00:00:00'), "
+            "(1, 'mail', 'rmail', 20002, 'borg', '2026-01-02 00:00:00')",
+            db=db,
+        )
+        assert [m.version for m in apply_migrations(db, "store-a.example.org")] == [9]
+        assert {r.host for r in Repository.select()} == {"store-a.example.org"}
+        host = StorageHost.get()
+        assert (host.name, host.draining, host.reported) == ("store-a.example.org", False, None)
+        # and the second host to migrate finds nothing to do: its repositories come later
+        assert apply_migrations(db, "store-b.example.org") == []
+        assert StorageHost.select().count() == 1
+
+
+@pytest.mark.pg
+def test_login_changes_notify_the_hosts_they_concern(
+    postgres_server: object, tmp_path: Path
+) -> None:
+    """The migration's trigger: a change logins read notifies borghive_login with the
+    repository's host ('' when every host may be concerned); statistics and session
+    updates do not notify."""
+    import select
+
+    import psycopg2
+
+    from tests.harness.postgres import PostgresServer
+
+    assert isinstance(postgres_server, PostgresServer)
+    server = postgres_server
+    server.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;", database=server.database)
+    config = make_config(tmp_path, server.url)
+    listener = psycopg2.connect(server.url)
+    listener.autocommit = True
+    try:
+        with open_store(config.store, check_schema=False, create=True) as db:
+            apply_migrations(db, "host-a")
+            listener.cursor().execute("LISTEN borghive_login")
+
+            def heard(sql: str) -> list[str]:
+                with db.atomic():
+                    db.execute_sql(sql)
+                select.select([listener], [], [], 0.5)
+                listener.poll()
+                payloads = [n.payload for n in listener.notifies]
+                listener.notifies.clear()
+                return payloads
+
+            assert (
+                heard(
+                    "INSERT INTO person (name, realert_interval, alert_expiration, created) "
+                    "VALUES ('ann', 1, 1, now())"
+                )
+                == []
+            )
+            assert heard(
+                "INSERT INTO repository (owner_id, name, repo_user, uid_number, mode, "
+                "created, host) VALUES (1, 'docs', 'rdocs', 20001, 'borg', now(), 'host-b')"
+            ) == ["host-b"]
+            assert heard("UPDATE repository SET last_access = now(), last_update = now()") == []
+            assert heard("UPDATE repository SET mode = 'disabled'") == ["host-b"]
+            assert sorted(heard("UPDATE repository SET host = 'host-a'")) == ["host-a", "host-b"]
+            assert heard(
+                "INSERT INTO ssh_key (owner_id, name, key_type, bits, fingerprint, public_key, "
+                "comment, created) VALUES (1, 'k', 'ssh-ed25519', 256, 'SHA256:x', 'AAAA', '', "
+                "now())"
+            ) == [""]
+            assert heard("UPDATE ssh_key SET last_used = now(), last_used_from = '1.2.3.4'") == []
+            assert heard(
+                "INSERT INTO access (repository_id, key_id, mode) VALUES (1, 1, 'full')"
+            ) == ["host-a"]
+            assert heard("DELETE FROM access") == ["host-a"]
+            assert heard("UPDATE ssh_key SET allowed_from = '10.0.0.0/8'") == [""]
+    finally:
+        listener.close()
