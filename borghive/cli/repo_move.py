@@ -101,7 +101,7 @@ def move(
         ("--abort", abort),
         ("--status", show_status),
     )
-    if not (to or finish or purge_source or abort or show_status):
+    if to is None and not (finish or purge_source or abort or show_status):
         raise typer.BadParameter(
             "give --to HOST, --finish, --purge-source, --abort or --status",
             ctx=ctx,

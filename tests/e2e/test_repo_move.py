@@ -78,7 +78,7 @@ def _where(site: HostsSite, user: str) -> tuple[str, str]:
 def _open_move(site: HostsSite, user: str) -> tuple[str, str] | None:
     found = site.sql(
         "SELECT m.step, m.saved_mode FROM repo_move m JOIN repository r ON r.id = "
-        "m.repository WHERE r.repo_user = %s AND m.ended IS NULL",
+        "m.repository_id WHERE r.repo_user = %s AND m.ended IS NULL",
         user,
     )
     return (str(found[0][0]), str(found[0][1])) if found else None
@@ -173,6 +173,11 @@ def test_a_move_under_a_retrying_client_keeps_every_archive(site: HostsSite) -> 
     assert site.stray_files() == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="authkeys' filter on the repository's host comes with the login snapshot branch "
+    "(hosts-snapshot): remove this mark when it is merged",
+)
 def test_after_the_move_only_b_lets_the_key_in(site: HostsSite) -> None:
     user = _repository(site, "where")
     site.hosts["a"].json("repo", "move", "alice/where", "--to", B, "--yes")
