@@ -165,6 +165,7 @@ def _register() -> None:
         repo,
         repo_history,
         repo_maintenance,
+        repo_move,
         repo_pings,
         repo_reports,
         repo_rollback,
@@ -176,8 +177,9 @@ def _register() -> None:
 
     app.add_typer(user.app, name="user")
     app.add_typer(key.app, name="key")
-    # repo_history, repo_maintenance and repo_rollback register on repo.app when imported.
-    del repo_history, repo_maintenance, repo_rollback
+    # repo_history, repo_maintenance, repo_move and repo_rollback register on repo.app when
+    # imported.
+    del repo_history, repo_maintenance, repo_move, repo_rollback
     repo_pings.register(repo.app)
     repo_reports.register(repo.app)
     app.add_typer(repo.app, name="repo")
