@@ -30,18 +30,8 @@ RELOCATED = {"BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostsSite]:
     with hosts_site(tmp_path_factory.mktemp("repo-move"), "a", "b") as started:
         for host in started.hosts.values():
-            # What each host's report gives the store (reports come with another branch).
-            started.sql(
-                "INSERT INTO storage_host (name, ssh_port, peer_address, peer_port, "
-                "repos_root, draining, created) VALUES (%s, %s, '127.0.0.1', %s, %s, false, "
-                "now()) ON CONFLICT (name) DO UPDATE SET ssh_port = excluded.ssh_port, "
-                "peer_address = excluded.peer_address, peer_port = excluded.peer_port, "
-                "repos_root = excluded.repos_root",
-                host.name,
-                host.port,
-                host.port,
-                str(host.repos_root),
-            )
+            # each host reports itself (the watch daemons do too, at start)
+            host.borghive("stats", "collect", check=True)
         started.hosts["a"].borghive("user", "add", "alice", check=True)
         key = started.keys["k1"]
         started.hosts["a"].borghive(
@@ -58,9 +48,9 @@ def _repository(site: HostsSite, name: str, *, archives: int = 1) -> str:
     """alice/NAME created on A, initialised and backed up by the client ``archives``
     times; its repository user."""
     a = site.hosts["a"]
-    created = a.json("repo", "create", f"alice/{name}", "-k", "k1")
+    created = a.json("repo", "create", f"alice/{name}", "-k", "k1", "--host", A)
     user = created["repository"]["repo_user"]
-    site.sql("UPDATE repository SET host = %s WHERE repo_user = %s AND host = ''", A, user)
+    assert created["repository"]["host"] == A
     url = a.ssh_url(user, name)
     done = site.borg(site.keys["k1"], url, "init", "--encryption=repokey-blake2")
     assert done.returncode == 0, done.stderr
