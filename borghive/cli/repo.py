@@ -230,6 +230,7 @@ def _render_detail(detail: RepoDetail) -> None:
             ("account", account),
             ("mode", f"{info.mode} (being purged: no logins)" if info.being_purged else info.mode),
             ("host", info.host),
+            *([("move", detail.open_move)] if detail.open_move else []),
             ("path", info.path),
             ("url", info.url),
             ("borg", borg_words(detail)),

@@ -104,3 +104,27 @@ def test_the_peer_commands_refuse_on_the_host_it_lives_on(here: Cli) -> None:
     assert_refused(here.run("repo", "move-check", "1", "--json"), "no open move 1")
     result = here.run("repo", "move-check", "0")
     assert result.exit_code == 2
+
+
+def test_repo_show_tells_of_an_open_move(here: Cli) -> None:
+    with open_store(here.config.store):
+        StorageHost.create(name="b.example.org")
+        repo = Repository.get()
+        move = RepoMove.create(
+            repository=repo,
+            source_host=repo.host,
+            target_host="b.example.org",
+            step="copying",
+            saved_mode="borg",
+        )
+    shown = here.ok("repo", "show", "alice/photos").stdout
+    assert "to b.example.org, interrupted or running at step copying" in shown
+    assert here.json("repo", "show", "alice/photos")["open_move"].startswith("to b.example.org")
+    with open_store(here.config.store):
+        RepoMove.update(step="switched").where(RepoMove.id == move.id).execute()
+    assert "source copy" in here.ok("repo", "show", "alice/photos").stdout
+    with open_store(here.config.store):
+        RepoMove.update(ended=repo.created, outcome="finished").execute()
+    shown = here.ok("repo", "show", "alice/photos").stdout
+    assert "move" not in shown.split("url")[0]
+    assert here.json("repo", "show", "alice/photos")["open_move"] is None

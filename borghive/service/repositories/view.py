@@ -54,6 +54,8 @@ class RepoDetail:
     # What the client last said (borghive pings) and the last session the server saw.
     last_report: ReportInfo | None = None
     last_session: SessionInfo | None = None
+    # An open move to another storage host, in words (repo move --status has the rest).
+    open_move: str | None = None
 
 
 def list_repositories(config: Config, owner: str | None = None) -> list[RepoInfo]:
@@ -189,4 +191,23 @@ def show_repository(
         borg=borg_in_use(config, repo.borg_name),
         last_report=last_report(repo.id),
         last_session=last_session(repo.id),
+        open_move=_open_move(repo),
+    )
+
+
+def _open_move(repo: Repository) -> str | None:
+    """The repository's open move in words, or None."""
+    from borghive.service.moves.records import open_move
+
+    move = open_move(repo)
+    if move is None:
+        return None
+    if move.step == "switched":
+        return (
+            f"switched from {move.source_host} to {move.target_host}; the source copy on "
+            f"{move.source_host} is kept until repo move --finish"
+        )
+    return (
+        f"to {move.target_host}, interrupted or running at step {move.step} (logins are "
+        "disabled until it completes: run repo move again, or --abort)"
     )
