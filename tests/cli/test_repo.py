@@ -137,6 +137,7 @@ def test_show_for_people_and_scripts(populated: Cli) -> None:
         "borg",
         "last_report",
         "last_session",
+        "open_move",
         "ping_url",
     }
     assert set(shown["repository"]) == REPO_FIELDS
