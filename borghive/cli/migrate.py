@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from borghive.cli.app import state
+from borghive.cli.app import refresh_login_snapshot, state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, say
 from borghive.login.cache import write_login_cache
@@ -16,8 +16,9 @@ def migrate(ctx: typer.Context, json: JsonOption = False) -> None:
     """Create the store or apply pending schema migrations (safe to run again)."""
     config = state(ctx).config
     with open_store(config.store, check_schema=False, create=True) as db:
-        applied = apply_migrations(db)
+        applied = apply_migrations(db, config.repos.public_host)
     write_login_cache(config)  # the login path's copy of the configuration, see login/cache.py
+    refresh_login_snapshot(config)  # on PostgreSQL, this host's login snapshot
     if json:
         emit_json({"applied": [m.version for m in applied], "version": LATEST_VERSION})
         return

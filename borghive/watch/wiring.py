@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from borghive.config import Config
 from borghive.config_load import load_config
@@ -19,6 +20,9 @@ from borghive.service.events.writer import open_event_store
 from borghive.service.stats.collect import refresh_repository
 from borghive.watch.statistics import Refresh
 from borghive.watch.writer import ReconcileReport, reconcile_once
+
+if TYPE_CHECKING:
+    from borghive.watch.snapshot import SnapshotKeeper
 
 log = logging.getLogger("borghive.watch")
 
@@ -71,7 +75,25 @@ def run(config: Config, config_path: Path | None, *, stats_delay: float) -> int:
             refresh=statistics_refresh(lambda: current[0]),
             refresh_delay=stats_delay,
         )
-        return daemon.run()
+        keeper = snapshot_keeper(lambda: current[0])
+        try:
+            return daemon.run()
+        finally:
+            if keeper is not None:
+                keeper.stop()
+
+
+def snapshot_keeper(current: Callable[[], Config]) -> SnapshotKeeper | None:
+    """On a PostgreSQL store, the started thread keeping this host's login snapshot current
+    (borghive.watch.snapshot); None on SQLite, where authkeys reads the store itself."""
+    from borghive.service.hosts.snapshot import snapshot_path
+    from borghive.watch.snapshot import SnapshotKeeper
+
+    if snapshot_path(current()) is None:
+        return None
+    keeper = SnapshotKeeper(current)
+    keeper.start()
+    return keeper
 
 
 def run_once(config: Config) -> ReconcileReport:

@@ -28,7 +28,7 @@ def migrate(config: Config) -> Config:
     from borghive.store.migrations import apply_migrations
 
     with open_store(config.store, check_schema=False, create=True) as db:
-        apply_migrations(db)
+        apply_migrations(db, config.repos.public_host)
     return config
 
 

@@ -15,6 +15,7 @@ from borghive.rules.layout import client_command, client_url, repository_path
 from borghive.rules.names import check_name
 from borghive.rules.quotas import check_quota
 from borghive.rules.times import aware, utcnow
+from borghive.service.hosts.identity import this_host
 from borghive.service.pings.tokens import new_token
 from borghive.service.repositories.allocation import allocate_uid, allocation_lock, new_repo_user
 from borghive.service.repositories.borgs import chosen_borg
@@ -239,6 +240,7 @@ def create_repository(
                     alert_after=alert_after,
                     borg_name=borg_name,
                     ping_token=new_token(),
+                    host=this_host(config),
                 )
                 for key, access_mode in granted.values():
                     Access.create(repository=repo, key=key, mode=access_mode)
