@@ -29,8 +29,9 @@ from borghive.rules.quantities import parse_duration
 
 
 def config_file(config: Config) -> str | None:
-    """The absolute path of the configuration file, None for the built-in defaults."""
-    if config.source == Config.source:
+    """The absolute path of the configuration file, None for the built-in defaults (or
+    another source in angle brackets, which names no file)."""
+    if config.source.startswith("<"):
         return None
     return os.path.abspath(config.source)
 
