@@ -116,11 +116,15 @@ class LoggedRun:
     left_behind: bool
 
 
-def run_with_devlog(report: Path, config_file: Path, *arguments: str) -> LoggedRun:
+def run_with_devlog(
+    report: Path, config_file: Path, *arguments: str, refresh: bool = True
+) -> LoggedRun:
     """``borghive --config FILE authkeys ARGUMENTS`` with sshd's environment and a private
-    /dev/log (devlog.py in a private mount namespace), in a session of its own."""
+    /dev/log (devlog.py in a private mount namespace), in a session of its own; on
+    PostgreSQL the snapshot rebuilt first unless ``refresh`` is False."""
     host_has_devlog = Path("/dev/log").exists()
-    refresh_for(config_file)
+    if refresh:
+        refresh_for(config_file)
     started = time.monotonic()
     wrapper = subprocess.Popen(
         [
