@@ -167,7 +167,9 @@ def write_snapshot(
         group, mode = _file_mode(config)
         descriptor = os.open(temporary, os.O_RDONLY)
         try:
-            os.fchown(descriptor, -1, group)
+            # (a group the file already has needs no CAP_CHOWN: a setgid directory)
+            if group not in (-1, os.fstat(descriptor).st_gid):
+                os.fchown(descriptor, -1, group)
             os.fchmod(descriptor, mode)
             os.fsync(descriptor)
         finally:
