@@ -159,8 +159,12 @@ def refresh_login_snapshot(config: Config) -> None:
     from borghive.store import open_store
 
     path = snapshot_path(config)
+    if path is None or (config.source.startswith("<") and config.hosts.snapshot is None):
+        # SQLite; or no configuration file (PostgreSQL only through BORGHIVE_* variables,
+        # which sshd never passes): there is no snapshot sshd's authkeys would read
+        return
     # a user who may not write it (an unprivileged admin's read-only look) leaves it alone
-    if path is None or (os.geteuid() != 0 and not os.access(path.parent, os.W_OK)):
+    if os.geteuid() != 0 and not os.access(path.parent, os.W_OK):
         return
     try:
         with open_store(config.store):
