@@ -75,7 +75,10 @@ def test_answers_from_the_snapshot_equal_those_of_a_sqlite_store(
         directory.mkdir()
         if backend == "pg":
             url = postgres_server.url
-            postgres_server.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            postgres_server.psql(
+                "DROP SCHEMA public CASCADE; CREATE SCHEMA public;",
+                database=postgres_server.database,
+            )
         else:
             url = f"sqlite:///{directory}/borghive.db"
         config = migrate(make_config(directory, url))
