@@ -155,13 +155,11 @@ def refresh_login_snapshot(config: Config) -> None:
     import os
     import sqlite3
 
-    from borghive.service.hosts.snapshot import refresh_snapshot, snapshot_path
+    from borghive.service.hosts.snapshot import kept_snapshot_path, refresh_snapshot
     from borghive.store import open_store
 
-    path = snapshot_path(config)
-    if path is None or (config.source.startswith("<") and config.hosts.snapshot is None):
-        # SQLite; or no configuration file (PostgreSQL only through BORGHIVE_* variables,
-        # which sshd never passes): there is no snapshot sshd's authkeys would read
+    path = kept_snapshot_path(config)
+    if path is None:
         return
     # a user who may not write it (an unprivileged admin's read-only look) leaves it alone
     if os.geteuid() != 0 and not os.access(path.parent, os.W_OK):

@@ -85,11 +85,12 @@ def run(config: Config, config_path: Path | None, *, stats_delay: float) -> int:
 
 def snapshot_keeper(current: Callable[[], Config]) -> SnapshotKeeper | None:
     """On a PostgreSQL store, the started thread keeping this host's login snapshot current
-    (borghive.watch.snapshot); None on SQLite, where authkeys reads the store itself."""
-    from borghive.service.hosts.snapshot import snapshot_path
+    (borghive.watch.snapshot); None on SQLite, where authkeys reads the store itself, and
+    without a configuration file (see kept_snapshot_path)."""
+    from borghive.service.hosts.snapshot import kept_snapshot_path
     from borghive.watch.snapshot import SnapshotKeeper
 
-    if snapshot_path(current()) is None:
+    if kept_snapshot_path(current()) is None:
         return None
     keeper = SnapshotKeeper(current)
     keeper.start()

@@ -116,6 +116,17 @@ def snapshot_path(config: Config) -> Path | None:
     return None if path is None else Path(path)
 
 
+def kept_snapshot_path(config: Config) -> Path | None:
+    """The snapshot that commands and the watch daemon keep current: :func:`snapshot_path`,
+    except for a configuration that names no file and no hosts.snapshot (PostgreSQL only
+    through BORGHIVE_* variables, which sshd never passes to authkeys): None, nothing to
+    keep (and nothing written below /etc by such a process)."""
+    path = snapshot_path(config)
+    if path is None or (config_file(config) is None and config.hosts.snapshot is None):
+        return None
+    return path
+
+
 def trust_seconds(config: Config) -> int:
     """hosts.snapshot_trust in seconds."""
     return parse_duration(config.hosts.snapshot_trust)
