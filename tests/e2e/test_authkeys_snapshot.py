@@ -142,3 +142,50 @@ def test_logins_go_on_while_postgresql_is_stopped(
     assert_answer(run_authkeys(config_file, repo_user, refresh=False), expected)
     listing = borghive(config_file, "repo", "list")
     assert listing.returncode == 75, listing.stderr
+
+
+BUILDER = """
+import sys
+from borghive.config_load import load_config
+from borghive.service.hosts.snapshot import refresh_snapshot
+from borghive.store import open_store
+
+config = load_config(sys.argv[1], {})
+with open_store(config.store):
+    print("ready", flush=True)
+    while True:
+        refresh_snapshot(config)
+"""
+
+
+@pytest.mark.parametrize("backend", PG)
+def test_a_builder_killed_at_any_moment_leaves_a_whole_snapshot(
+    photos: tuple[str, str], config_file: Path
+) -> None:
+    """SIGKILL of a process rebuilding the snapshot over and over, at 12 moments: authkeys
+    always reads a whole snapshot (the old or the new one), and what a killed builder left
+    behind is removed by a later build once it is old."""
+    import signal
+    import sys
+
+    repo_user, expected = photos
+    snapshot = Path(f"{config_file}.snapshot")
+    assert_answer(run_authkeys(config_file, repo_user), expected)
+    for moment in range(12):
+        builder = subprocess.Popen(
+            [sys.executable, "-c", BUILDER, str(config_file)],
+            stdout=subprocess.PIPE,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BORGHIVE_")},
+        )
+        assert builder.stdout is not None and builder.stdout.readline() == b"ready\n"
+        time.sleep(moment * 0.004)  # 0 to 44 ms into the loop of builds
+        builder.send_signal(signal.SIGKILL)
+        builder.wait()
+        assert_answer(run_authkeys(config_file, repo_user, refresh=False), expected)
+    leftovers = list(config_file.parent.glob(f".{snapshot.name}.*.tmp"))
+    print(f"{len(leftovers)} of 12 builders were killed while writing")
+    old = time.time() - 3600
+    for leftover in leftovers:
+        os.utime(leftover, (old, old))
+    run_authkeys(config_file, repo_user)  # rebuilds in this process
+    assert list(config_file.parent.glob(f".{snapshot.name}.*.tmp")) == []

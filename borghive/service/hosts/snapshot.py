@@ -154,6 +154,7 @@ def write_snapshot(
 ) -> tuple[int, int]:
     """Replace ``path`` with a snapshot of ``tables``; (repositories, grants). Raises
     OSError or sqlite3.Error; ``path`` is then as it was and no temporary file is left."""
+    _remove_abandoned(path)
     descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(descriptor)
     temporary = Path(name)
@@ -192,6 +193,19 @@ def write_snapshot(
         raise
     sync_directory(path.parent)
     return len(tables["repository"]), len(tables["access"])
+
+
+# A temporary snapshot file this old was left by a builder that was killed (a build takes
+# seconds at most): removed by the next build. Younger ones may be another builder's.
+ABANDONED_AFTER = 600
+
+
+def _remove_abandoned(path: Path) -> None:
+    limit = time.time() - ABANDONED_AFTER
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < limit:
+                leftover.unlink()
 
 
 def build_snapshot(config: Config, read: Reader) -> SnapshotResult:
