@@ -127,3 +127,35 @@ def test_the_snapshot_outlives_a_stopped_store_and_is_rebuilt_after(
         row = StorageHost.get(StorageHost.name == config.repos.public_host)
         assert row.snapshot_problem is None
         assert row.snapshot_confirmed is not None
+
+
+def test_a_stopped_daemon_stops_confirming_and_catches_up_when_continued(
+    site: tuple[Config, Path, str, str, WatchProcess],
+) -> None:
+    """SIGSTOP: the snapshot is no longer confirmed (its age grows toward the trust limit),
+    and a revocation made meanwhile waits; SIGCONT: the notification queued for the
+    daemon's connection is taken, the snapshot rebuilt and confirmed again."""
+    import signal
+
+    config, config_file, repo_user, expected, watcher = site
+    snapshot = Path(f"{config_file}.snapshot")
+    wait_for(snapshot.exists, 20, "the snapshot built at start")
+
+    watcher.signal(signal.SIGSTOP)
+    try:
+        stopped_at = os.stat(snapshot).st_mtime
+        with open_store(config.store):
+            revoke_access("alice/photos", "desktop")
+        time.sleep(7)  # longer than the confirmation interval
+        assert os.stat(snapshot).st_mtime == stopped_at
+        assert_answer(run_authkeys(config_file, repo_user, refresh=False), expected)
+    finally:
+        watcher.signal(signal.SIGCONT)
+    continued = time.monotonic()
+    wait_for(
+        lambda: b" desktop\n" not in (answer(config_file, repo_user) or b" desktop\n"),
+        REVOCATION_SECONDS,
+        "the revocation made while stopped",
+    )
+    print(f"caught up {time.monotonic() - continued:.2f}s after SIGCONT")
+    assert os.stat(snapshot).st_mtime > stopped_at
