@@ -10,9 +10,9 @@ What it does:
 
 1. upgrades pip in a scratch virtualenv (``pip install -U pip``, as the README's install
    does) and installs a non-editable copy of this checkout into it (``pip install
-   --no-deps``, plus psycopg2-binary with ``--postgres``: authkeys only falls back to it
-   where the system libpq is missing), so that neither the baseline nor authkeys pays the
-   editable-install finder that ``.venv``'s site loads; the baseline is that same
+   --no-deps``, plus psycopg2-binary with ``--postgres``: the snapshot is built with it;
+   authkeys reads the login snapshot with SQLite), so that neither the baseline nor
+   authkeys pays the editable-install finder that ``.venv``'s site loads; the baseline is that same
    virtualenv's ``python -c pass``;
 2. makes two stores (``--small-repos`` and ``--repos`` repositories, keys in the same
    ratio, one owner per 10 repositories, one access row per key) with the bulk insert of
@@ -247,13 +247,12 @@ def prepare(directory: Path, store_url: str, repositories: int, keys: int) -> Sc
             [BORGHIVE, "--config", str(config), *action], check=True, capture_output=True, env=env
         )
     seeded = seed(config, repositories, keys)
-    # config check after seeding too: the login copy must be current
-    subprocess.run(
-        [BORGHIVE, "--config", str(config), "config", "check"],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
+    # after seeding: migrate (a no-op) builds the login snapshot on PostgreSQL, and config
+    # check leaves the login copy current
+    for action in (["migrate"], ["config", "check"]):
+        subprocess.run(
+            [BORGHIVE, "--config", str(config), *action], check=True, capture_output=True, env=env
+        )
     if not Path(f"{config}.login-cache").is_file():
         sys.exit(f"bench: borghive config check left no login copy beside {config}")
     no_copy = directory / "no-copy.toml"
@@ -449,9 +448,6 @@ imported = time.perf_counter()
 config, user, key_type, key = a.parse_arguments(sys.argv[1:])
 settings = a.load_settings(config)
 loaded = time.perf_counter()
-if not settings.store_url.startswith("sqlite:"):
-    import borghive.login.pq as pq
-    pq.open_library(pq.LIBRARY)
 driver = time.perf_counter()
 connecting = [0.0]
 connect = q._connect
@@ -512,8 +508,8 @@ def print_phases(
         )
     print(
         "  import = import borghive.login.authkeys; settings = login copy or full config load;\n"
-        "  driver = load libpq.so.5 through _ctypes (PostgreSQL only); connect = open the store"
-        "\n  (incl. the password file); query = fingerprint of KEY, the one statement (schema"
+        "  driver = nothing since authkeys reads SQLite only; connect = open the store (on"
+        "\n  PostgreSQL, the login snapshot); query = fingerprint of KEY, the one statement (schema"
         " version and grants), fetch; lines = rebuild and validate the lines"
     )
 

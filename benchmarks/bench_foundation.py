@@ -128,9 +128,15 @@ def _bulk_insert(
         )
 
 
-def seed(config_path: Path, repositories: int, keys: int) -> Seeded:
+def seed(
+    config_path: Path,
+    repositories: int,
+    keys: int,
+    host_of: Callable[[int], str] | None = None,
+) -> Seeded:
     """Fill the migrated store: repositories/10 owners, the repositories, the keys, and one
-    access row per key (key i opens repository i mod N, which its owner owns)."""
+    access row per key (key i opens repository i mod N, which its owner owns). Repository
+    r lives on storage host ``host_of(r)`` (default: every one on the config's host)."""
     from peewee import SqliteDatabase
 
     from borghive.config_load import load_config
@@ -171,6 +177,7 @@ def seed(config_path: Path, repositories: int, keys: int) -> Seeded:
                     stamp(touched),
                     stamp(touched),
                     stamp(now - dt.timedelta(days=r % 400)),
+                    HOST if host_of is None else host_of(r),
                 )
             )
         key_rows = []
@@ -217,6 +224,7 @@ def seed(config_path: Path, repositories: int, keys: int) -> Seeded:
                     "last_access",
                     "last_update",
                     "created",
+                    "host",
                 ),
                 repo_rows,
             )

@@ -575,7 +575,9 @@ class HostsConfig:
         default="1h",
         metadata=about(
             "authkeys trusts a snapshot not confirmed current for this long, then refuses "
-            "every login (fail closed) until the store is reachable again.",
+            "every login (fail closed) until the store is reachable again: while "
+            "PostgreSQL is down logins go on this long; a host cut off from it may miss a "
+            "revocation made elsewhere for this long.",
             "a duration from 1m to 7d",
         ),
     )

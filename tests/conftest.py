@@ -38,6 +38,7 @@ pytest_plugins = [
     "tests.harness.local_accounts",
     "tests.harness.watch",
     "tests.harness.pings",
+    "tests.harness.pg_outage",
 ]
 
 

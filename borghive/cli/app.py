@@ -28,6 +28,8 @@ class AppState:
     config_path: Path | None
     debug: bool
     _config: Config | None = None
+    # A command opened the store for writing and succeeded: logins may have changed.
+    wrote_store: bool = False
 
     @property
     def config(self) -> Config:
@@ -61,7 +63,10 @@ class BorghiveGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if isinstance(ctx.obj, AppState) and ctx.obj.wrote_store:
+                refresh_login_snapshot(ctx.obj.config)
+            return result
         except NoArgsIsHelpError:
             raise
         except ClickException as error:
@@ -134,9 +139,37 @@ def store_session(ctx: typer.Context, *, readonly: bool = False) -> Iterator[Con
     """Load the configuration, open the store (schema checked) and yield the config."""
     from borghive.store import open_store
 
-    config = state(ctx).config
+    app_state = state(ctx)
+    config = app_state.config
     with open_store(config.store, readonly=readonly):
         yield config
+    if not readonly:
+        app_state.wrote_store = True
+
+
+def refresh_login_snapshot(config: Config) -> None:
+    """After a command that may have changed logins: rebuild this host's login snapshot now
+    (PostgreSQL only, and only where this process may write it), so a revocation takes
+    effect here at once; other hosts hear of it through the store's notifications. Best
+    effort: a failure is one warning line and never changes the command's exit status."""
+    import os
+    import sqlite3
+
+    from borghive.service.hosts.snapshot import kept_snapshot_path, refresh_snapshot
+    from borghive.store import open_store
+
+    path = kept_snapshot_path(config)
+    if path is None:
+        return
+    # a user who may not write it (an unprivileged admin's read-only look) leaves it alone
+    if os.geteuid() != 0 and not os.access(path.parent, os.W_OK):
+        return
+    try:
+        with open_store(config.store):
+            refresh_snapshot(config)
+    except (BorghiveError, OSError, sqlite3.Error) as exc:
+        reason = exc.message if isinstance(exc, BorghiveError) else str(exc)
+        sys.stderr.write(f"borghive: warning: login snapshot {path} not refreshed: {reason}\n")
 
 
 @contextmanager

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from borghive.cli.app import state
+from borghive.cli.app import refresh_login_snapshot, state
 from borghive.cli.options import JsonOption
 from borghive.cli.render import emit_json, say
 from borghive.login.cache import write_login_cache
@@ -24,6 +24,7 @@ def migrate(ctx: typer.Context, json: JsonOption = False) -> None:
         applied = apply_migrations(db, this_host(config))
         report = report_this_host(config)
     write_login_cache(config)  # the login path's copy of the configuration, see login/cache.py
+    refresh_login_snapshot(config)  # on PostgreSQL, this host's login snapshot
     if json:
         emit_json(
             {"applied": [m.version for m in applied], "version": LATEST_VERSION, "host": report}

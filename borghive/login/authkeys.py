@@ -1,11 +1,11 @@
 """sshd's ``AuthorizedKeysCommand``: the authorized_keys lines of one repository user.
 
 This runs inside every SSH login, as an unprivileged user, with a minimal environment and
-stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's (for
-PostgreSQL: ctypes and the system libpq, see borghive.login.pq; psycopg2 only where libpq.so.5
-is missing), reads the values it needs from the validated copy that admin commands
-leave beside the configuration file (see ``borghive.login.cache``; without a current
-copy it loads the file itself), only reads the store, has its own hard timeout, and on any
+stderr thrown away by sshd. So it imports only a few built-in modules and SQLite's, reads
+the values it needs from the validated copy that admin commands leave beside the
+configuration file (see ``borghive.login.cache``; without a current copy it loads the file
+itself), only reads a SQLite file (the store, or on PostgreSQL this host's login snapshot:
+``borghive.service.hosts.snapshot``; never the network), has its own hard timeout, and on any
 error prints nothing, logs one line to syslog and exits non-zero (sshd then refuses the
 key). An unknown user is not an error: no output, exit 0.
 
@@ -118,7 +118,7 @@ def _watchdog(finished: list[bool], deadline: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: print the lines and return 0, or print nothing and return non-zero."""
     # A thread, not a SIGALRM handler: Python runs signal handlers only between bytecodes,
-    # so a handler would wait for a driver call blocked in C (SQLite's busy wait, libpq)
+    # so a handler would wait for a driver call blocked in C (SQLite's busy wait)
     # to return. The drivers release the GIL while they block, so the thread can run.
     deadline = time.monotonic() - process_age() + TIMEOUT_SECONDS - WATCHDOG_MARGIN
     finished: list[bool] = []

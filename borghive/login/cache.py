@@ -17,28 +17,41 @@ from pathlib import Path
 from borghive.config import Config
 from borghive.config_load import load_config
 from borghive.errors import ConfigError
-from borghive.login.configfiles import LOGIN_CACHE_FORMAT, LOGIN_CACHE_SUFFIX, has_overrides
-from borghive.login.storeurl import is_postgres, postgres_address
+from borghive.login.configfiles import (
+    DEFAULT_CONFIG,
+    LOGIN_CACHE_FORMAT,
+    LOGIN_CACHE_SUFFIX,
+    SNAPSHOT_SUFFIX,
+    has_overrides,
+)
+from borghive.login.storeurl import is_postgres
+from borghive.rules.quantities import parse_duration
+
+
+def config_file(config: Config) -> str | None:
+    """The absolute path of the configuration file, None for the built-in defaults (or
+    another source in angle brackets, which names no file)."""
+    if config.source.startswith("<"):
+        return None
+    return os.path.abspath(config.source)
+
+
+def snapshot_file(config: Config) -> str | None:
+    """Where this host's login snapshot is, defined once (None on a SQLite store, where
+    authkeys reads the store itself): hosts.snapshot, else beside the configuration file
+    (FILE.snapshot), else beside the default configuration file's place."""
+    if not is_postgres(config.store.url):
+        return None
+    if config.hosts.snapshot is not None:
+        return os.path.abspath(config.hosts.snapshot)
+    return (config_file(config) or DEFAULT_CONFIG) + SNAPSHOT_SUFFIX
 
 
 def login_settings(config: Config) -> dict[str, str | int | float | dict[str, str] | None]:
-    """The values ``authkeys`` needs, as plain data; a PostgreSQL URL already split into
-    its parts (urllib.parse would cost every login ~2.5 ms). Raises ConfigError when the
-    store URL cannot be split."""
-    password_file = config.store.password_file
-    host: str | None = None
-    port: int | None = None
-    database: str | None = None
-    user: str | None = None
-    if is_postgres(config.store.url):
-        host, port, database, user = postgres_address(config.store.url)
+    """The values ``authkeys`` needs, as plain data. On PostgreSQL it reads this host's
+    login snapshot (``snapshot_path``), never the store itself."""
     return {
         "store_url": config.store.url,
-        "store_host": host,
-        "store_port": port,
-        "store_dbname": database,
-        "store_user": user,
-        "store_password_file": None if password_file is None else str(password_file),
         "busy_timeout": config.store.busy_timeout,
         "connect_timeout": config.store.connect_timeout,
         "repos_root": str(config.repos.root),
@@ -46,6 +59,10 @@ def login_settings(config: Config) -> dict[str, str | int | float | dict[str, st
         "borg_umask": config.borg.umask,
         "borg_versions": {name: str(path) for name, path in config.borg.versions.items()},
         "rrsync_path": str(config.borg.rrsync_path),
+        "host_name": config.repos.public_host,
+        "snapshot_path": snapshot_file(config),
+        "snapshot_trust": float(parse_duration(config.hosts.snapshot_trust)),
+        "config_file": config_file(config),
     }
 
 

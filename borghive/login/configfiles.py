@@ -20,7 +20,10 @@ ENV_PREFIX = "BORGHIVE_"
 
 # The login path's validated copy of the configuration, beside the file (login/cache.py).
 LOGIN_CACHE_SUFFIX = ".login-cache"
-LOGIN_CACHE_FORMAT = 3
+LOGIN_CACHE_FORMAT = 4
+# On a PostgreSQL store, the login snapshot beside the file unless hosts.snapshot names one
+# (borghive/service/hosts/snapshot.py).
+SNAPSHOT_SUFFIX = ".snapshot"
 
 
 def has_overrides(environ: Mapping[str, str]) -> bool:

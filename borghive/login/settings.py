@@ -30,26 +30,20 @@ class Settings:
         "borg_umask",
         "borg_versions",
         "busy_timeout",
+        "config_file",
         "connect_timeout",
+        "host_name",
         "repos_root",
         "rrsync_path",
-        "store_dbname",
-        "store_host",
-        "store_password_file",
-        "store_port",
+        "snapshot_path",
+        "snapshot_trust",
         "store_url",
-        "store_user",
     )
 
     def __init__(
         self,
         *,
         store_url: str,
-        store_host: str | None,
-        store_port: int | None,
-        store_dbname: str | None,
-        store_user: str | None,
-        store_password_file: str | None,
         busy_timeout: float,
         connect_timeout: float,
         repos_root: str,
@@ -57,15 +51,12 @@ class Settings:
         borg_umask: str,
         borg_versions: dict[str, str],
         rrsync_path: str,
+        host_name: str,
+        snapshot_path: str | None,
+        snapshot_trust: float,
+        config_file: str | None,
     ) -> None:
         self.store_url = store_url
-        # A PostgreSQL URL's parts, parsed by login.cache.login_settings (urllib.parse costs
-        # this path ~2.5 ms); None for SQLite.
-        self.store_host = store_host
-        self.store_port = store_port
-        self.store_dbname = store_dbname
-        self.store_user = store_user
-        self.store_password_file = store_password_file
         self.busy_timeout = busy_timeout
         self.connect_timeout = connect_timeout
         self.repos_root = repos_root
@@ -74,10 +65,18 @@ class Settings:
         # [borg.versions]: name -> path, the borg a repository's borg_name selects.
         self.borg_versions = borg_versions
         self.rrsync_path = rrsync_path
+        # This storage host's name: only its repositories are served here.
+        self.host_name = host_name
+        # On a PostgreSQL store, the login snapshot authkeys reads instead (None on SQLite),
+        # and how many seconds after its last confirmation (its mtime) it is still trusted.
+        self.snapshot_path = snapshot_path
+        self.snapshot_trust = snapshot_trust
+        # The configuration file (None: built-in defaults): its owner may own the snapshot.
+        self.config_file = config_file
 
     def within(self, seconds: float) -> Settings:
-        """A copy whose store timeouts (SQLite's busy wait, PostgreSQL's connect and, on
-        the login path, its statement) end within ``seconds``: never longer than
+        """A copy whose store timeouts (SQLite's busy wait; the connect timeout is kept for
+        the same bound) end within ``seconds``: never longer than
         configured, and at least a tenth of a second (a run out of time is the watchdog's)."""
         limit = max(0.1, seconds)
         copy = Settings.__new__(Settings)
@@ -90,23 +89,21 @@ class Settings:
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> Settings:
         """From ``login.cache.login_settings`` output. TypeError when keys are missing or extra,
-        ValueError when a store value cannot go to libpq (a text that is not a string
-        without NUL, a port that is not an integer from 1 to 65535) or borg_versions is not
-        a dict of strings to strings."""
+        ValueError when a path or name is not a string without NUL, snapshot_trust is not a
+        positive number, or borg_versions is not a dict of strings to strings."""
         settings = cls(**values)
         texts = (
             settings.store_url,
-            settings.store_host,
-            settings.store_dbname,
-            settings.store_user,
-            settings.store_password_file,
+            settings.host_name,
+            settings.snapshot_path,
+            settings.config_file,
         )
         for text in texts:
             if text is not None and (type(text) is not str or "\0" in text):
-                raise ValueError("a store setting is not a string without NUL")
-        port = settings.store_port
-        if port is not None and (type(port) is not int or not 0 < port < 65536):
-            raise ValueError("store port is not an integer from 1 to 65535")
+                raise ValueError("a text setting is not a string without NUL")
+        trust = settings.snapshot_trust
+        if type(trust) not in (int, float) or not 0 < trust < float("inf"):
+            raise ValueError("snapshot_trust is not a positive number of seconds")
         versions = settings.borg_versions
         if type(versions) is not dict or not all(
             type(name) is str and type(path) is str for name, path in versions.items()

@@ -1,9 +1,9 @@
 """Store URLs, defined once: which SQLite file, or which PostgreSQL server, database and
 role, and the libpq connection keywords built from them. Used by the store
-(:mod:`borghive.store.db`, through psycopg2), the login copy of the configuration
-(:mod:`borghive.login.cache`) and ``authkeys`` (through the system libpq), so all three
-connect to the same place. No ORM here; urllib.parse only where a URL is split (the login
-path gets the parts already split, from the login copy).
+(:mod:`borghive.store.db`, through psycopg2), the watch daemon's login snapshot keeper
+(:mod:`borghive.watch.snapshot`) and ``authkeys`` (which opens only a SQLite file: the
+store, or on PostgreSQL the login snapshot), so that they agree. No ORM here; urllib.parse
+only where a URL is split (never on the login path).
 """
 
 from __future__ import annotations

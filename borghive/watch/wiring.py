@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from borghive.config import Config
 from borghive.config_load import load_config
@@ -20,6 +21,9 @@ from borghive.service.stats.collect import refresh_repository
 from borghive.watch.heartbeat import start_heartbeat
 from borghive.watch.statistics import Refresh
 from borghive.watch.writer import ReconcileReport, reconcile_once
+
+if TYPE_CHECKING:
+    from borghive.watch.snapshot import SnapshotKeeper
 
 log = logging.getLogger("borghive.watch")
 
@@ -76,10 +80,27 @@ def run(config: Config, config_path: Path | None, *, stats_delay: float) -> int:
             refresh_delay=stats_delay,
         )
         heartbeat = start_heartbeat(lambda: current[0])
+        keeper = snapshot_keeper(lambda: current[0])
         try:
             return daemon.run()
         finally:
+            if keeper is not None:
+                keeper.stop()
             heartbeat.stop()
+
+
+def snapshot_keeper(current: Callable[[], Config]) -> SnapshotKeeper | None:
+    """On a PostgreSQL store, the started thread keeping this host's login snapshot current
+    (borghive.watch.snapshot); None on SQLite, where authkeys reads the store itself, and
+    without a configuration file (see kept_snapshot_path)."""
+    from borghive.service.hosts.snapshot import kept_snapshot_path
+    from borghive.watch.snapshot import SnapshotKeeper
+
+    if kept_snapshot_path(current()) is None:
+        return None
+    keeper = SnapshotKeeper(current)
+    keeper.start()
+    return keeper
 
 
 def run_once(config: Config) -> ReconcileReport:

@@ -21,6 +21,7 @@ from tests.harness.authkeys import (
     assert_answer,
     borg_line,
     create_repository,
+    refresh_for,
     run_authkeys,
 )
 from tests.harness.config import config_toml, make_config
@@ -42,10 +43,12 @@ def _sshd_call(command: list[str]) -> subprocess.CompletedProcess[bytes]:
 
 
 @pytest.fixture
-def photos(alice: Config, public_keys: list[PublicKey]) -> tuple[str, str]:
-    """alice/photos opened by alice's key laptop: its repository user and expected line."""
+def photos(alice: Config, public_keys: list[PublicKey], config_file: Path) -> tuple[str, str]:
+    """alice/photos opened by alice's key laptop: its repository user and expected line (on
+    PostgreSQL, in the login snapshot of ``config_file``)."""
     add_key("alice", public_keys[0], "laptop")
     repo_user = create_repository(alice, "alice/photos", full=("laptop",))
+    refresh_for(config_file)
     return repo_user, borg_line(alice, repo_user, "photos", public_keys[0], "laptop")
 
 
@@ -84,6 +87,7 @@ def test_default_configuration_path(
     photos: tuple[str, str], etc_copy: Path, default_config: Path
 ) -> None:
     repo_user, expected = photos
+    refresh_for(default_config)  # on PostgreSQL: /etc/borghive/borghive.toml.snapshot
     host_had_config = DEFAULT_CONFIG_PATH.parent.exists()
 
     result = _sshd_call(
@@ -189,7 +193,7 @@ print(sorted({name.split(".")[0] for name in sys.modules if name.split(".")[0] i
 
 
 def test_login_path_stays_lean(backend: str, photos: tuple[str, str], config_file: Path) -> None:
-    """Not even psycopg2 on PostgreSQL: the system libpq through ctypes (borghive.login.pq)."""
+    """Not even psycopg2 on PostgreSQL: authkeys reads the login snapshot with SQLite."""
     repo_user, expected = photos
 
     result = _sshd_call([sys.executable, "-c", LEAN_CHECK, str(config_file), repo_user])

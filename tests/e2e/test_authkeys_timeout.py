@@ -1,9 +1,10 @@
 """sshd has no timeout of its own for the AuthorizedKeysCommand: ``borghive authkeys`` must
 give up by itself when the store blocks, even inside a driver call, log why, and leave no
-process behind. The whole run, wrapper included, ends before its 5-second limit whatever
-the store does (configured timeouts of 30 s included): the store's own timeouts are cut to
-what the run has left and refuse with the store's reason; the watchdog ends what no
-timeout covers.
+process behind. On PostgreSQL it never connects (it reads the login snapshot): a locked,
+silent or unreachable server does not hold up a login at all. The whole run, wrapper
+included, ends before its 5-second limit whatever the store does (configured timeouts of
+30 s included): the store's own timeouts are cut to what the run has left and refuse with
+the store's reason; the watchdog ends what no timeout covers.
 
 Each blocked run is timed from before the wrapper starts to after it was reaped, so the
 figures include the wrapper's start-up; they are printed (pytest -s) as measured."""
@@ -14,6 +15,7 @@ import contextlib
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,8 +27,12 @@ from borghive.login.authkeys import TIMEOUT_SECONDS
 from tests.harness.authkeys import (
     LoggedRun,
     add_key,
+    assert_answer,
     assert_one_refusal_line,
+    borg_line,
     create_repository,
+    refresh_for,
+    run_authkeys,
     run_with_devlog,
 )
 from tests.harness.config import config_toml, make_config
@@ -79,7 +85,25 @@ def _refused_in_time(result: LoggedRun, reason: str, what: str) -> None:
     assert not result.left_behind
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_blocked_store_is_refused_with_its_reason_within_the_limit(
+    backend: str, alice: Config, public_keys: list[PublicKey], config_file: Path, tmp_path: Path
+) -> None:
+    """SQLite's busy wait (busy_timeout 30 s) ends before the limit, so the refusal names
+    the lock, not the watchdog."""
+    assert alice.store.busy_timeout > TIMEOUT_SECONDS + 2  # SQLite alone would wait longer
+    add_key("alice", public_keys[0], "laptop")
+    repo_user = create_repository(alice, "alice/photos", full=("laptop",))
+
+    with _store_locked(alice, None):
+        result = run_with_devlog(tmp_path / "devlog.json", config_file, repo_user)
+
+    _refused_in_time(result, "database is locked", "sqlite store locked")
+    assert result.elapsed > TIMEOUT_SECONDS - 2  # it did wait for the lock
+
+
+@pytest.mark.parametrize("backend", [pytest.param("pg", marks=pytest.mark.pg)])
+def test_a_locked_postgresql_does_not_hold_up_logins(
     backend: str,
     alice: Config,
     public_keys: list[PublicKey],
@@ -87,31 +111,21 @@ def test_blocked_store_is_refused_with_its_reason_within_the_limit(
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
-    """SQLite's busy wait and PostgreSQL's wait for a table lock (busy_timeout 30 s) end
-    before the limit, so the refusal names the lock, not the watchdog."""
-    assert alice.store.busy_timeout > TIMEOUT_SECONDS + 2  # SQLite alone would wait longer
+    """The lock that made authkeys wait for PostgreSQL's statement timeout changes nothing
+    now: the answer comes from the login snapshot, at once."""
     add_key("alice", public_keys[0], "laptop")
     repo_user = create_repository(alice, "alice/photos", full=("laptop",))
-    port = None if backend == "sqlite" else request.getfixturevalue("postgres_server").port
+    refresh_for(config_file)
+    expected = borg_line(alice, repo_user, "photos", public_keys[0], "laptop")
 
-    with _store_locked(alice, port):
-        result = run_with_devlog(tmp_path / "devlog.json", config_file, repo_user)
+    with _store_locked(alice, request.getfixturevalue("postgres_server").port):
+        started = time.monotonic()
+        result = run_authkeys(config_file, repo_user, refresh=False)
+        elapsed = time.monotonic() - started
 
-    reason = "database is locked" if backend == "sqlite" else "canceling statement"
-    _refused_in_time(result, reason, f"{backend} store locked")
-    assert result.elapsed > TIMEOUT_SECONDS - 2  # it did wait for the lock
-
-
-def test_silent_server_is_refused_within_the_limit(tmp_path: Path) -> None:
-    """A server that accepts TCP and never answers keeps libpq waiting inside
-    PQconnectdbParams; connect_timeout (30 s here) is cut to what the run has left."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        port = silent.getsockname()[1]
-        config_file = _slow_config(tmp_path, f"postgresql://postgres@127.0.0.1:{port}/db")
-        result = run_with_devlog(tmp_path / "devlog.json", config_file, "rabcdefg")
-    _refused_in_time(result, "timeout expired", "silent PostgreSQL port")
+    print(f"PostgreSQL locked: answered from the snapshot in {elapsed:.2f}s")
+    assert_answer(result, expected)
+    assert elapsed < 2.0
 
 
 @contextlib.contextmanager
@@ -134,18 +148,24 @@ def _blackholed_port() -> Iterator[int]:
             first.close()
 
 
-def test_blackholed_port_is_refused_within_the_limit(tmp_path: Path) -> None:
-    """No answer to the connection attempt at all, with the default connect_timeout (5 s,
-    the same as the limit) and with 30 s."""
+def test_silent_or_blackholed_postgresql_without_a_snapshot_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    """No snapshot beside the configuration: refused at once, naming the snapshot, whatever
+    the server does (a silent listener, a black hole), with connect_timeout 30 s."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        config_file = _slow_config(tmp_path, f"postgresql://postgres@127.0.0.1:{port}/db")
+        result = run_with_devlog(tmp_path / "devlog.json", config_file, "rabcdefg")
+    _refused_in_time(result, f"login snapshot {config_file}.snapshot", "silent PostgreSQL")
+    assert result.elapsed < 2.0
     with _blackholed_port() as port:
-        url = f"postgresql://postgres@127.0.0.1:{port}/db"
-        default = make_config(tmp_path, url)
-        assert default.store.connect_timeout == TIMEOUT_SECONDS
-        default_file = tmp_path / "default.toml"
-        default_file.write_text(config_toml(default))
-        for name, config_file in (("default", default_file), ("30s", _slow_config(tmp_path, url))):
-            result = run_with_devlog(tmp_path / f"devlog-{name}.json", config_file, "rabcdefg")
-            _refused_in_time(result, "timeout expired", f"blackholed port, connect_timeout {name}")
+        config_file = _slow_config(tmp_path, f"postgresql://postgres@127.0.0.1:{port}/db")
+        result = run_with_devlog(tmp_path / "devlog-2.json", config_file, "rabcdefg")
+    _refused_in_time(result, f"login snapshot {config_file}.snapshot", "blackholed PostgreSQL")
+    assert result.elapsed < 2.0
 
 
 def test_what_no_timeout_covers_ends_by_the_watchdog_within_the_limit(
@@ -162,14 +182,14 @@ def test_what_no_timeout_covers_ends_by_the_watchdog_within_the_limit(
         assert result.elapsed > TIMEOUT_SECONDS - 1.5  # the watchdog's, not an early error
 
 
-def test_a_password_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
-    """A FIFO named as the password file is refused before any wait (it used to block the
-    login until the watchdog fired)."""
+def test_a_password_file_that_is_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    """A FIFO named as the password file (it used to block the login until the watchdog
+    fired) is not even opened now: authkeys never connects to PostgreSQL."""
     fifo = tmp_path / "password"
     os.mkfifo(fifo, 0o600)
     config_file = _slow_config(
         tmp_path, "postgresql://postgres@127.0.0.1:1/db", password_file=f'"{fifo}"'
     )
     result = run_with_devlog(tmp_path / "devlog.json", config_file, "rabcdefg")
-    _refused_in_time(result, "is not a regular file", "password FIFO")
+    _refused_in_time(result, "login snapshot", "password FIFO")
     assert result.elapsed < 2.0

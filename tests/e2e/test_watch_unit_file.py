@@ -38,9 +38,11 @@ def test_the_unit_runs_watch_in_the_foreground_hardened() -> None:
         "ProtectSystem": "strict",
         "ProtectHome": "yes",
         "ReadOnlyPaths": "/repos",
-        "ReadWritePaths": "/var/lib/borghive",
+        # the store's directory, and the login snapshot's beside the configuration
+        "ReadWritePaths": "/var/lib/borghive /etc/borghive",
     }.items():
         assert service[key] == value, key
+    assert "CAP_CHOWN" in service["CapabilityBoundingSet"].split()  # the snapshot's group
 
 
 def test_systemd_accepts_the_unit(tmp_path: Path) -> None:

@@ -61,8 +61,13 @@ def run_authkeys(
     as_nobody: bool = False,
     timeout: float = 30,
     env: dict[str, str] | None = None,
+    refresh: bool = True,
 ) -> subprocess.CompletedProcess[bytes]:
-    """``borghive --config FILE authkeys ARGUMENTS`` with sshd's environment and stdin."""
+    """``borghive --config FILE authkeys ARGUMENTS`` with sshd's environment and stdin. On a
+    bound PostgreSQL store, FILE's login snapshot is rebuilt first (as the watch daemon
+    would have done after the test's changes) unless ``refresh`` is False."""
+    if refresh:
+        refresh_for(config_file)
     command = [str(BORGHIVE)]
     if config_file is not None:
         command += ["--config", str(config_file)]
@@ -79,6 +84,25 @@ def run_authkeys(
     )
 
 
+def refresh_for(config_file: Path | None) -> None:
+    """Rebuild the login snapshot of ``config_file`` from the bound store when that is
+    PostgreSQL (nothing for SQLite, no file, a file that does not load (authkeys must
+    refuse that one by itself), or another store than the file's)."""
+    from borghive.config_load import load_config
+    from borghive.errors import ConfigError
+    from borghive.service.hosts.snapshot import refresh_snapshot
+    from borghive.store.models import database
+
+    if config_file is None or database.obj is None or is_sqlite() or not config_file.is_file():
+        return
+    try:
+        config = load_config(config_file, {})
+    except ConfigError:
+        return
+    if getattr(database.obj, "borghive_url", None) == config.store.url:  # that store is bound
+        refresh_snapshot(config)
+
+
 @dataclass(frozen=True)
 class LoggedRun:
     """What :func:`run_with_devlog` saw: devlog.py's report, the wall time, and whether any
@@ -92,10 +116,15 @@ class LoggedRun:
     left_behind: bool
 
 
-def run_with_devlog(report: Path, config_file: Path, *arguments: str) -> LoggedRun:
+def run_with_devlog(
+    report: Path, config_file: Path, *arguments: str, refresh: bool = True
+) -> LoggedRun:
     """``borghive --config FILE authkeys ARGUMENTS`` with sshd's environment and a private
-    /dev/log (devlog.py in a private mount namespace), in a session of its own."""
+    /dev/log (devlog.py in a private mount namespace), in a session of its own; on
+    PostgreSQL the snapshot rebuilt first unless ``refresh`` is False."""
     host_has_devlog = Path("/dev/log").exists()
+    if refresh:
+        refresh_for(config_file)
     started = time.monotonic()
     wrapper = subprocess.Popen(
         [

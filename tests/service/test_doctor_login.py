@@ -1,20 +1,18 @@
 """Doctor checks what logins really run: the AuthorizedKeysCommand in sshd's configuration
 (with Include and Match), the configuration file its command line names (when it is not
-the one doctor was given), the login copy beside that file, and libpq for PostgreSQL."""
+the one doctor was given), and the login copy beside that file."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from borghive.config_load import load_config
-from borghive.login import pq
 from borghive.login.cache import write_login_cache
 from borghive.service.doctor.checks import run_checks
 from borghive.service.doctor.findings import Check
-from borghive.service.doctor.login import check_libpq, check_login_copy
+from borghive.service.doctor.login import check_login_copy
 from borghive.service.doctor.sshd import (
     SshdConfigError,
     key_commands,
@@ -157,18 +155,3 @@ def test_a_stale_or_unreadable_login_copy_warns(host: Host) -> None:
         handle.write("# edited after the copy was made\n")
     stale = check_login_copy(load_config(host.config_file, environ={}), USER)
     assert stale.status == "warn" and "not current" in stale.detail
-
-
-def test_libpq_is_checked_for_a_postgresql_store(
-    host: Host, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert check_libpq(host.config).detail == "not needed (SQLite store)"
-    postgres = load_config(host.config_file, environ={"BORGHIVE_STORE_URL": "postgresql://db/x"})
-    assert check_libpq(postgres) == Check(
-        "libpq", "ok", "libpq.so.5 loads: authkeys connects through it"
-    )
-    # A host without libpq5 (it cannot be uninstalled here): the soname is not found.
-    monkeypatch.setattr(pq, "LIBRARY", "libpq-absent.so.5")
-    missing = check_libpq(postgres)
-    assert missing.status == "warn" and "falls back to psycopg2" in missing.detail
-    assert os.environ.get("BORGHIVE_STORE_URL") is None

@@ -7,6 +7,7 @@ files; the mount cases in a private mount namespace (``unshare -m``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from borghive.errors import BorghiveError, ConflictError, RefusedError
 from borghive.login import authkeys
 from borghive.login import cache as login_copy
 from borghive.login import settings as login_settings
+from borghive.service.hosts.snapshot import refresh_snapshot
 from borghive.service.repositories import grants
 from borghive.service.repositories import lifecycle as repos
 from borghive.service.repositories import view as repo_view
@@ -28,7 +30,7 @@ from borghive.service.repositories.lifecycle import RepoChanges
 from borghive.service.repositories.sync import sync_accounts
 from borghive.service.users import keys
 from borghive.service.users import people as users
-from borghive.store import write_transaction
+from borghive.store import is_sqlite, write_transaction
 from borghive.store.models import AccountIntent, Repository
 from tests.harness.config import config_toml
 from tests.harness.keys import ed25519_line
@@ -54,6 +56,12 @@ def repository(config: Config, accounts: FakeAccounts) -> tuple[repos.RepoInfo, 
 
 
 def login_lines(config: Config, repo_user: str) -> str:
+    """authkeys' answer; on PostgreSQL from a login snapshot rebuilt now."""
+    if not is_sqlite():
+        snapshot_file = config.repos.root.parent / "login.snapshot"
+        hosts = dataclasses.replace(config.hosts, snapshot=snapshot_file)
+        config = dataclasses.replace(config, hosts=hosts)
+        refresh_snapshot(config)
     settings = login_settings.Settings.from_mapping(login_copy.login_settings(config))
     return authkeys.authorized_keys(settings, repo_user)
 

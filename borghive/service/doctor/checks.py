@@ -37,13 +37,13 @@ from borghive.service.doctor.host import (
 from borghive.service.doctor.login import (
     check_authkeys_command,
     check_command_user,
-    check_libpq,
     check_login_copy,
     check_sshd_config,
     check_store_access,
 )
 from borghive.service.doctor.permissions import identity
 from borghive.service.doctor.placement import check_placement
+from borghive.service.doctor.snapshot import check_login_snapshot
 from borghive.service.doctor.sshd import (
     DEFAULT_SSHD_CONFIG,
     KeyCommand,
@@ -134,7 +134,7 @@ def run_checks(
             ("command user", lambda: check_command_user(used, user)),
             ("login copy", lambda: check_login_copy(used, user)),
             ("store access", lambda: check_store_access(used, user)),
-            ("libpq", lambda: check_libpq(used)),
+            ("login snapshot", lambda: check_login_snapshot(used, user)),
         ]
     checks += [
         *[(borg.check_name, partial(check_borg, borg, group)) for borg in configured_borgs(config)],

@@ -1,6 +1,7 @@
 """Doctor checks of what ``borghive authkeys`` really uses at login: the program sshd runs
 and the user it runs as, the configuration file its command line names and the login copy
-beside it, the store it reads and, for PostgreSQL, the system libpq it loads.
+beside it, and the store it reads (on PostgreSQL, the login snapshot instead: see
+borghive.service.doctor.snapshot).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def check_authkeys_command(path: Path, user: Identity | None = None) -> Check:
     return Check(name, check.status, f"{shown}: {check.detail}")
 
 
-def _readable(path: Path, who: Identity) -> str | None:
+def readable_by(path: Path, who: Identity) -> str | None:
     """Why ``who`` cannot read ``path`` (None when it can)."""
     for directory in directories_to(path):
         info = stat_or_none(directory)
@@ -102,7 +103,7 @@ def _readable(path: Path, who: Identity) -> str | None:
 
 def check_command_user(config: Config, user: str) -> Check:
     """The user sshd runs ``borghive authkeys`` as exists and can read the configuration
-    file (and the PostgreSQL password file)."""
+    file (on PostgreSQL it reads the login snapshot, never the store or its password)."""
     name = "command user"
     who = identity(user)
     if who is None:
@@ -118,10 +119,8 @@ def check_command_user(config: Config, user: str) -> Check:
     secrets: list[Path] = []
     if not config.source.startswith("<"):  # "<built-in defaults>" is no file
         secrets.append(Path(config.source))
-    if sqlite_path(config.store.url) is None and config.store.password_file is not None:
-        secrets.append(config.store.password_file)
     for path in secrets:
-        reason = _readable(path, who)
+        reason = readable_by(path, who)
         if reason:
             problems.append(("FAIL", reason))
     read = ", ".join(str(p) for p in secrets) or "no configuration file (built-in defaults)"
@@ -131,7 +130,8 @@ def check_command_user(config: Config, user: str) -> Check:
 def check_store_access(config: Config, user: str) -> Check:
     """The command user can read the store: for SQLite, by the permissions of every
     directory on the way and of the file (and should not be able to write it); for
-    PostgreSQL, by connecting with the configured role and reading the tables authkeys reads.
+    PostgreSQL, the configured role (used by this host's snapshot builds) reads the tables
+    the login snapshot is made of.
     """
     name = "store access"
     who = identity(user)
@@ -140,7 +140,7 @@ def check_store_access(config: Config, user: str) -> Check:
     path = sqlite_path(config.store.url)
     if path is None:
         return _check_postgres_access(config, name)
-    reason = _readable(path, who)
+    reason = readable_by(path, who)
     if reason:
         return Check(
             name,
@@ -178,8 +178,8 @@ def _check_postgres_access(config: Config, name: str) -> Check:
     return Check(
         name,
         "ok",
-        f"{where}: the configured role reads {', '.join(AUTHKEYS_TABLES)} (a SELECT-only "
-        "role for authkeys is yours to set up)",
+        f"{where}: the configured role reads {', '.join(AUTHKEYS_TABLES)} (for the login "
+        "snapshot; authkeys itself never connects)",
     )
 
 
@@ -233,38 +233,10 @@ def check_login_copy(config: Config, user: str) -> Check:
         return Check(name, "warn", f"{copy} differs from {source}; {fix}")
     who = identity(user)
     if who is not None:
-        reason = _readable(copy, who)
+        reason = readable_by(copy, who)
         if reason:
             return Check(name, "warn", f"{reason}: logins parse {source} instead; {fix}")
     return Check(name, "ok", f"{copy} is current")
-
-
-def check_libpq(config: Config) -> Check:
-    """For a PostgreSQL store: the system libpq loads, as authkeys loads it (libpq5)."""
-    name = "libpq"
-    if sqlite_path(config.store.url) is not None:
-        return Check(name, "ok", "not needed (SQLite store)")
-    from borghive.login import pq
-
-    try:
-        pq.open_library(pq.LIBRARY)
-    except OSError as exc:
-        try:
-            import psycopg2  # noqa: F401
-        except ImportError:
-            return Check(
-                name,
-                "FAIL",
-                f"{pq.LIBRARY} does not load ({exc}) and psycopg2 is missing: authkeys "
-                "cannot reach the store (apt-get install libpq5)",
-            )
-        return Check(
-            name,
-            "warn",
-            f"{pq.LIBRARY} does not load ({exc}): authkeys falls back to psycopg2, about "
-            "20 ms more per login (apt-get install libpq5)",
-        )
-    return Check(name, "ok", f"{pq.LIBRARY} loads: authkeys connects through it")
 
 
 def config_overridden() -> bool:
