@@ -163,11 +163,6 @@ def test_a_move_under_a_retrying_client_keeps_every_archive(site: HostsSite) -> 
     assert site.stray_files() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="authkeys' filter on the repository's host comes with the login snapshot branch "
-    "(hosts-snapshot): remove this mark when it is merged",
-)
 def test_after_the_move_only_b_lets_the_key_in(site: HostsSite) -> None:
     user = _repository(site, "where")
     site.hosts["a"].json("repo", "move", "alice/where", "--to", B, "--yes")

@@ -120,10 +120,7 @@ def _pause(step: str) -> None:
 def refresh_logins(config: Config) -> None:
     """Rebuild this host's login snapshot now (on SQLite authkeys reads the store itself:
     nothing to do). A failure is raised: logins must not go on from a stale snapshot."""
-    try:
-        refresh_snapshot(config)
-    except NotImplementedError:
-        return  # the placeholder before the login snapshot exists: authkeys reads the store
+    refresh_snapshot(config)
 
 
 def _peer(name: str, host: TargetHost) -> Peer:
