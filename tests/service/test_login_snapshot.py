@@ -221,3 +221,20 @@ def test_the_snapshot_path_is_defined_once(tmp_path: Path) -> None:
     assert login_settings(loaded)["snapshot_path"] == f"{config_file}.snapshot"
     assert login_settings(loaded)["snapshot_trust"] == 3600.0
     assert login_settings(loaded)["host_name"] == loaded.repos.public_host
+
+
+@pytest.mark.parametrize("backend", PG)
+def test_no_snapshot_is_written_for_a_configuration_without_a_file(
+    placed: str, tmp_path: Path
+) -> None:
+    """A process configured without a file (the built-in /etc path) keeps no snapshot:
+    refresh_snapshot (which repo move, host refresh and the CLI hook call) writes nothing."""
+    config = make_config(tmp_path, "postgresql://postgres@db/borghive")
+    assert config.source.startswith("<")  # no file
+    default = snapshot_path(config)
+    assert default == Path("/etc/borghive/borghive.toml.snapshot")
+    existed = default.exists()
+    assert refresh_snapshot(config) is None
+    assert default.exists() == existed
+    if default.parent.is_dir():
+        assert not list(default.parent.glob(f".{default.name}.*"))

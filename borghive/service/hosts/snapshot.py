@@ -223,13 +223,14 @@ def build_snapshot(config: Config, read: Reader) -> SnapshotResult:
 
 def refresh_snapshot(config: Config) -> SnapshotResult | None:
     """Rebuild this host's login snapshot from the open store now; None on a SQLite store
-    (authkeys reads the store itself there). Raises StoreUnavailableError when the store
-    cannot be read, OSError or sqlite3.Error when the file cannot be written (the old
-    snapshot then stays)."""
+    (authkeys reads the store itself there) and where no snapshot is kept
+    (:func:`kept_snapshot_path`: never below /etc for a process without a file). Raises
+    StoreUnavailableError when the store cannot be read, OSError or sqlite3.Error when
+    the file cannot be written (the old snapshot then stays)."""
     from borghive.store import is_sqlite, store_errors
     from borghive.store.models import database
 
-    if is_sqlite() or snapshot_path(config) is None:
+    if is_sqlite() or kept_snapshot_path(config) is None:
         return None
     db = database.obj
     outer = db.in_transaction()
